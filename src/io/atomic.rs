@@ -1,0 +1,103 @@
+//! Nothing lost: every output is written to a temporary file in the target directory and renamed over
+//! the destination only once it is complete, so a crash or an error never leaves a partial file, and an
+//! output path that names one of the inputs is refused before anything is written.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// Writes an output file atomically: `fill` writes the whole content into the temporary file; on success
+/// it is flushed, synced and renamed to `path`; on failure the temporary file is removed.
+pub fn write_atomic<F>(path: &Path, fill: F) -> Result<()>
+where
+    F: FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> Result<()>,
+{
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("output directory {} does not exist", dir.display()),
+            ),
+        ));
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".radpipe-")
+        .suffix(".partial")
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(path, e))?;
+    {
+        let file = tmp.as_file_mut();
+        let mut writer = std::io::BufWriter::new(file);
+        fill(&mut writer)?;
+        writer.flush().map_err(|e| Error::io(path, e))?;
+    }
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Refuses an output path that is one of the inputs (compared after resolving links), so an input is
+/// never overwritten.
+pub fn ensure_not_input(output: &Path, inputs: &[&Path]) -> Result<()> {
+    let out = canonical_or_self(output);
+    for input in inputs {
+        if canonical_or_self(input) == out {
+            return Err(Error::InvalidParams(format!(
+                "output {} is the same file as input {}; inputs are never overwritten",
+                output.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn canonical_or_self(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_fill_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("out.bin");
+        let result = write_atomic(&target, |w| {
+            w.write_all(b"half").map_err(|e| Error::io("x", e))?;
+            Err(Error::InvalidParams("boom".into()))
+        });
+        assert!(result.is_err());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("read_dir").collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
+    #[test]
+    fn successful_write_replaces_target() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("out.bin");
+        std::fs::write(&target, b"old").expect("write");
+        write_atomic(&target, |w| {
+            w.write_all(b"new").map_err(|e| Error::io("x", e))
+        })
+        .expect("atomic write");
+        assert_eq!(std::fs::read(&target).expect("read"), b"new");
+    }
+
+    #[test]
+    fn output_equal_to_input_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.dcm");
+        std::fs::write(&a, b"x").expect("write");
+        let same = dir.path().join(".").join("a.dcm");
+        assert!(ensure_not_input(&same, &[&a]).is_err());
+        assert!(ensure_not_input(&dir.path().join("b.png"), &[&a]).is_ok());
+    }
+}

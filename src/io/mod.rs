@@ -1,0 +1,103 @@
+//! Reading and writing images: DICOM (with its value transforms and geometry), PNG/TIFF/JPEG, raw.
+//! Every reader names the file in its errors; every writer goes through [`atomic::write_atomic`].
+
+pub mod atomic;
+pub mod dicom;
+pub mod raster;
+pub mod raw;
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::image::HostImage;
+use crate::{Error, Result};
+
+/// What a file is, by its signature (extension only as a last resort).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// DICOM Part 10 (preamble + "DICM"), or a `.dcm` file without preamble.
+    Dicom,
+    /// PNG, TIFF or JPEG.
+    Raster,
+}
+
+/// Identifies a file's kind from its first bytes.
+pub fn sniff(path: &Path) -> Result<FileKind> {
+    let mut head = [0u8; 132];
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut read = 0;
+    while read < head.len() {
+        match file.read(&mut head[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    let head = &head[..read];
+    if head.len() >= 132 && &head[128..132] == b"DICM" {
+        return Ok(FileKind::Dicom);
+    }
+    let raster_magic: [&[u8]; 4] = [b"\x89PNG", b"II*\0", b"MM\0*", b"\xFF\xD8\xFF"];
+    if raster_magic.iter().any(|m| head.starts_with(m)) {
+        return Ok(FileKind::Raster);
+    }
+    let ext = extension(path);
+    if matches!(ext.as_str(), "dcm" | "dicom" | "ima") || ext.is_empty() {
+        return Ok(FileKind::Dicom);
+    }
+    Err(Error::format(
+        path,
+        "not a DICOM, PNG, TIFF or JPEG file (no known signature)",
+    ))
+}
+
+/// Lowercase extension of a path ("" when none).
+pub fn extension(path: &Path) -> String {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// An input file, read.
+#[derive(Debug)]
+pub enum Input {
+    /// A DICOM file with its transforms and attributes.
+    Dicom(Box<dicom::DicomImage>),
+    /// A raster image.
+    Raster(HostImage),
+}
+
+/// Reads a DICOM, PNG, TIFF or JPEG file.
+pub fn read_input(path: &Path) -> Result<Input> {
+    match sniff(path)? {
+        FileKind::Dicom => Ok(Input::Dicom(Box::new(dicom::read_dicom(path)?))),
+        FileKind::Raster => Ok(Input::Raster(raster::read_raster(path)?)),
+    }
+}
+
+/// Output formats chosen by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// `.png`
+    Png,
+    /// `.tif` / `.tiff`
+    Tiff,
+    /// `.dcm`
+    Dicom,
+    /// `.raw` (little-endian samples, no header)
+    Raw,
+}
+
+/// The output kind for `path`'s extension.
+pub fn output_kind(path: &Path) -> Result<OutputKind> {
+    match extension(path).as_str() {
+        "png" => Ok(OutputKind::Png),
+        "tif" | "tiff" => Ok(OutputKind::Tiff),
+        "dcm" | "dicom" => Ok(OutputKind::Dicom),
+        "raw" => Ok(OutputKind::Raw),
+        other => Err(Error::InvalidParams(format!(
+            "{}: output format '.{other}' not supported (use .png, .tif, .dcm or .raw)",
+            path.display()
+        ))),
+    }
+}

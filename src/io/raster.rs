@@ -1,0 +1,195 @@
+//! PNG, TIFF and JPEG: the formats radiology tools exchange display images and derived masks in.
+//! Reading gives greyscale 8- or 16-bit samples (colour is converted to luma with the BT.601 weights and
+//! fixed-point rounding OpenCV's `cvtColor(..., COLOR_RGB2GRAY)` uses, so results compare with OpenCV);
+//! writing keeps the bit depth: PNG 8/16-bit, TIFF 8/16-bit.
+
+use std::path::Path;
+
+use image::{DynamicImage, ImageBuffer, ImageEncoder, Luma};
+
+use super::atomic::write_atomic;
+use crate::image::{HostImage, Pixels};
+use crate::{Error, Result};
+
+/// BT.601 luma in 14-bit fixed point (OpenCV's `RGB2GRAY` coefficients and rounding).
+pub fn luma_601(r: u32, g: u32, b: u32) -> u32 {
+    (r * 4899 + g * 9617 + b * 1868 + (1 << 13)) >> 14
+}
+
+/// Reads a PNG, TIFF or JPEG file as a greyscale image.
+pub fn read_raster(path: &Path) -> Result<HostImage> {
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?;
+    if reader.format().is_none() {
+        return Err(Error::format(
+            path,
+            "not a PNG, TIFF or JPEG file (unrecognised signature)",
+        ));
+    }
+    let decoded = reader
+        .decode()
+        .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?;
+    let (width, height) = (decoded.width(), decoded.height());
+    let pixels = match decoded {
+        DynamicImage::ImageLuma8(img) => Pixels::U8(img.into_raw()),
+        DynamicImage::ImageLumaA8(img) => Pixels::U8(img.pixels().map(|p| p.0[0]).collect()),
+        DynamicImage::ImageLuma16(img) => Pixels::U16(img.into_raw()),
+        DynamicImage::ImageLumaA16(img) => Pixels::U16(img.pixels().map(|p| p.0[0]).collect()),
+        DynamicImage::ImageRgb8(img) => Pixels::U8(
+            img.pixels()
+                .map(|p| luma_601(p.0[0].into(), p.0[1].into(), p.0[2].into()) as u8)
+                .collect(),
+        ),
+        DynamicImage::ImageRgba8(img) => Pixels::U8(
+            img.pixels()
+                .map(|p| luma_601(p.0[0].into(), p.0[1].into(), p.0[2].into()) as u8)
+                .collect(),
+        ),
+        DynamicImage::ImageRgb16(img) => Pixels::U16(
+            img.pixels()
+                .map(|p| luma_601(p.0[0].into(), p.0[1].into(), p.0[2].into()) as u16)
+                .collect(),
+        ),
+        DynamicImage::ImageRgba16(img) => Pixels::U16(
+            img.pixels()
+                .map(|p| luma_601(p.0[0].into(), p.0[1].into(), p.0[2].into()) as u16)
+                .collect(),
+        ),
+        other => {
+            return Err(Error::unsupported(
+                path,
+                format!(
+                    "{:?} samples (only 8/16-bit grey or colour images)",
+                    other.color()
+                ),
+            ));
+        }
+    };
+    HostImage::new(width, height, pixels).map_err(|e| Error::format(path, e.to_string()))
+}
+
+fn grey8(path: &Path, image: &HostImage) -> Result<Option<ImageBuffer<Luma<u8>, Vec<u8>>>> {
+    Ok(match &image.pixels {
+        Pixels::U8(v) => Some(
+            ImageBuffer::from_raw(image.width, image.height, v.clone())
+                .ok_or_else(|| Error::format(path, "sample count does not match size"))?,
+        ),
+        _ => None,
+    })
+}
+
+fn grey16(path: &Path, image: &HostImage) -> Result<Option<ImageBuffer<Luma<u16>, Vec<u16>>>> {
+    Ok(match &image.pixels {
+        Pixels::U16(v) => Some(
+            ImageBuffer::from_raw(image.width, image.height, v.clone())
+                .ok_or_else(|| Error::format(path, "sample count does not match size"))?,
+        ),
+        _ => None,
+    })
+}
+
+fn encode_error(path: &Path, e: image::ImageError) -> Error {
+    Error::format(path, format!("cannot encode: {e}"))
+}
+
+/// Writes an 8- or 16-bit greyscale PNG (u8 or u16 samples), atomically.
+pub fn write_png(path: &Path, image: &HostImage) -> Result<()> {
+    let (g8, g16) = (grey8(path, image)?, grey16(path, image)?);
+    if g8.is_none() && g16.is_none() {
+        return Err(Error::unsupported(
+            path,
+            format!("PNG output takes u8 or u16 samples, not {}", image.format()),
+        ));
+    }
+    write_atomic(path, |w| {
+        let encoder = image::codecs::png::PngEncoder::new(w);
+        match (&g8, &g16) {
+            (Some(img), _) => img.write_with_encoder(encoder),
+            (_, Some(img)) => img.write_with_encoder(encoder),
+            _ => Ok(()),
+        }
+        .map_err(|e| encode_error(path, e))
+    })
+}
+
+/// Writes an 8- or 16-bit greyscale TIFF (u8 or u16 samples), atomically.
+pub fn write_tiff(path: &Path, image: &HostImage) -> Result<()> {
+    let (g8, g16) = (grey8(path, image)?, grey16(path, image)?);
+    if g8.is_none() && g16.is_none() {
+        return Err(Error::unsupported(
+            path,
+            format!(
+                "TIFF output takes u8 or u16 samples, not {}",
+                image.format()
+            ),
+        ));
+    }
+    // The TIFF encoder needs Seek, so encode in memory and write the bytes atomically.
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    let encoder = image::codecs::tiff::TiffEncoder::new(&mut bytes);
+    match (&g8, &g16) {
+        (Some(img), _) => encoder.write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::L8,
+        ),
+        (_, Some(img)) => encoder.write_image(
+            bytemuck::cast_slice(img.as_raw()),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::L16,
+        ),
+        _ => Ok(()),
+    }
+    .map_err(|e| encode_error(path, e))?;
+    let data = bytes.into_inner();
+    write_atomic(path, |w| {
+        std::io::Write::write_all(w, &data).map_err(|e| Error::io(path, e))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luma_matches_opencv_fixed_point() {
+        assert_eq!(luma_601(255, 255, 255), 255);
+        assert_eq!(luma_601(0, 0, 0), 0);
+        // cv2.cvtColor(np.uint8([[[10, 200, 30]]]), cv2.COLOR_RGB2GRAY) == 124
+        assert_eq!(luma_601(10, 200, 30), 124);
+        assert_eq!(luma_601(65535, 65535, 65535), 65535);
+    }
+
+    #[test]
+    fn png_and_tiff_round_trip_16_bit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let img =
+            HostImage::new(3, 2, Pixels::U16(vec![0, 1, 4095, 65535, 300, 7])).expect("image");
+        for name in ["a.png", "a.tif"] {
+            let path = dir.path().join(name);
+            if name.ends_with("png") {
+                write_png(&path, &img).expect("png");
+            } else {
+                write_tiff(&path, &img).expect("tiff");
+            }
+            assert_eq!(
+                read_raster(&path).expect("read").pixels,
+                img.pixels,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_is_a_format_error_naming_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("junk.png");
+        std::fs::write(&path, b"definitely not an image").expect("write");
+        let err = read_raster(&path).expect_err("must fail").to_string();
+        assert!(err.contains("junk.png"), "{err}");
+    }
+}

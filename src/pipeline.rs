@@ -1,0 +1,260 @@
+//! Recording: many stages into one command encoder, one submit. An op's `encode` takes a
+//! [`Recorder`], allocates its outputs from the pool, writes its parameters into a pooled uniform and
+//! records a dispatch; nothing runs until [`Recorder::submit`]. Reading back is a recorded copy too
+//! ([`Recorder::download`]), resolved after the submit, so window → download costs exactly one
+//! submission and one readback.
+//!
+//! Every buffer a recording binds is kept alive by the recorder until it is submitted: a pooled buffer
+//! released mid-recording could otherwise be handed to a later stage and overwritten by a queue write
+//! that wgpu schedules before the whole submission.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::gpu::buffers::PooledBuffer;
+use crate::gpu::context::Engine;
+use crate::gpu::readback::PendingReadback;
+use crate::gpu::shaders::Kernel;
+use crate::gpu::stats::Counters;
+use crate::gpu::workgroups_1d;
+use crate::image::{Geometry, GpuImage, HostImage, PixelFormat, Pixels};
+use crate::{Error, Result};
+
+/// A resource bound to one shader binding, in binding order.
+#[derive(Debug, Clone, Copy)]
+pub enum Bind<'a> {
+    /// A GPU image's storage buffer.
+    Image(&'a GpuImage),
+    /// A pooled buffer (uniforms, tables).
+    Pooled(&'a Arc<PooledBuffer>),
+    /// A buffer the caller owns and keeps alive.
+    Buffer(&'a wgpu::Buffer),
+    /// A storage texture view the caller owns (render-loop output).
+    Texture(&'a wgpu::TextureView),
+}
+
+/// Records GPU work for one submission.
+pub struct Recorder<'e> {
+    engine: &'e Engine,
+    encoder: wgpu::CommandEncoder,
+    keep_alive: Vec<Arc<PooledBuffer>>,
+    submitted: Arc<OnceLock<wgpu::SubmissionIndex>>,
+}
+
+impl std::fmt::Debug for Recorder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("kept_alive", &self.keep_alive.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An image copy recorded for reading back; [`Download::wait`] after the recorder was submitted.
+#[derive(Debug)]
+pub struct Download {
+    engine: Engine,
+    pending: PendingReadback,
+    submitted: Arc<OnceLock<wgpu::SubmissionIndex>>,
+    width: u32,
+    height: u32,
+    format: PixelFormat,
+    geometry: Geometry,
+}
+
+impl<'e> Recorder<'e> {
+    /// A new, empty recording on `engine`.
+    pub fn new(engine: &'e Engine) -> Self {
+        let encoder = engine
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("radpipe recording"),
+            });
+        Recorder {
+            engine,
+            encoder,
+            keep_alive: Vec::new(),
+            submitted: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The engine this recording belongs to.
+    pub fn engine(&self) -> &'e Engine {
+        self.engine
+    }
+
+    /// The command encoder, for copies an op records itself.
+    pub fn encoder(&mut self) -> &mut wgpu::CommandEncoder {
+        &mut self.encoder
+    }
+
+    /// Keeps `buffer` alive until this recording is submitted.
+    pub fn keep(&mut self, buffer: Arc<PooledBuffer>) {
+        self.keep_alive.push(buffer);
+    }
+
+    /// A pooled output image, kept alive until submission.
+    pub fn alloc_image(
+        &mut self,
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+        geometry: Geometry,
+    ) -> Result<GpuImage> {
+        let image = self.engine.alloc_image(width, height, format, geometry)?;
+        self.keep(image.buffer.clone());
+        Ok(image)
+    }
+
+    /// A pooled uniform buffer holding `value`, kept alive until submission.
+    pub fn uniform<T: bytemuck::Pod>(
+        &mut self,
+        value: &T,
+        label: &str,
+    ) -> Result<Arc<PooledBuffer>> {
+        let bytes = bytemuck::bytes_of(value);
+        let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+        let buffer = Arc::new(self.engine.alloc_buffer(bytes.len() as u64, usage, label)?);
+        self.engine.queue().write_buffer(buffer.buffer(), 0, bytes);
+        self.keep(buffer.clone());
+        Ok(buffer)
+    }
+
+    /// A pooled read-only storage buffer holding `data` (at least one word), kept alive; counted as an
+    /// upload.
+    pub fn storage_table(&mut self, data: &[u8], label: &str) -> Result<Arc<PooledBuffer>> {
+        let mut bytes = data.to_vec();
+        bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        let buffer = Arc::new(self.engine.alloc_buffer(bytes.len() as u64, usage, label)?);
+        self.engine.write_counted(buffer.buffer(), &bytes);
+        self.keep(buffer.clone());
+        Ok(buffer)
+    }
+
+    /// Records one dispatch of `kernel` with `bindings` (in binding order) over `groups` workgroups.
+    pub fn dispatch(
+        &mut self,
+        kernel: &Kernel,
+        bindings: &[Bind<'_>],
+        groups: [u32; 3],
+    ) -> Result<()> {
+        if bindings.len() != kernel.bindings.len() {
+            return Err(Error::Gpu(format!(
+                "{}: {} bindings given, the shader declares {}",
+                kernel.label,
+                bindings.len(),
+                kernel.bindings.len()
+            )));
+        }
+        let max = self.engine.limits().max_compute_workgroups_per_dimension;
+        if groups.iter().any(|&g| g > max) {
+            return Err(Error::InvalidImage(format!(
+                "{}: dispatch {groups:?} exceeds this adapter's {max} workgroups per dimension",
+                kernel.label
+            )));
+        }
+        let mut entries = Vec::with_capacity(bindings.len());
+        for (info, bind) in kernel.bindings.iter().zip(bindings) {
+            let resource = match bind {
+                Bind::Image(img) => {
+                    self.keep_alive.push(img.buffer.clone());
+                    img.buffer.buffer().as_entire_binding()
+                }
+                Bind::Pooled(buf) => {
+                    self.keep_alive.push((*buf).clone());
+                    buf.buffer().as_entire_binding()
+                }
+                Bind::Buffer(buf) => buf.as_entire_binding(),
+                Bind::Texture(view) => wgpu::BindingResource::TextureView(view),
+            };
+            entries.push(wgpu::BindGroupEntry {
+                binding: info.binding,
+                resource,
+            });
+        }
+        let bind_group = self.engine.capture_errors(&kernel.label, || {
+            self.engine
+                .device()
+                .create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(&kernel.label),
+                    layout: &kernel.layout,
+                    entries: &entries,
+                })
+        })?;
+        {
+            let mut pass = self
+                .encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(&kernel.label),
+                    timestamp_writes: None,
+                });
+            pass.set_pipeline(&kernel.pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        }
+        Counters::bump(&self.engine.counters().dispatches, 1);
+        Ok(())
+    }
+
+    /// Workgroups for `items` invocations of a 1-D `kernel` on this device.
+    pub fn groups_1d(&self, kernel: &Kernel, items: u64) -> [u32; 3] {
+        workgroups_1d(
+            items,
+            kernel.workgroup_size[0],
+            self.engine.limits().max_compute_workgroups_per_dimension,
+        )
+    }
+
+    /// Records a copy of `image` for reading back after [`Recorder::submit`].
+    pub fn download(&mut self, image: &GpuImage) -> Result<Download> {
+        self.keep(image.buffer.clone());
+        let pending = PendingReadback::record(
+            self.engine,
+            &mut self.encoder,
+            image.buffer.buffer(),
+            image.byte_len(),
+        )?;
+        Ok(Download {
+            engine: self.engine.clone(),
+            pending,
+            submitted: self.submitted.clone(),
+            width: image.width,
+            height: image.height,
+            format: image.format,
+            geometry: image.geometry.clone(),
+        })
+    }
+
+    /// Finishes the encoder and submits it: one counted submission.
+    pub fn submit(self) -> Result<wgpu::SubmissionIndex> {
+        let Recorder {
+            engine,
+            encoder,
+            keep_alive,
+            submitted,
+        } = self;
+        let index = engine.capture_errors("submit", || {
+            let commands = encoder.finish();
+            engine.queue().submit([commands])
+        })?;
+        Counters::bump(&engine.counters().submissions, 1);
+        let _ = submitted.set(index.clone());
+        drop(keep_alive);
+        Ok(index)
+    }
+}
+
+impl Download {
+    /// Waits for the submission, maps the copy and returns the image. One counted readback.
+    pub fn wait(mut self) -> Result<HostImage> {
+        let Some(index) = self.submitted.get().cloned() else {
+            return Err(Error::Gpu(
+                "download waited before its recording was submitted".into(),
+            ));
+        };
+        self.pending.submission = Some(index);
+        let bytes = self.pending.wait(&self.engine)?;
+        let count = self.width as usize * self.height as usize;
+        let pixels = Pixels::from_gpu_bytes(self.format, &bytes, count);
+        Ok(HostImage::new(self.width, self.height, pixels)?.with_geometry(self.geometry))
+    }
+}

@@ -1,0 +1,218 @@
+//! GPU window/level against the CPU reference (the standard's formulas in f64), on fresh random images
+//! of every input format and awkward sizes, random windows of all three functions, rescale and LUT
+//! Modality transforms, VOI LUT tables, 8/12/16-bit outputs and MONOCHROME1 inversion. Output buffers
+//! are poisoned, so a pixel the kernel forgets fails the comparison.
+//!
+//! Tolerance: ≤ 1 LSB (the shader works in f32, the reference in f64; a value within float error of a
+//! rounding tie may round either way), and at most 0.5 % of pixels off by that 1 LSB.
+
+mod common;
+
+use common::{Rng, assert_close, engine, seed};
+use radpipe::image::{HostImage, PixelFormat, Pixels};
+use radpipe::ops::window::{self, WindowSettings, WindowSource};
+use radpipe::transforms::{LutTable, ModalityLut, Voi, VoiFunction, Window};
+
+fn random_image(rng: &mut Rng, format: PixelFormat, width: u32, height: u32) -> HostImage {
+    let n = (width * height) as usize;
+    let pixels = match format {
+        PixelFormat::U8 => Pixels::U8((0..n).map(|_| rng.int(0, 255) as u8).collect()),
+        PixelFormat::U16 => {
+            let bits = rng.int(10, 16);
+            Pixels::U16((0..n).map(|_| rng.int(0, (1 << bits) - 1) as u16).collect())
+        }
+        PixelFormat::I16 => Pixels::I16((0..n).map(|_| rng.int(-32768, 32767) as i16).collect()),
+        PixelFormat::F32 => {
+            Pixels::F32((0..n).map(|_| rng.range(-2000.0, 5000.0) as f32).collect())
+        }
+    };
+    HostImage::new(width, height, pixels).expect("image")
+}
+
+fn random_function(rng: &mut Rng) -> VoiFunction {
+    [
+        VoiFunction::Linear,
+        VoiFunction::LinearExact,
+        VoiFunction::Sigmoid,
+    ][rng.int(0, 2) as usize]
+}
+
+fn random_settings(rng: &mut Rng, img: &HostImage) -> WindowSettings {
+    let modality = if img.format() != PixelFormat::F32 && rng.unit() < 0.25 {
+        let (lo, hi) = img.pixels.min_max().expect("range");
+        let first = lo as i64 - rng.int(0, 20);
+        let len = ((hi - lo) as usize + 40).min(70_000);
+        let bits = 16;
+        ModalityLut::Table(LutTable {
+            first_mapped: first,
+            bits,
+            data: (0..len).map(|_| rng.int(0, 65535) as u16).collect(),
+        })
+    } else {
+        ModalityLut::Rescale {
+            slope: [1.0, rng.range(0.25, 4.0)][rng.int(0, 1) as usize],
+            intercept: [0.0, -1024.0, rng.range(-3000.0, 3000.0)][rng.int(0, 2) as usize],
+        }
+    };
+    let range: Vec<f64> = (0..img.pixel_count())
+        .map(|i| modality.apply(img.pixels.get_f64(i)))
+        .collect();
+    let lo = range.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = range.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let integral = match &modality {
+        ModalityLut::Rescale { slope, intercept } => {
+            *slope == 1.0 && intercept.fract() == 0.0 && img.format() != PixelFormat::F32
+        }
+        ModalityLut::Table(_) => true,
+    };
+    // A VOI table indexes by floor(modality value): only exact (integral) modality values give the same
+    // index in f32 and f64.
+    let voi = if integral && rng.unit() < 0.3 {
+        let bits = rng.int(8, 16) as u32;
+        let len = rng.int(16, 4096) as usize;
+        Voi::Table(LutTable {
+            first_mapped: (lo + rng.range(0.0, (hi - lo) / 2.0)) as i64,
+            bits,
+            data: (0..len)
+                .map(|_| rng.int(0, (1 << bits) - 1) as u16)
+                .collect(),
+        })
+    } else {
+        let function = random_function(rng);
+        let min_width = 1.0;
+        Voi::Window(Window {
+            center: rng.range(lo, hi.max(lo + 1.0)),
+            width: [
+                min_width,
+                1.0,
+                2.0,
+                rng.range(min_width, (hi - lo).max(2.0) * 1.5),
+            ][rng.int(0, 3) as usize],
+            function,
+        })
+    };
+    WindowSettings {
+        modality,
+        voi,
+        bits: [8, 12, 16][rng.int(0, 2) as usize],
+        invert: rng.unit() < 0.3,
+        source: WindowSource::Explicit,
+    }
+}
+
+/// 1 LSB, plus what f32 arithmetic can lose on this window: the modality value carries a relative error
+/// of a few f32 epsilons, and the window's slope (out_max / width) amplifies it. For clinical windows
+/// (width ≥ ~50 at 16 bits) this is below 1 LSB; a width-1 window at |x| = 20000 is not resolvable in f32.
+fn f32_tolerance(img: &HostImage, s: &WindowSettings) -> f64 {
+    let Voi::Window(w) = &s.voi else { return 1.0 };
+    let magnitude = (0..img.pixel_count())
+        .map(|i| s.modality.apply(img.pixels.get_f64(i)).abs())
+        .fold(w.center.abs(), f64::max);
+    let slope = s.out_max() / w.width;
+    1.0 + (slope * magnitude * 4.0 * f64::from(f32::EPSILON)).ceil()
+}
+
+#[test]
+fn random_images_match_the_reference() {
+    let engine = engine();
+    let seed = seed("random_images_match_the_reference");
+    let mut rng = Rng::new(seed);
+    let sizes = [
+        (1, 1),
+        (3, 1),
+        (1, 5),
+        (7, 3),
+        (255, 3),
+        (257, 129),
+        (64, 64),
+        (1023, 17),
+        (300, 211),
+    ];
+    for case in 0..48 {
+        let format = [
+            PixelFormat::U8,
+            PixelFormat::U16,
+            PixelFormat::I16,
+            PixelFormat::F32,
+        ][case % 4];
+        let (w, h) = sizes[rng.int(0, sizes.len() as i64 - 1) as usize];
+        let img = random_image(&mut rng, format, w, h);
+        let settings = random_settings(&mut rng, &img);
+        let gpu = window::window_image(engine, &img, &settings).expect("gpu window");
+        let cpu = window::reference(&img, &settings).expect("cpu window");
+        assert_eq!(gpu.format(), settings.out_format());
+        let name = format!("window_random_{case}_{format}_{w}x{h}_seed{seed}");
+        let tolerance = f32_tolerance(&img, &settings);
+        // Beyond 1 LSB the f32 bound governs every pixel in the window's ramp; the fraction then says nothing.
+        let fraction = if tolerance > 1.0 { 1.0 } else { 0.005 };
+        assert_close(&name, &gpu, &cpu, tolerance, fraction);
+    }
+}
+
+#[test]
+fn every_function_hits_the_window_edges_exactly() {
+    let engine = engine();
+    // Values straddling each function's thresholds for a window C=100 W=50. Integer inputs on a rational
+    // window land exactly on rounding ties now and then (e.g. 65535/50 × 5 = 6553.5), where f32 and f64
+    // may round apart: ≤ 1 LSB, a few pixels.
+    let values: Vec<i16> = (60..=140).collect();
+    let img = HostImage::new(values.len() as u32, 1, Pixels::I16(values)).expect("image");
+    for function in [
+        VoiFunction::Linear,
+        VoiFunction::LinearExact,
+        VoiFunction::Sigmoid,
+    ] {
+        for bits in [8, 12, 16] {
+            let settings = WindowSettings {
+                modality: ModalityLut::IDENTITY,
+                voi: Voi::Window(Window {
+                    center: 100.0,
+                    width: 50.0,
+                    function,
+                }),
+                bits,
+                invert: false,
+                source: WindowSource::Explicit,
+            };
+            let gpu = window::window_image(engine, &img, &settings).expect("gpu");
+            let cpu = window::reference(&img, &settings).expect("cpu");
+            assert_close(&format!("edges_{function:?}_{bits}"), &gpu, &cpu, 1.0, 0.05);
+            if function != VoiFunction::Sigmoid {
+                assert_eq!(gpu.pixels.get_f64(0), 0.0, "{function:?} below the window");
+                assert_eq!(
+                    gpu.pixels.get_f64(80),
+                    settings.out_max(),
+                    "{function:?} above the window"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn monochrome1_inverts() {
+    let engine = engine();
+    let img = HostImage::new(4, 1, Pixels::U16(vec![0, 100, 200, 4095])).expect("image");
+    let mut settings = WindowSettings {
+        modality: ModalityLut::IDENTITY,
+        voi: Voi::Window(Window {
+            center: 2048.0,
+            width: 4096.0,
+            function: VoiFunction::Linear,
+        }),
+        bits: 8,
+        invert: false,
+        source: WindowSource::Explicit,
+    };
+    let plain = window::window_image(engine, &img, &settings).expect("plain");
+    settings.invert = true;
+    let inverted = window::window_image(engine, &img, &settings).expect("inverted");
+    for i in 0..4 {
+        assert_eq!(
+            plain.pixels.get_f64(i) + inverted.pixels.get_f64(i),
+            255.0,
+            "pixel {i}"
+        );
+    }
+    assert_eq!(inverted.pixels.get_f64(0), 255.0);
+}
