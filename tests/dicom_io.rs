@@ -863,3 +863,10 @@ fn derived_dicom_formats_and_refusals() {
     };
     assert!(write_derived_dicom(&dir.path().join("w.dcm"), &u8_img, &bad_window).is_err());
 }
+
+#[test]
+fn zz_probe_huge_len() {
+    let t = std::time::Instant::now();
+    let r = read_dicom(Path::new("/tmp/huge_len.dcm"));
+    eprintln!("PROBE {:?} {:?}", t.elapsed(), r.map(|d| d.width));
+}
