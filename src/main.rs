@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use radpipe::Error;
 
 #[derive(Parser, Debug)]
-#[command(name = "radpipe", version, about = "GPU compute pipelines for medical images")]
+#[command(
+    name = "radpipe",
+    version,
+    about = "GPU compute pipelines for medical images"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

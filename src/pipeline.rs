@@ -56,8 +56,17 @@ pub struct Download {
     submitted: Arc<OnceLock<wgpu::SubmissionIndex>>,
     width: u32,
     height: u32,
-    format: PixelFormat,
+    layout: DownloadLayout,
     geometry: Geometry,
+}
+
+/// How the bytes of a download are laid out.
+#[derive(Debug, Clone, Copy)]
+enum DownloadLayout {
+    /// A packed image buffer of this format.
+    Packed(PixelFormat),
+    /// Rows of an rgba8 texture, each padded to `padded_row` bytes; the red channel is kept.
+    Rgba8Rows { padded_row: u32 },
 }
 
 impl<'e> Recorder<'e> {
@@ -219,8 +228,33 @@ impl<'e> Recorder<'e> {
             submitted: self.submitted.clone(),
             width: image.width,
             height: image.height,
-            format: image.format,
+            layout: DownloadLayout::Packed(image.format),
             geometry: image.geometry.clone(),
+        })
+    }
+
+    /// Records a copy of a greyscale rgba8 texture (e.g. a render-loop target, which needs
+    /// `COPY_SRC` usage) for reading back as a u8 image of its red channel. Rows are padded to
+    /// wgpu's 256-byte copy alignment on the way and unpadded in [`Download::wait`].
+    pub fn download_texture_rgba8(&mut self, texture: &wgpu::Texture) -> Result<Download> {
+        if texture.format() != wgpu::TextureFormat::Rgba8Unorm {
+            return Err(Error::InvalidParams(format!(
+                "download_texture_rgba8 needs an Rgba8Unorm texture, not {:?}",
+                texture.format()
+            )));
+        }
+        let (width, height) = (texture.width(), texture.height());
+        let padded_row = (width * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        let pending =
+            PendingReadback::record_texture(self.engine, &mut self.encoder, texture, padded_row)?;
+        Ok(Download {
+            engine: self.engine.clone(),
+            pending,
+            submitted: self.submitted.clone(),
+            width,
+            height,
+            layout: DownloadLayout::Rgba8Rows { padded_row },
+            geometry: Geometry::default(),
         })
     }
 
@@ -254,7 +288,20 @@ impl Download {
         self.pending.submission = Some(index);
         let bytes = self.pending.wait(&self.engine)?;
         let count = self.width as usize * self.height as usize;
-        let pixels = Pixels::from_gpu_bytes(self.format, &bytes, count);
+        let pixels = match self.layout {
+            DownloadLayout::Packed(format) => Pixels::from_gpu_bytes(format, &bytes, count),
+            DownloadLayout::Rgba8Rows { padded_row } => Pixels::U8(
+                bytes
+                    .chunks_exact(padded_row as usize)
+                    .take(self.height as usize)
+                    .flat_map(|row| {
+                        row.chunks_exact(4)
+                            .take(self.width as usize)
+                            .map(|px| px[0])
+                    })
+                    .collect(),
+            ),
+        };
         Ok(HostImage::new(self.width, self.height, pixels)?.with_geometry(self.geometry))
     }
 }

@@ -31,9 +31,16 @@ pub fn run(args: &DemoArgs) -> Result<(), Error> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let engine = Engine::new()?;
     let s = engine.summary();
-    println!("radpipe demo on {} ({}, {})", s.name, s.backend, s.device_type);
+    println!(
+        "radpipe demo on {} ({}, {})",
+        s.name, s.backend, s.device_type
+    );
     let jobs: [(&str, &str, WindowRequest); 3] = [
-        ("ct_small.dcm", "ct_small_window.png", WindowRequest::default()),
+        (
+            "ct_small.dcm",
+            "ct_small_window.png",
+            WindowRequest::default(),
+        ),
         (
             "ct_small.dcm",
             "ct_small_soft_tissue.png",
@@ -43,7 +50,11 @@ pub fn run(args: &DemoArgs) -> Result<(), Error> {
                 ..WindowRequest::default()
             },
         ),
-        ("cr_chest.dcm", "cr_chest_window.png", WindowRequest::default()),
+        (
+            "cr_chest.dcm",
+            "cr_chest_window.png",
+            WindowRequest::default(),
+        ),
     ];
     for (input, output, request) in jobs {
         let input = data.join(input);

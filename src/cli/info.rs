@@ -20,11 +20,17 @@ pub fn run(args: &InfoArgs) -> Result<(), Error> {
             "chosen": chosen.as_ref().ok(),
             "error": chosen.as_ref().err().map(ToString::to_string),
         });
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
     } else {
         println!("adapters:");
         for a in &adapters {
-            println!("  {} [{}; {}; {}]", a.name, a.backend, a.device_type, a.driver);
+            println!(
+                "  {} [{}; {}; {}]",
+                a.name, a.backend, a.device_type, a.driver
+            );
         }
         match &chosen {
             Ok(c) => println!("chosen: {} [{}; {}]", c.name, c.backend, c.device_type),

@@ -40,6 +40,35 @@ impl PendingReadback {
         })
     }
 
+    /// Records a whole 2-D texture → staging copy with rows padded to `padded_row` bytes.
+    pub(crate) fn record_texture(
+        engine: &Engine,
+        encoder: &mut wgpu::CommandEncoder,
+        texture: &wgpu::Texture,
+        padded_row: u32,
+    ) -> Result<Self> {
+        let bytes = u64::from(padded_row) * u64::from(texture.height());
+        let staging =
+            engine.alloc_buffer(bytes, STAGING_USAGE, "radpipe texture readback staging")?;
+        encoder.copy_texture_to_buffer(
+            texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: staging.buffer(),
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(padded_row),
+                    rows_per_image: Some(texture.height()),
+                },
+            },
+            texture.size(),
+        );
+        Ok(PendingReadback {
+            staging,
+            bytes,
+            submission: None,
+        })
+    }
+
     /// Maps the staging buffer after its submission finished and returns the bytes. Counted.
     pub(crate) fn wait(self, engine: &Engine) -> Result<Vec<u8>> {
         let buffer = self.staging.buffer();

@@ -206,10 +206,11 @@ fn validate_modality(m: &ModalityLut) -> Result<()> {
     }
 }
 
-/// Uniform block of `shaders/window_level.wgsl` (same field order and sizes).
+/// `WindowParams` of `shaders/common/voi.wgsl` (same field order and sizes), shared by every stage that
+/// displays modality values.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
+pub struct WindowUniform {
     count: u32,
     in_format: u32,
     out_format: u32,
@@ -239,14 +240,15 @@ fn lut_first(t: &LutTable) -> Result<i32> {
     })
 }
 
-fn shader_params(
+/// The uniform block and the LUT table (modality table, then VOI table) for `s`.
+pub fn shader_params(
     count: usize,
     in_format: PixelFormat,
     s: &WindowSettings,
-) -> Result<(Params, Vec<f32>)> {
+) -> Result<(WindowUniform, Vec<f32>)> {
     let out_max = s.out_max();
     let mut luts: Vec<f32> = Vec::new();
-    let mut p = Params {
+    let mut p = WindowUniform {
         count: u32::try_from(count)
             .map_err(|_| Error::InvalidImage("image has over 2^32 pixels".into()))?,
         in_format: in_format.shader_code(),
@@ -389,7 +391,7 @@ mod tests {
 
     #[test]
     fn params_block_matches_the_shader_size() {
-        assert_eq!(std::mem::size_of::<Params>(), 80);
+        assert_eq!(std::mem::size_of::<WindowUniform>(), 80);
     }
 
     #[test]
