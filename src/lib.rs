@@ -18,6 +18,7 @@
 
 pub use wgpu;
 
+pub mod bench;
 pub mod error;
 pub mod gpu;
 pub mod image;

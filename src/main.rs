@@ -27,6 +27,8 @@ enum Command {
     Window(cli::window::WindowArgs),
     /// Run the demo on the bundled data and say where the outputs are.
     Demo(cli::demo::DemoArgs),
+    /// Measure GPU throughput per op and size against the device's copy bandwidth.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         Command::Info(a) => cli::info::run(a),
         Command::Window(a) => cli::window::run(a),
         Command::Demo(a) => cli::demo::run(a),
+        Command::Bench(a) => cli::bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -65,6 +65,8 @@ pub struct Download {
 enum DownloadLayout {
     /// A packed image buffer of this format.
     Packed(PixelFormat),
+    /// Raw bytes of a buffer.
+    Bytes,
     /// Rows of an rgba8 texture, each padded to `padded_row` bytes; the red channel is kept.
     Rgba8Rows { padded_row: u32 },
 }
@@ -233,6 +235,21 @@ impl<'e> Recorder<'e> {
         })
     }
 
+    /// Records a copy of the first `bytes` of a buffer the caller owns (e.g. resolved timestamp queries;
+    /// needs `COPY_SRC` usage), for [`Download::wait_bytes`].
+    pub fn download_bytes(&mut self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Download> {
+        let pending = PendingReadback::record(self.engine, &mut self.encoder, buffer, bytes)?;
+        Ok(Download {
+            engine: self.engine.clone(),
+            pending,
+            submitted: self.submitted.clone(),
+            width: 0,
+            height: 0,
+            layout: DownloadLayout::Bytes,
+            geometry: Geometry::default(),
+        })
+    }
+
     /// Records a copy of a greyscale rgba8 texture (e.g. a render-loop target, which needs
     /// `COPY_SRC` usage) for reading back as a u8 image of its red channel. Rows are padded to
     /// wgpu's 256-byte copy alignment on the way and unpadded in [`Download::wait`].
@@ -278,18 +295,32 @@ impl<'e> Recorder<'e> {
 }
 
 impl Download {
-    /// Waits for the submission, maps the copy and returns the image. One counted readback.
-    pub fn wait(mut self) -> Result<HostImage> {
+    fn fetch(&mut self) -> Result<Vec<u8>> {
         let Some(index) = self.submitted.get().cloned() else {
             return Err(Error::Gpu(
                 "download waited before its recording was submitted".into(),
             ));
         };
         self.pending.submission = Some(index);
-        let bytes = self.pending.wait(&self.engine)?;
+        self.pending.wait(&self.engine)
+    }
+
+    /// Waits for the submission and returns the raw bytes (any layout). One counted readback.
+    pub fn wait_bytes(mut self) -> Result<Vec<u8>> {
+        self.fetch()
+    }
+
+    /// Waits for the submission, maps the copy and returns the image. One counted readback.
+    pub fn wait(mut self) -> Result<HostImage> {
+        let bytes = self.fetch()?;
         let count = self.width as usize * self.height as usize;
         let pixels = match self.layout {
             DownloadLayout::Packed(format) => Pixels::from_gpu_bytes(format, &bytes, count),
+            DownloadLayout::Bytes => {
+                return Err(Error::InvalidParams(
+                    "a byte download has no image shape; use wait_bytes".into(),
+                ));
+            }
             DownloadLayout::Rgba8Rows { padded_row } => Pixels::U8(
                 bytes
                     .chunks_exact(padded_row as usize)

@@ -1,6 +1,7 @@
 //! One module per subcommand: its clap arguments and a `run` that calls the library and prints a
 //! report. Adding a command means a new file here and one line in `Command` (src/main.rs).
 
+pub mod bench;
 pub mod demo;
 pub mod info;
 pub mod window;

@@ -70,7 +70,7 @@ impl PendingReadback {
     }
 
     /// Maps the staging buffer after its submission finished and returns the bytes. Counted.
-    pub(crate) fn wait(self, engine: &Engine) -> Result<Vec<u8>> {
+    pub(crate) fn wait(&self, engine: &Engine) -> Result<Vec<u8>> {
         let buffer = self.staging.buffer();
         let slice = buffer.slice(0..self.bytes);
         let (tx, rx) = mpsc::channel();
