@@ -5,6 +5,8 @@
 #import pixels
 #import voi
 
+override IN_FORMAT: u32 = 1u;   // PixelFormat::shader_code of the input
+
 struct ViewParams {
     src_width: u32,
     src_height: u32,
@@ -28,8 +30,8 @@ fn lut_value(i: u32) -> f32 {
 
 fn modality_at(x: u32, y: u32) -> f32 {
     let index = y * view.src_width + x;
-    let ppw = pixels_per_word(window.in_format);
-    let stored = unpack_sample(input[index / ppw], index % ppw, window.in_format);
+    let ppw = pixels_per_word(IN_FORMAT);
+    let stored = unpack_sample(input[index / ppw], index % ppw, IN_FORMAT);
     return modality_value(stored, window);
 }
 

@@ -5,6 +5,9 @@
 #import pixels
 #import voi
 
+override IN_FORMAT: u32 = 1u;   // PixelFormat::shader_code of the input
+override OUT_FORMAT: u32 = 0u;  // FMT_U8 or FMT_U16
+
 @group(0) @binding(0) var<uniform> params: WindowParams;
 @group(0) @binding(1) var<storage, read> input: array<u32>;
 @group(0) @binding(2) var<storage, read> luts: array<f32>;
@@ -15,16 +18,16 @@ fn lut_value(i: u32) -> f32 {
 }
 
 fn display_value(index: u32) -> u32 {
-    let ppw = pixels_per_word(params.in_format);
+    let ppw = pixels_per_word(IN_FORMAT);
     let word = input[index / ppw];
-    let stored = unpack_sample(word, index % ppw, params.in_format);
+    let stored = unpack_sample(word, index % ppw, IN_FORMAT);
     return round_display(display_from_modality(modality_value(stored, params), params), params);
 }
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let word_index = linear_index(gid, groups, 256u);
-    let per_word = pixels_per_word(params.out_format);
+    let per_word = pixels_per_word(OUT_FORMAT);
     let first = word_index * per_word;
     if first >= params.count {
         return;
@@ -33,7 +36,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     for (var lane = 0u; lane < per_word; lane++) {
         let index = first + lane;
         if index < params.count {
-            packed |= pack_lane(display_value(index), lane, params.out_format);
+            packed |= pack_lane(display_value(index), lane, OUT_FORMAT);
         }
     }
     output[word_index] = packed;

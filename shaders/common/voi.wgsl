@@ -2,6 +2,12 @@
 // Mirrors `WindowUniform` in src/ops/window.rs field for field (80 bytes).
 // An importing shader must define `fn lut_value(i: u32) -> f32` (its LUT table binding), so this file
 // reserves no binding of its own.
+//
+// The transform kinds are pipeline-overridable constants, set per specialisation by the engine, so the
+// driver compiles only the branch in use; the matching uniform fields are kept for layout stability.
+
+override MODALITY_KIND: u32 = 0u;  // 0: rescale, 1: table
+override VOI_KIND: u32 = 0u;       // 0: LINEAR, 1: LINEAR_EXACT, 2: SIGMOID, 3: table
 
 struct WindowParams {
     count: u32,          // pixels (window_level) — unused by other stages
@@ -33,7 +39,7 @@ fn voi_table_lookup(x: f32, first: i32, len: u32, offset: u32) -> f32 {
 
 // Stored value → modality value.
 fn modality_value(stored: f32, p: WindowParams) -> f32 {
-    if p.modality_kind == 1u {
+    if MODALITY_KIND == 1u {
         return voi_table_lookup(stored, p.mlut_first, p.mlut_len, 0u);
     }
     return stored * p.slope + p.intercept;
@@ -42,7 +48,7 @@ fn modality_value(stored: f32, p: WindowParams) -> f32 {
 // Modality value → display value in [0, out_max], inverted for MONOCHROME1, not rounded.
 fn display_from_modality(x: f32, p: WindowParams) -> f32 {
     var y: f32;
-    switch p.voi_kind {
+    switch VOI_KIND {
         case 0u, 1u: {
             if x <= p.lo {
                 y = 0.0;

@@ -81,8 +81,11 @@ pub struct ShaderRegistry {
     device: wgpu::Device,
     counters: Arc<Counters>,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
-    kernels: Mutex<HashMap<(&'static str, &'static str), Arc<Kernel>>>,
+    kernels: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
 }
+
+/// A kernel is one entry point under one set of pipeline-overridable constants.
+type KernelKey = (&'static str, &'static str, Vec<(String, u64)>);
 
 impl ShaderRegistry {
     pub(crate) fn new(device: wgpu::Device, counters: Arc<Counters>) -> Self {
@@ -96,6 +99,18 @@ impl ShaderRegistry {
 
     /// The kernel for `shader`'s `entry` point, built on first use and cached.
     pub fn kernel(&self, shader: &str, entry: &str) -> Result<Arc<Kernel>> {
+        self.specialized(shader, entry, &[])
+    }
+
+    /// The kernel for `shader`'s `entry` point with its WGSL `override` constants set to `constants`:
+    /// one pipeline per distinct specialisation (e.g. per input format), built on first use and
+    /// cached, so the driver compiles branch-free code for the case at hand.
+    pub fn specialized(
+        &self,
+        shader: &str,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> Result<Arc<Kernel>> {
         let source = SHADERS
             .iter()
             .find(|s| s.name == shader)
@@ -109,11 +124,19 @@ impl ShaderRegistry {
             .kernels
             .lock()
             .map_err(|_| Error::Gpu("shader registry lock poisoned".into()))?;
-        if let Some(k) = kernels.get(&(source.name, ep.name)) {
+        let key: KernelKey = (
+            source.name,
+            ep.name,
+            constants
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_bits()))
+                .collect(),
+        );
+        if let Some(k) = kernels.get(&key) {
             return Ok(k.clone());
         }
-        let kernel = Arc::new(self.build(source, ep)?);
-        kernels.insert((source.name, ep.name), kernel.clone());
+        let kernel = Arc::new(self.build(source, ep, constants)?);
+        kernels.insert(key, kernel.clone());
         Ok(kernel)
     }
 
@@ -129,8 +152,17 @@ impl ShaderRegistry {
         Ok(n)
     }
 
-    fn build(&self, source: &'static ShaderSource, ep: &'static EntryPointInfo) -> Result<Kernel> {
-        let label = format!("{}::{}", source.name, ep.name);
+    fn build(
+        &self,
+        source: &'static ShaderSource,
+        ep: &'static EntryPointInfo,
+        constants: &[(&str, f64)],
+    ) -> Result<Kernel> {
+        let mut label = format!("{}::{}", source.name, ep.name);
+        if !constants.is_empty() {
+            let spec: Vec<String> = constants.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            label = format!("{label}[{}]", spec.join(","));
+        }
         let module = {
             let mut modules = self
                 .modules
@@ -198,7 +230,10 @@ impl ShaderRegistry {
                 layout: Some(&pipeline_layout),
                 module: &module,
                 entry_point: Some(ep.name),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: true,
+                },
                 cache: None,
             });
         Counters::bump(&self.counters.pipelines_created, 1);

@@ -320,6 +320,20 @@ pub fn shader_params(
     Ok((p, luts))
 }
 
+/// The pipeline constants for a uniform block: input format and transform kinds (and the output
+/// format when `with_output`).
+pub fn specialization(p: &WindowUniform, with_output: bool) -> Vec<(&'static str, f64)> {
+    let mut c = vec![
+        ("IN_FORMAT", f64::from(p.in_format)),
+        ("MODALITY_KIND", f64::from(p.modality_kind)),
+        ("VOI_KIND", f64::from(p.voi_kind)),
+    ];
+    if with_output {
+        c.push(("OUT_FORMAT", f64::from(p.out_format)));
+    }
+    c
+}
+
 /// Records the window/level pass: `input` (stored values, any format) → display image (u8 or u16).
 pub fn encode(
     rec: &mut Recorder<'_>,
@@ -327,7 +341,11 @@ pub fn encode(
     settings: &WindowSettings,
 ) -> Result<GpuImage> {
     let (params, luts) = shader_params(input.pixel_count(), input.format, settings)?;
-    let kernel = rec.engine().shaders().kernel("window_level", "main")?;
+    let kernel = rec.engine().shaders().specialized(
+        "window_level",
+        "main",
+        &specialization(&params, true),
+    )?;
     let output = rec.alloc_image(
         input.width,
         input.height,
