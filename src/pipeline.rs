@@ -30,7 +30,15 @@ pub enum Bind<'a> {
     Buffer(&'a wgpu::Buffer),
     /// A storage texture view the caller owns (render-loop output).
     Texture(&'a wgpu::TextureView),
+    /// A read-only table from [`Recorder::storage_table`] (the engine's shared empty table when the
+    /// data was empty).
+    Table(&'a Table),
 }
+
+/// A read-only storage table for one recording: uploaded data, or nothing (bound as the engine's
+/// shared empty table, so an op without a table costs no upload).
+#[derive(Debug, Clone)]
+pub struct Table(Option<Arc<PooledBuffer>>);
 
 /// Records GPU work for one submission.
 pub struct Recorder<'e> {
@@ -129,16 +137,18 @@ impl<'e> Recorder<'e> {
         Ok(buffer)
     }
 
-    /// A pooled read-only storage buffer holding `data` (at least one word), kept alive; counted as an
-    /// upload.
-    pub fn storage_table(&mut self, data: &[u8], label: &str) -> Result<Arc<PooledBuffer>> {
+    /// A read-only storage table holding `data`, kept alive; counted as an upload unless empty.
+    pub fn storage_table(&mut self, data: &[u8], label: &str) -> Result<Table> {
+        if data.is_empty() {
+            return Ok(Table(None));
+        }
         let mut bytes = data.to_vec();
         bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
         let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
         let buffer = Arc::new(self.engine.alloc_buffer(bytes.len() as u64, usage, label)?);
         self.engine.write_counted(buffer.buffer(), &bytes);
         self.keep(buffer.clone());
-        Ok(buffer)
+        Ok(Table(Some(buffer)))
     }
 
     /// Records one dispatch of `kernel` with `bindings` (in binding order) over `groups` workgroups.
@@ -175,6 +185,11 @@ impl<'e> Recorder<'e> {
                     buf.buffer().as_entire_binding()
                 }
                 Bind::Buffer(buf) => buf.as_entire_binding(),
+                Bind::Table(Table(Some(buf))) => {
+                    self.keep_alive.push(buf.clone());
+                    buf.buffer().as_entire_binding()
+                }
+                Bind::Table(Table(None)) => self.engine.empty_table().as_entire_binding(),
                 Bind::Texture(view) => wgpu::BindingResource::TextureView(view),
             };
             entries.push(wgpu::BindGroupEntry {

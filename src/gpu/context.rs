@@ -55,6 +55,7 @@ struct EngineInner {
     shaders: ShaderRegistry,
     poison: Option<u32>,
     uncaptured: Arc<Mutex<Vec<String>>>,
+    empty_table: wgpu::Buffer,
 }
 
 /// A GPU context: device, queue, pipelines, buffer pool and counters. Cheap to clone (shared).
@@ -215,6 +216,13 @@ impl Engine {
     ) -> Engine {
         let counters = Arc::new(Counters::default());
         let limits = device.limits();
+        // Bound wherever an op has no table to pass: created once, zero-initialised by wgpu.
+        let empty_table = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("radpipe empty table"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
         Engine {
             inner: Arc::new(EngineInner {
                 pool: BufferPool::new(
@@ -232,6 +240,7 @@ impl Engine {
                 counters,
                 poison: options.poison,
                 uncaptured,
+                empty_table,
             }),
         }
     }
@@ -291,6 +300,11 @@ impl Engine {
 
     pub(crate) fn counters(&self) -> &Counters {
         &self.inner.counters
+    }
+
+    /// A 16-byte zeroed read-only storage buffer, bound where an op has no table.
+    pub fn empty_table(&self) -> &wgpu::Buffer {
+        &self.inner.empty_table
     }
 
     /// The buffer pool.

@@ -110,7 +110,7 @@ pub fn encode_to_texture(
             Bind::Pooled(&window_buf),
             Bind::Pooled(&view_buf),
             Bind::Image(input),
-            Bind::Pooled(&table),
+            Bind::Table(&table),
             Bind::Texture(target),
         ],
         groups,

@@ -361,7 +361,7 @@ pub fn encode(
         &[
             Bind::Pooled(&uniform),
             Bind::Image(input),
-            Bind::Pooled(&table),
+            Bind::Table(&table),
             Bind::Image(&output),
         ],
         groups,
