@@ -49,6 +49,14 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// Some files of a batch failed (each was reported as it happened).
+    #[error("{failed} of {total} files failed (listed above)")]
+    BatchFailures {
+        /// Files that failed.
+        failed: usize,
+        /// Files in the batch.
+        total: usize,
+    },
     /// The device reported an error (validation, out of memory, device lost, map failure).
     #[error("GPU error: {0}")]
     Gpu(String),

@@ -18,6 +18,7 @@
 
 pub use wgpu;
 
+pub mod batch;
 pub mod bench;
 pub mod error;
 pub mod gpu;

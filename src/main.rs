@@ -27,8 +27,22 @@ enum Command {
     Window(cli::window::WindowArgs),
     /// Run the demo on the bundled data and say where the outputs are.
     Demo(cli::demo::DemoArgs),
+    /// Run a pipeline file over a folder of images (batch mode).
+    Run(cli::run::RunArgs),
     /// Measure GPU throughput per op and size against the device's copy bandwidth.
     Bench(cli::bench::BenchArgs),
+    /// Histogram equalization (global or CLAHE) on the GPU.
+    Equalize(cli::equalize::EqualizeArgs),
+    /// Match an image's histogram to a reference image's on the GPU.
+    Match(cli::match_hist::MatchArgs),
+    /// Warp by an affine or perspective matrix (bilinear, OpenCV conventions) on the GPU.
+    Warp(cli::warp::WarpArgs),
+    /// Resize (bilinear or area averaging) on the GPU.
+    Resize(cli::resize::ResizeArgs),
+    /// Rotate about a centre with scale (OpenCV getRotationMatrix2D) on the GPU.
+    Rotate(cli::rotate::RotateArgs),
+    /// Cut a rotated rectangle out of an image as an upright image, on the GPU.
+    Crop(cli::crop::CropArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +52,13 @@ fn main() -> ExitCode {
         Command::Window(a) => cli::window::run(a),
         Command::Demo(a) => cli::demo::run(a),
         Command::Bench(a) => cli::bench::run(a),
+        Command::Run(a) => cli::run::run(a),
+        Command::Equalize(a) => cli::equalize::run(a),
+        Command::Match(a) => cli::match_hist::run(a),
+        Command::Warp(a) => cli::warp::run(a),
+        Command::Resize(a) => cli::resize::run(a),
+        Command::Rotate(a) => cli::rotate::run(a),
+        Command::Crop(a) => cli::crop::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

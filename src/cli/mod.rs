@@ -2,6 +2,13 @@
 //! report. Adding a command means a new file here and one line in `Command` (src/main.rs).
 
 pub mod bench;
+pub mod crop;
 pub mod demo;
+pub mod equalize;
 pub mod info;
+pub mod match_hist;
+pub mod resize;
+pub mod rotate;
+pub mod run;
+pub mod warp;
 pub mod window;

@@ -101,3 +101,41 @@ pub fn output_kind(path: &Path) -> Result<OutputKind> {
         ))),
     }
 }
+
+/// What a derived DICOM output says about itself; ignored by the raster and raw writers.
+#[derive(Debug, Clone, Default)]
+pub struct OutputMeta<'a> {
+    /// Source DICOM whose patient/study attributes the output inherits.
+    pub source: Option<&'a dicom::DicomImage>,
+    /// Derivation Description.
+    pub description: String,
+    /// Bits Stored of a 16-bit output (e.g. 12 for a 12-bit display image).
+    pub bits_stored: Option<u16>,
+    /// Rescale slope and intercept when the samples are stored values of modality units.
+    pub rescale: Option<(f64, f64)>,
+}
+
+/// Writes `image` to `path` in `kind`'s format, atomically.
+pub fn write_output(
+    path: &Path,
+    kind: OutputKind,
+    image: &HostImage,
+    meta: &OutputMeta<'_>,
+) -> Result<()> {
+    match kind {
+        OutputKind::Png => raster::write_png(path, image),
+        OutputKind::Tiff => raster::write_tiff(path, image),
+        OutputKind::Raw => raw::write_raw(path, image),
+        OutputKind::Dicom => dicom::write_derived_dicom(
+            path,
+            image,
+            &dicom::DerivedDicom {
+                source: meta.source,
+                description: meta.description.clone(),
+                rescale: meta.rescale,
+                bits_stored: meta.bits_stored,
+                window: None,
+            },
+        ),
+    }
+}

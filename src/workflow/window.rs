@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use crate::image::{HostImage, PixelFormat};
-use crate::io::dicom::{DerivedDicom, write_derived_dicom};
-use crate::io::{Input, OutputKind, atomic, output_kind, raster, raw, read_input};
+use crate::image::PixelFormat;
+use crate::io::dicom::DicomImage;
+use crate::io::{Input, OutputMeta, atomic, output_kind, read_input, write_output};
 use crate::ops::window::{WindowRequest, WindowSettings, WindowSource, window_image};
 use crate::transforms::Voi;
 use crate::{Engine, Error, Result};
@@ -60,7 +60,7 @@ pub fn window_file(
         }
     };
     let display = window_image(engine, &stored, &settings).map_err(with_file)?;
-    write_display(output, kind, &display, &settings, dicom)?;
+    write_output(output, kind, &display, &output_meta(&settings, dicom))?;
     let window = settings.window();
     Ok(WindowReport {
         width: display.width,
@@ -77,41 +77,25 @@ pub fn window_file(
     })
 }
 
-fn write_display(
-    output: &Path,
-    kind: OutputKind,
-    display: &HostImage,
+/// Derivation description and bits of a windowed output.
+pub fn output_meta<'a>(
     settings: &WindowSettings,
-    source: Option<&crate::io::dicom::DicomImage>,
-) -> Result<()> {
-    match kind {
-        OutputKind::Png => raster::write_png(output, display),
-        OutputKind::Tiff => raster::write_tiff(output, display),
-        OutputKind::Raw => raw::write_raw(output, display),
-        OutputKind::Dicom => {
-            let description = match settings.window() {
-                Some(w) => format!(
-                    "windowed for display by radpipe: {} center {} width {}, {} bits",
-                    w.function.dicom_name(),
-                    w.center,
-                    w.width,
-                    settings.bits
-                ),
-                None => format!("VOI LUT applied by radpipe, {} bits", settings.bits),
-            };
-            let bits_stored =
-                (display.format() == PixelFormat::U16).then_some(settings.bits as u16);
-            write_derived_dicom(
-                output,
-                display,
-                &DerivedDicom {
-                    source,
-                    description,
-                    rescale: None,
-                    bits_stored,
-                    window: None,
-                },
-            )
-        }
+    source: Option<&'a DicomImage>,
+) -> OutputMeta<'a> {
+    let description = match settings.window() {
+        Some(w) => format!(
+            "windowed for display by radpipe: {} center {} width {}, {} bits",
+            w.function.dicom_name(),
+            w.center,
+            w.width,
+            settings.bits
+        ),
+        None => format!("VOI LUT applied by radpipe, {} bits", settings.bits),
+    };
+    OutputMeta {
+        source,
+        description,
+        bits_stored: (settings.out_format() == PixelFormat::U16).then_some(settings.bits as u16),
+        rescale: None,
     }
 }

@@ -1,0 +1,297 @@
+//! The batch executor: reader thread → GPU (this thread, two images in flight) → writer thread.
+//! Per image: one upload, every stage recorded into one command encoder, one submission, one readback.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::Instant;
+
+use super::spec::{PipelineSpec, StageSpec};
+use crate::image::{GpuImage, HostImage};
+use crate::io::dicom::DicomImage;
+use crate::io::{Input, OutputKind, OutputMeta, read_input, write_output};
+use crate::ops::window::{self, WindowRequest, WindowSettings};
+use crate::pipeline::{Download, Recorder};
+use crate::{Engine, Error, Result, Stats};
+
+/// Images decoded ahead of the GPU, and images in flight on the GPU.
+const READ_AHEAD: usize = 2;
+const IN_FLIGHT: usize = 2;
+
+/// Progress of one file.
+#[derive(Debug)]
+pub enum BatchEvent<'a> {
+    /// Written to its output.
+    Done {
+        /// The input.
+        input: &'a Path,
+        /// The output written.
+        output: &'a Path,
+    },
+    /// Skipped.
+    Failed {
+        /// The input.
+        input: &'a Path,
+        /// Why.
+        error: &'a Error,
+    },
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BatchReport {
+    /// Files written.
+    pub processed: usize,
+    /// Files skipped, with the reason.
+    pub failed: Vec<(PathBuf, String)>,
+    /// Engine counters over the batch.
+    pub stats: Stats,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// A stage resolved for one image (its settings may depend on the file, e.g. its own window).
+#[derive(Debug, Clone)]
+enum Prepared {
+    Window(WindowSettings),
+}
+
+/// One decoded image with everything the GPU and the writer need.
+struct Job {
+    input: PathBuf,
+    output: PathBuf,
+    stored: HostImage,
+    stages: Vec<Prepared>,
+    meta_source: Option<Box<DicomImage>>,
+}
+
+/// An image on the GPU, waiting for its readback.
+struct InFlight {
+    job: Job,
+    download: Download,
+}
+
+/// Sorted regular files of `dir` (hidden files and temporary `.partial` files skipped).
+pub fn collect_inputs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.') && !n.ends_with(".partial"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared>> {
+    spec.stages
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| match stage {
+            StageSpec::Window {
+                center,
+                width,
+                function,
+                bits,
+            } => {
+                let request = WindowRequest {
+                    center: *center,
+                    width: *width,
+                    function: *function,
+                    bits: bits.unwrap_or(8),
+                };
+                // The first stage sees the file's own transforms; later stages see display values.
+                match (i, input) {
+                    (0, Input::Dicom(d)) => WindowSettings::from_dicom(d, 0, &request),
+                    (0, Input::Raster(img)) => WindowSettings::for_image(img, &request),
+                    _ => Err(Error::InvalidParams(
+                        "a window stage must come first: it needs the file's stored values".into(),
+                    )),
+                }
+                .map(Prepared::Window)
+            }
+        })
+        .collect()
+}
+
+fn decode(spec: &PipelineSpec, input: &Path, output: PathBuf) -> Result<Job> {
+    let read = read_input(input)?;
+    let stages = prepare(spec, &read).map_err(|e| e.in_file(input))?;
+    let (stored, meta_source) = match read {
+        Input::Dicom(d) => (d.frame(0)?, Some(d)),
+        Input::Raster(img) => (img, None),
+    };
+    Ok(Job {
+        input: input.to_path_buf(),
+        output,
+        stored,
+        stages,
+        meta_source,
+    })
+}
+
+fn record(engine: &Engine, job: Job) -> Result<InFlight> {
+    let uploaded: GpuImage = engine.upload(&job.stored)?;
+    let mut rec = Recorder::new(engine);
+    let mut current = uploaded;
+    for stage in &job.stages {
+        current = match stage {
+            Prepared::Window(settings) => window::encode(&mut rec, &current, settings)?,
+        };
+    }
+    let download = rec.download(&current)?;
+    rec.submit()?;
+    Ok(InFlight { job, download })
+}
+
+fn write(kind: OutputKind, job: &Job, image: &HostImage) -> Result<()> {
+    let meta = match job.stages.last() {
+        Some(Prepared::Window(s)) => window_meta(s, job.meta_source.as_deref()),
+        None => OutputMeta::default(),
+    };
+    write_output(&job.output, kind, image, &meta)
+}
+
+fn window_meta<'a>(s: &WindowSettings, source: Option<&'a DicomImage>) -> OutputMeta<'a> {
+    crate::workflow::window::output_meta(s, source)
+}
+
+/// Output path for each input (`OUT_DIR/<stem>.<ext>`); inputs whose stems collide are refused.
+fn plan_outputs(inputs: &[PathBuf], out_dir: &Path, ext: &str) -> Vec<(PathBuf, Result<PathBuf>)> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for input in inputs {
+        let stem = input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        *seen.entry(stem).or_default() += 1;
+    }
+    inputs
+        .iter()
+        .map(|input| {
+            let stem = input
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let out = if seen.get(&stem).copied().unwrap_or(0) > 1 {
+                Err(Error::InvalidParams(format!(
+                    "another input has the same name stem '{stem}'; outputs would collide"
+                ))
+                .in_file(input))
+            } else {
+                Ok(out_dir.join(format!("{stem}.{ext}")))
+            };
+            (input.clone(), out)
+        })
+        .collect()
+}
+
+/// Runs `spec` over `inputs`, writing into `out_dir`; calls `on_event` for each file as it finishes.
+pub fn run_batch(
+    engine: &Engine,
+    spec: &PipelineSpec,
+    inputs: &[PathBuf],
+    out_dir: &Path,
+    mut on_event: impl FnMut(BatchEvent<'_>),
+) -> Result<BatchReport> {
+    let kind = spec.output_kind()?;
+    if !out_dir.is_dir() {
+        return Err(Error::io(
+            out_dir,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "output directory does not exist",
+            ),
+        ));
+    }
+    let start = Instant::now();
+    let before = engine.stats();
+    let plan = plan_outputs(inputs, out_dir, &spec.output);
+    let mut failed = Vec::new();
+    let mut processed = 0;
+
+    std::thread::scope(|scope| -> Result<()> {
+        let (job_tx, job_rx): (SyncSender<(PathBuf, Result<Job>)>, Receiver<_>) =
+            sync_channel(READ_AHEAD);
+        let (done_tx, done_rx) = sync_channel::<(Job, Result<HostImage>)>(READ_AHEAD);
+        let (result_tx, result_rx) = std::sync::mpsc::channel::<(PathBuf, PathBuf, Result<()>)>();
+
+        scope.spawn(move || {
+            for (input, output) in plan {
+                let job = output.and_then(|out| {
+                    crate::io::atomic::ensure_not_input(&out, &[&input])?;
+                    decode(spec, &input, out)
+                });
+                if job_tx.send((input, job)).is_err() {
+                    break;
+                }
+            }
+        });
+        scope.spawn(move || {
+            for (job, image) in done_rx {
+                let result = image.and_then(|img| write(kind, &job, &img));
+                if result_tx.send((job.input, job.output, result)).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let mut report = |input: PathBuf, output: Option<PathBuf>, result: Result<()>| match result
+        {
+            Ok(()) => {
+                processed += 1;
+                let out = output.unwrap_or_default();
+                on_event(BatchEvent::Done {
+                    input: &input,
+                    output: &out,
+                });
+            }
+            Err(e) => {
+                on_event(BatchEvent::Failed {
+                    input: &input,
+                    error: &e,
+                });
+                failed.push((input, e.to_string()));
+            }
+        };
+
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        let finish = |f: InFlight| {
+            let image = f.download.wait().map_err(|e| e.in_file(&f.job.input));
+            (f.job, image)
+        };
+        for (input, job) in job_rx {
+            match job.and_then(|j| record(engine, j).map_err(|e| e.in_file(&input))) {
+                Ok(flight) => in_flight.push_back(flight),
+                Err(e) => report(input, None, Err(e)),
+            }
+            while in_flight.len() > IN_FLIGHT {
+                if let Some(f) = in_flight.pop_front() {
+                    let _ = done_tx.send(finish(f));
+                }
+            }
+            while let Ok((i, o, r)) = result_rx.try_recv() {
+                report(i, Some(o), r);
+            }
+        }
+        while let Some(f) = in_flight.pop_front() {
+            let _ = done_tx.send(finish(f));
+        }
+        drop(done_tx);
+        for (i, o, r) in result_rx {
+            report(i, Some(o), r);
+        }
+        Ok(())
+    })?;
+
+    Ok(BatchReport {
+        processed,
+        failed,
+        stats: engine.stats().since(&before),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,73 @@
+//! `radpipe run PIPELINE.toml IN_DIR -o OUT_DIR`: the batch mode, with a progress bar and a summary
+//! of the files that failed and why.
+
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use radpipe::batch::{self, BatchEvent, PipelineSpec};
+use radpipe::{Engine, Error};
+
+/// Arguments of `radpipe run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The pipeline file (TOML; format in the README).
+    pipeline: PathBuf,
+    /// Folder of input images (DICOM, PNG, TIFF, JPEG).
+    input_dir: PathBuf,
+    /// Folder for the outputs (created if missing).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Write the batch report (counts, failures, engine counters) as JSON here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+/// Runs the batch; exits non-zero when any file failed.
+pub fn run(args: &RunArgs) -> Result<(), Error> {
+    let spec = PipelineSpec::read(&args.pipeline)?;
+    let inputs = batch::collect_inputs(&args.input_dir)?;
+    std::fs::create_dir_all(&args.output).map_err(|e| Error::io(&args.output, e))?;
+    let engine = Engine::new()?;
+    let bar = ProgressBar::new(inputs.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let report = batch::run_batch(&engine, &spec, &inputs, &args.output, |event| {
+        bar.inc(1);
+        if let BatchEvent::Failed { error, .. } = event {
+            let line = format!("radpipe: skipped: {error}");
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "{} written, {} failed, {:.2} s ({} submissions, {} readbacks, {} uploads) -> {}",
+        report.processed,
+        report.failed.len(),
+        report.seconds,
+        report.stats.submissions,
+        report.stats.readbacks,
+        report.stats.uploads,
+        args.output.display()
+    );
+    if let Some(path) = &args.report {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::InvalidParams(format!("cannot serialise report: {e}")))?;
+        radpipe::io::atomic::write_atomic(path, |w| {
+            std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::io(path, e))
+        })?;
+    }
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::BatchFailures {
+            failed: report.failed.len(),
+            total: inputs.len(),
+        })
+    }
+}

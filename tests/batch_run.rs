@@ -1,0 +1,169 @@
+//! Batch mode: a folder of real and broken files through a pipeline file. Good files are written,
+//! bad ones are reported and skipped without stopping the batch or leaving partial outputs, each image
+//! costs one upload, one submission and one readback, and GPU allocations stop growing after the first
+//! images (the pool reaches a steady state), so a 10 000-image batch holds the same memory as a
+//! 10-image one.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::repo_path;
+use radpipe::batch::{self, BatchEvent, PipelineSpec};
+use radpipe::image::{HostImage, Pixels};
+
+const PIPELINE: &str = "output = \"png\"\n[[stage]]\nop = \"window\"\ncenter = 40\nwidth = 400\n";
+
+fn folder_with(files: &[(&str, &Path)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, src) in files {
+        std::fs::copy(src, dir.path().join(name)).expect("copy");
+    }
+    dir
+}
+
+#[test]
+fn good_files_written_bad_files_skipped() {
+    let ct = repo_path("tests/data/dicom/ct_small.dcm");
+    let mr = repo_path("tests/data/dicom/mr_small.dcm");
+    let input = folder_with(&[("a_ct.dcm", &ct), ("b_mr.dcm", &mr)]);
+    std::fs::write(input.path().join("c_junk.dcm"), vec![7u8; 3000]).expect("junk");
+    let bytes = std::fs::read(&ct).expect("read");
+    std::fs::write(
+        input.path().join("d_truncated.dcm"),
+        &bytes[..bytes.len() / 2],
+    )
+    .expect("truncated");
+    let out = tempfile::tempdir().expect("out");
+
+    let spec = PipelineSpec::parse(PIPELINE, Path::new("inline.toml")).expect("spec");
+    let inputs = batch::collect_inputs(input.path()).expect("inputs");
+    assert_eq!(inputs.len(), 4);
+    let engine = common::fresh_engine();
+    let mut events = Vec::new();
+    let report = batch::run_batch(&engine, &spec, &inputs, out.path(), |e| {
+        events.push(match e {
+            BatchEvent::Done { input, .. } => format!("ok {}", input.display()),
+            BatchEvent::Failed { error, .. } => format!("failed {error}"),
+        })
+    })
+    .expect("batch");
+    assert_eq!(report.processed, 2, "{events:?}");
+    assert_eq!(report.failed.len(), 2, "{events:?}");
+    assert!(
+        report
+            .failed
+            .iter()
+            .any(|(p, e)| p.ends_with("c_junk.dcm") && e.contains("c_junk.dcm"))
+    );
+    assert!(
+        report
+            .failed
+            .iter()
+            .any(|(p, _)| p.ends_with("d_truncated.dcm"))
+    );
+    let written: Vec<PathBuf> = batch::collect_inputs(out.path()).expect("outputs");
+    let names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["a_ct.png", "b_mr.png"]);
+    let leftovers = std::fs::read_dir(out.path()).expect("dir").count();
+    assert_eq!(leftovers, 2, "no partial files");
+    // One upload, one submission, one readback per written image; failed files cost nothing on the GPU.
+    assert_eq!(report.stats.uploads, 2, "{:?}", report.stats);
+    assert_eq!(report.stats.submissions, 2, "{:?}", report.stats);
+    assert_eq!(report.stats.readbacks, 2, "{:?}", report.stats);
+
+    // The batch output equals the single-file command's output.
+    let single = out.path().join("single.png");
+    let request = radpipe::ops::window::WindowRequest {
+        center: Some(40.0),
+        width: Some(400.0),
+        ..Default::default()
+    };
+    radpipe::workflow::window::window_file(&engine, &ct, &single, &request, 0).expect("single");
+    let a = radpipe::io::raster::read_raster(&out.path().join("a_ct.png")).expect("a");
+    let b = radpipe::io::raster::read_raster(&single).expect("single");
+    assert_eq!(a.pixels, b.pixels);
+}
+
+#[test]
+fn gpu_allocations_reach_a_steady_state() {
+    let input = tempfile::tempdir().expect("tempdir");
+    for i in 0..120u32 {
+        let img = HostImage::new(
+            40 + i % 3,
+            30,
+            Pixels::U16(
+                (0..(40 + i % 3) * 30)
+                    .map(|p| ((p * 13 + i) % 4096) as u16)
+                    .collect(),
+            ),
+        )
+        .expect("image");
+        radpipe::io::raster::write_png(&input.path().join(format!("img{i:04}.png")), &img)
+            .expect("png");
+    }
+    let out = tempfile::tempdir().expect("out");
+    let spec = PipelineSpec::parse(PIPELINE, Path::new("inline.toml")).expect("spec");
+    let inputs = batch::collect_inputs(input.path()).expect("inputs");
+    let engine = common::fresh_engine();
+    let first =
+        batch::run_batch(&engine, &spec, &inputs[..20], out.path(), |_| {}).expect("first 20");
+    let rest =
+        batch::run_batch(&engine, &spec, &inputs[20..], out.path(), |_| {}).expect("next 100");
+    assert_eq!(first.processed + rest.processed, 120);
+    assert_eq!(
+        rest.stats.buffers_created, 0,
+        "the pool must serve the next 100 images: {:?}",
+        rest.stats
+    );
+    assert_eq!(rest.stats.pipelines_created, 0);
+    assert_eq!(rest.stats.readbacks, 100);
+}
+
+#[test]
+fn cli_reports_failures_with_a_nonzero_exit() {
+    let ct = repo_path("tests/data/dicom/ct_small.dcm");
+    let input = folder_with(&[("good.dcm", &ct)]);
+    std::fs::write(input.path().join("bad.dcm"), b"nope").expect("bad");
+    let out = tempfile::tempdir().expect("out");
+    let pipeline = input
+        .path()
+        .join("..")
+        .join(format!("p{}.toml", std::process::id()));
+    std::fs::write(&pipeline, PIPELINE).expect("pipeline");
+    let report = out.path().join("report.json");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_radpipe"))
+        .arg("run")
+        .arg(&pipeline)
+        .arg(input.path())
+        .arg("-o")
+        .arg(out.path().join("results"))
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_file(&pipeline);
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("bad.dcm"), "{stderr}");
+    assert!(out.path().join("results/good.png").exists());
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("json");
+    assert_eq!(v["processed"], 1);
+
+    let bad_spec = input.path().join("broken.toml");
+    std::fs::write(&bad_spec, "output = \"png\"\n[[stage]]\nop = \"sharpen\"\n").expect("spec");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_radpipe"))
+        .arg("run")
+        .arg(&bad_spec)
+        .arg(input.path())
+        .arg("-o")
+        .arg(out.path())
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("broken.toml"));
+}
