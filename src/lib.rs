@@ -26,6 +26,7 @@ pub mod image;
 pub mod io;
 pub mod ops;
 pub mod pipeline;
+pub mod seg;
 pub mod transforms;
 pub mod workflow;
 

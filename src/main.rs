@@ -43,6 +43,8 @@ enum Command {
     Rotate(cli::rotate::RotateArgs),
     /// Cut a rotated rectangle out of an image as an upright image, on the GPU.
     Crop(cli::crop::CropArgs),
+    /// Segment the corpus callosum (BiSeNetV2) and measure the scan-plane angle.
+    Segment(cli::segment::SegmentArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Resize(a) => cli::resize::run(a),
         Command::Rotate(a) => cli::rotate::run(a),
         Command::Crop(a) => cli::crop::run(a),
+        Command::Segment(a) => cli::segment::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

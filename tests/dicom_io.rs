@@ -14,7 +14,9 @@
 
 use std::path::{Path, PathBuf};
 
-use dicom_core::value::PrimitiveValue;
+use dicom_core::value::{
+    DataSetSequence, PixelFragmentSequence, PrimitiveValue, Value as DicomValue,
+};
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject, OpenFileOptions};
@@ -296,10 +298,15 @@ fn explicit_vr_un_file_reads_its_attributes() {
 
 /// Writes `obj` as an Explicit VR Little Endian file.
 fn write_file(path: &Path, obj: InMemDicomObject) {
+    write_file_ts(path, obj, "1.2.840.10008.1.2.1");
+}
+
+/// Writes `obj` with transfer syntax `ts`.
+fn write_file_ts(path: &Path, obj: InMemDicomObject, ts: &str) {
     let file = obj
         .with_meta(
             FileMetaTableBuilder::new()
-                .transfer_syntax("1.2.840.10008.1.2.1")
+                .transfer_syntax(ts)
                 .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
                 .media_storage_sop_instance_uid("2.25.1"),
         )
@@ -865,8 +872,290 @@ fn derived_dicom_formats_and_refusals() {
 }
 
 #[test]
-fn zz_probe_huge_len() {
-    let t = std::time::Instant::now();
-    let r = read_dicom(Path::new("/tmp/huge_len.dcm"));
-    eprintln!("PROBE {:?} {:?}", t.elapsed(), r.map(|d| d.width));
+fn lying_element_length_is_refused_without_allocating_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut bytes = std::fs::read(data("mr_small.dcm")).expect("read");
+    let at = bytes
+        .windows(6)
+        .position(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+        .expect("pixel data header");
+    bytes[at + 8..at + 12].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    let path = dir.path().join("lying_length.dcm");
+    std::fs::write(&path, &bytes).expect("write");
+    let peak = || -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    let before = peak();
+    let start = std::time::Instant::now();
+    assert_names_file(read_dicom(&path), &path, "declares 4294967280 bytes");
+    assert!(
+        start.elapsed().as_secs_f64() < 1.0,
+        "took {:?}",
+        start.elapsed()
+    );
+    if let (Some(a), Some(b)) = (before, peak()) {
+        assert!(
+            b.saturating_sub(a) < 1 << 20,
+            "peak memory grew by {} KiB",
+            b - a
+        );
+    }
+}
+
+/// A 16 x 8 8-bit gradient image and its baseline JPEG encoding.
+fn jpeg_gradient() -> (Vec<u8>, Vec<u8>) {
+    let (w, h) = (16u32, 8u32);
+    let pixels: Vec<u8> = (0..w * h)
+        .map(|i| ((i % w) * 12 + (i / w) * 8) as u8)
+        .collect();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95)
+        .encode(&pixels, w, h, image::ExtendedColorType::L8)
+        .expect("encode jpeg");
+    (pixels, jpeg)
+}
+
+fn encapsulated(rows: u16, cols: u16, bits: u16, fragment: Vec<u8>) -> InMemDicomObject {
+    let mut obj = basic_image(rows, cols, vec![]);
+    obj.put(us(tags::BITS_ALLOCATED, if bits > 8 { 16 } else { 8 }));
+    obj.put(us(tags::BITS_STORED, bits));
+    obj.put(us(tags::HIGH_BIT, bits - 1));
+    let seq = PixelFragmentSequence::new(Vec::<u32>::new(), vec![fragment]);
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        DicomValue::PixelSequence(seq),
+    ));
+    obj
+}
+
+#[test]
+fn jpeg_baseline_decodes_and_12_bit_lossy_is_unsupported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (original, jpeg) = jpeg_gradient();
+    let path = dir.path().join("jpeg_baseline.dcm");
+    write_file_ts(
+        &path,
+        encapsulated(8, 16, 8, jpeg.clone()),
+        "1.2.840.10008.1.2.4.50",
+    );
+    let dicom = read(&path);
+    let Pixels::U8(decoded) = dicom.frame(0).expect("frame").pixels else {
+        panic!("expected U8")
+    };
+    let reference = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg)
+        .expect("decode jpeg")
+        .to_luma8()
+        .into_raw();
+    let max_diff = |a: &[u8], b: &[u8]| a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max();
+    // Two independent decoders of the same stream agree within IDCT rounding; both are near the source.
+    assert!(
+        max_diff(&decoded, &reference).is_some_and(|d| d <= 2),
+        "vs image crate"
+    );
+    assert!(
+        max_diff(&decoded, &original).is_some_and(|d| d <= 12),
+        "vs original"
+    );
+
+    // The same stream relabelled as 12-bit extended (SOF1, precision 12): jpeg-decoder refuses it.
+    let mut twelve = jpeg;
+    let sof = twelve
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("SOF0");
+    twelve[sof + 1] = 0xC1;
+    twelve[sof + 4] = 12;
+    let path = dir.path().join("jpeg_12bit.dcm");
+    write_file_ts(
+        &path,
+        encapsulated(8, 16, 12, twelve),
+        "1.2.840.10008.1.2.4.51",
+    );
+    let err = assert_names_file(
+        read_dicom(&path),
+        &path,
+        "JPEG Extended (12-bit) (1.2.840.10008.1.2.4.51)",
+    );
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+}
+
+#[test]
+fn deflated_explicit_vr_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("deflated.dcm");
+    let pixels: Vec<u16> = (0..64).map(|i| i * 1000).collect();
+    write_file_ts(
+        &path,
+        basic_image(8, 8, pixels.clone()),
+        "1.2.840.10008.1.2.1.99",
+    );
+    let dicom = read(&path);
+    assert_eq!(dicom.transfer_syntax, "1.2.840.10008.1.2.1.99");
+    assert_eq!(dicom.frame(0).expect("frame").pixels, Pixels::U16(pixels));
+}
+
+fn item(elements: Vec<DataElement<InMemDicomObject>>) -> InMemDicomObject {
+    InMemDicomObject::from_element_iter(elements)
+}
+
+fn seq(tag: Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
+}
+
+fn ds(tag: Tag, text: &str) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::DS, PrimitiveValue::from(text))
+}
+
+#[test]
+fn functional_groups_give_per_frame_transforms_and_geometry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("enhanced.dcm");
+    let mut obj = basic_image(2, 2, (0..8).collect());
+    obj.put(DataElement::new(
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        PrimitiveValue::from("2"),
+    ));
+    obj.put(seq(
+        tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
+        vec![item(vec![
+            seq(
+                tags::PIXEL_MEASURES_SEQUENCE,
+                vec![item(vec![ds(tags::PIXEL_SPACING, "0.7\\0.8")])],
+            ),
+            seq(
+                tags::PLANE_ORIENTATION_SEQUENCE,
+                vec![item(vec![ds(
+                    tags::IMAGE_ORIENTATION_PATIENT,
+                    "1\\0\\0\\0\\1\\0",
+                )])],
+            ),
+        ])],
+    ));
+    let frame = |intercept: &str, z: &str, center: &str| {
+        item(vec![
+            seq(
+                tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+                vec![item(vec![
+                    ds(tags::RESCALE_INTERCEPT, intercept),
+                    ds(tags::RESCALE_SLOPE, "2"),
+                ])],
+            ),
+            seq(
+                tags::PLANE_POSITION_SEQUENCE,
+                vec![item(vec![ds(
+                    tags::IMAGE_POSITION_PATIENT,
+                    &format!("0\\0\\{z}"),
+                )])],
+            ),
+            seq(
+                tags::FRAME_VOILUT_SEQUENCE,
+                vec![item(vec![
+                    ds(tags::WINDOW_CENTER, center),
+                    ds(tags::WINDOW_WIDTH, "100"),
+                ])],
+            ),
+        ])
+    };
+    obj.put(seq(
+        tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+        vec![frame("-10", "5", "20"), frame("-20", "7.5", "30")],
+    ));
+    write_file(&path, obj);
+
+    let dicom = read(&path);
+    assert_eq!(dicom.frames, 2);
+    assert_eq!(
+        dicom.modality_lut(0),
+        ModalityLut::Rescale {
+            slope: 2.0,
+            intercept: -10.0
+        }
+    );
+    assert_eq!(
+        dicom.modality_lut(1),
+        ModalityLut::Rescale {
+            slope: 2.0,
+            intercept: -20.0
+        }
+    );
+    assert_eq!(dicom.windows(1)[0].center, 30.0);
+    assert_eq!(dicom.windows(0)[0].center, 20.0);
+    let g1 = dicom.geometry(1);
+    assert_eq!(g1.pixel_spacing, Some([0.7, 0.8]));
+    assert_eq!(g1.image_position, Some([0.0, 0.0, 7.5]));
+    assert_eq!(g1.image_orientation, Some([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]));
+    assert_eq!(dicom.frame(1).expect("frame").geometry, g1);
+    assert_eq!(
+        dicom.frame(1).expect("frame").pixels,
+        Pixels::U16(vec![4, 5, 6, 7])
+    );
+    assert_eq!(dicom.modality_range(1), Some((-12.0, -6.0)));
+}
+
+#[test]
+fn mutated_files_never_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for name in [
+        "ct_small.dcm",
+        "mr_rle.dcm",
+        "mr_j2k_lossless.dcm",
+        "explicit_vr_un.dcm",
+        "mr_bigendian.dcm",
+        "mr_implicit.dcm",
+        "emri_multiframe.dcm",
+        "mlut.dcm",
+    ] {
+        let original = std::fs::read(data(name)).expect("read");
+        let path = dir.path().join(format!("mutated_{name}"));
+        for _ in 0..40 {
+            let mut bytes = original.clone();
+            // Mutate a few bytes, mostly in the header where the structure is.
+            for _ in 0..1 + next() % 4 {
+                let span = if next() % 4 == 0 {
+                    bytes.len()
+                } else {
+                    bytes.len().min(2048)
+                };
+                let at = (next() as usize) % span;
+                bytes[at] = next() as u8;
+            }
+            std::fs::write(&path, &bytes).expect("write");
+            let t = std::time::Instant::now();
+            let r = read_dicom(&path);
+            // Lying lengths are refused before dicom-rs allocates them, so every read is quick.
+            assert!(
+                t.elapsed().as_secs_f64() < 2.0,
+                "{name}: read took {:?}",
+                t.elapsed()
+            );
+            match r {
+                Ok(d) => {
+                    for n in 0..d.frames.min(3) {
+                        let _ = d.frame(n).map(|f| f.pixels.min_max());
+                        let _ = (
+                            d.modality_range(n),
+                            d.windows(n),
+                            d.voi_lut(n),
+                            d.geometry(n),
+                        );
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(&path.display().to_string()), "{name}: {msg}");
+                }
+            }
+        }
+    }
 }

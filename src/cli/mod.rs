@@ -10,5 +10,6 @@ pub mod match_hist;
 pub mod resize;
 pub mod rotate;
 pub mod run;
+pub mod segment;
 pub mod warp;
 pub mod window;

@@ -31,6 +31,9 @@ pub struct WindowArgs {
     /// Frame of a multi-frame file (0-based).
     #[arg(long, default_value_t = 0)]
     frame: u32,
+    /// Window from histogram percentiles LOW,HIGH (percent, e.g. 1,99) instead of --center/--width.
+    #[arg(long, value_parser = radpipe::ops::histogram::parse_percentiles)]
+    auto: Option<(f64, f64)>,
 }
 
 /// VOI LUT function names on the command line.
@@ -62,6 +65,23 @@ pub fn run(args: &WindowArgs) -> Result<(), Error> {
         width: args.width,
         function: args.function.map(Into::into),
         bits: args.bits,
+    };
+    let request = match args.auto {
+        Some(p) => {
+            let (request, auto) = radpipe::workflow::auto_window::auto_request(
+                &engine,
+                &args.input,
+                &request,
+                args.frame,
+                p,
+            )?;
+            println!(
+                "auto window: {}%..{}% of the histogram",
+                auto.low, auto.high
+            );
+            request
+        }
+        None => request,
     };
     let report = window_file(&engine, &args.input, &args.output, &request, args.frame)?;
     println!(

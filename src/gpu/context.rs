@@ -27,6 +27,9 @@ pub struct EngineOptions {
     pub adapter_name: Option<String>,
     /// Idle pooled buffers kept for reuse, in bytes.
     pub max_idle_pool_bytes: u64,
+    /// Caps the bytes of one image buffer below the adapter's own limit (to exercise the over-limit
+    /// path in tests, or to leave room for a host's own resources).
+    pub max_image_bytes: Option<u64>,
     /// Test aid: fill every newly allocated output image with this 32-bit pattern before use, so a
     /// kernel that forgets a pixel is caught.
     pub poison: Option<u32>,
@@ -38,6 +41,7 @@ impl Default for EngineOptions {
             backends: None,
             adapter_name: None,
             max_idle_pool_bytes: 1 << 30,
+            max_image_bytes: None,
             poison: None,
         }
     }
@@ -54,6 +58,7 @@ struct EngineInner {
     pool: BufferPool,
     shaders: ShaderRegistry,
     poison: Option<u32>,
+    max_image_bytes: Option<u64>,
     uncaptured: Arc<Mutex<Vec<String>>>,
     empty_table: wgpu::Buffer,
 }
@@ -239,6 +244,7 @@ impl Engine {
                 instance,
                 counters,
                 poison: options.poison,
+                max_image_bytes: options.max_image_bytes,
                 uncaptured,
                 empty_table,
             }),
@@ -348,7 +354,9 @@ impl Engine {
         }
     }
 
-    /// Checks that an image of `pixels` samples of `format` fits one storage-buffer binding.
+    /// Checks that an image of `pixels` samples of `format` fits one storage-buffer binding (and the
+    /// engine's own cap): images that do not are refused with a clear error before any GPU call, never
+    /// left to a validation panic.
     pub fn check_fits(&self, width: u32, height: u32, format: PixelFormat) -> Result<u64> {
         if width == 0 || height == 0 {
             return Err(Error::InvalidImage(format!(
@@ -358,7 +366,9 @@ impl Engine {
         let bytes = format.gpu_bytes(width as usize * height as usize);
         let max_binding = u64::from(self.inner.limits.max_storage_buffer_binding_size);
         let max_buffer = self.inner.limits.max_buffer_size;
-        let limit = max_binding.min(max_buffer);
+        let limit = max_binding
+            .min(max_buffer)
+            .min(self.inner.max_image_bytes.unwrap_or(u64::MAX));
         if bytes > limit {
             return Err(Error::InvalidImage(format!(
                 "{width}x{height} {format} image needs {bytes} bytes, over this adapter's storage buffer \

@@ -5,8 +5,10 @@
 //! read fails. This walk reads only headers, seeking over values, and refuses any element, item or
 //! fragment whose defined length runs past the end of the file, and sequences nested absurdly deep
 //! (dicom-rs builds nested items recursively). It follows defined- and undefined-length sequences and
-//! items, encapsulated pixel data fragments, and `UN` elements of undefined length (whose content is
-//! Implicit VR Little Endian). Deflated data sets are not scanned (their lengths refer to inflated data).
+//! items and encapsulated pixel data fragments, interpreting headers exactly as dicom-rs's decoders do
+//! (an unknown VR code is `UN` with a 4-byte length; any undefined-length element other than Pixel Data
+//! is a sequence in the same syntax), so that the two walks agree. Deflated data sets are not scanned
+//! (their lengths refer to inflated data).
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -14,8 +16,8 @@ use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
 
-/// Sequences nested deeper than this are refused.
-const MAX_DEPTH: usize = 64;
+/// Containers (sequences and items) nested deeper than this are refused.
+const MAX_DEPTH: usize = 128;
 const UNDEFINED: u32 = 0xFFFF_FFFF;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,20 +39,15 @@ impl Syntax {
     }
 }
 
-/// What an open undefined-length container holds.
+/// A container the walk is inside.
 #[derive(Debug, Clone, Copy)]
-enum Open {
-    /// Items of data sets, encoded in the given syntax.
+enum Frame {
+    /// An undefined-length sequence (or `UN`) holding items of data sets encoded in `Syntax`.
     Items(Syntax),
-    /// Encapsulated pixel data fragments.
+    /// Undefined-length encapsulated pixel data: items are opaque fragments.
     Fragments,
-}
-
-/// Where a defined-length container ends, and how its content is encoded.
-#[derive(Debug, Clone, Copy)]
-struct Bounded {
-    end: u64,
-    syntax: Syntax,
+    /// A defined-length sequence or item, ending at `end`, its content encoded in `syntax`.
+    Bounded { end: u64, syntax: Syntax },
 }
 
 struct Walker<'r, R> {
@@ -112,24 +109,24 @@ pub(super) fn scan<R: Read + Seek>(
     syntax: Syntax,
 ) -> Result<(), String> {
     let mut w = Walker { r, pos, len };
-    let mut open: Vec<Open> = Vec::new();
-    let mut bounded: Vec<Bounded> = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
     loop {
-        while bounded.last().is_some_and(|b| w.pos >= b.end) {
-            bounded.pop();
+        while let Some(Frame::Bounded { end, .. }) = stack.last() {
+            if w.pos < *end {
+                break;
+            }
+            stack.pop();
         }
-        if open.len() + bounded.len() > MAX_DEPTH {
+        if stack.len() > MAX_DEPTH {
             return Err(format!(
-                "sequences nested more than {MAX_DEPTH} levels deep"
+                "sequences and items nested more than {MAX_DEPTH} levels deep"
             ));
         }
-        // The innermost container decides the encoding: a bounded one if it started after the last
-        // undefined-length one (approximated by preferring the bounded stack's syntax when present).
-        let syntax = match (bounded.last(), open.last()) {
-            (Some(b), _) => b.syntax,
-            (None, Some(Open::Items(s))) => *s,
-            _ => syntax,
+        let syntax = match stack.last() {
+            Some(Frame::Items(s) | Frame::Bounded { syntax: s, .. }) => *s,
+            Some(Frame::Fragments) | None => syntax,
         };
+        // Item and delimiter tags have no VR in any syntax; only their byte order varies.
         let item_syntax = if syntax == Syntax::ExplicitBe {
             Syntax::ExplicitBe
         } else {
@@ -147,22 +144,21 @@ pub(super) fn scan<R: Read + Seek>(
                 return Ok(());
             };
             match element {
-                0xE000 => {
-                    if len == UNDEFINED {
-                        continue;
-                    }
+                0xE000 if len != UNDEFINED => {
                     w.check(tag, len)?;
-                    if matches!(open.last(), Some(Open::Fragments)) && bounded.is_empty() {
+                    if matches!(stack.last(), Some(Frame::Fragments)) {
                         w.skip(u64::from(len))?;
                     } else {
-                        bounded.push(Bounded {
+                        stack.push(Frame::Bounded {
                             end: w.pos + u64::from(len),
                             syntax,
                         });
                     }
                 }
                 0xE0DD => {
-                    open.pop();
+                    if matches!(stack.last(), Some(Frame::Items(_) | Frame::Fragments)) {
+                        stack.pop();
+                    }
                 }
                 _ => {}
             }
@@ -179,24 +175,31 @@ pub(super) fn scan<R: Read + Seek>(
                 let Some(code) = w.bytes::<2>() else {
                     return Ok(());
                 };
-                let vr = VR::from_binary(code);
-                let long = matches!(
+                // As dicom-rs does: an unknown VR code is read as UN, with the long length form.
+                let vr = VR::from_binary(code).unwrap_or(VR::UN);
+                let long = !matches!(
                     vr,
-                    Some(
-                        VR::OB
-                            | VR::OD
-                            | VR::OF
-                            | VR::OL
-                            | VR::OV
-                            | VR::OW
-                            | VR::SQ
-                            | VR::SV
-                            | VR::UC
-                            | VR::UN
-                            | VR::UR
-                            | VR::UT
-                            | VR::UV
-                    )
+                    VR::AE
+                        | VR::AS
+                        | VR::AT
+                        | VR::CS
+                        | VR::DA
+                        | VR::DS
+                        | VR::DT
+                        | VR::FL
+                        | VR::FD
+                        | VR::IS
+                        | VR::LO
+                        | VR::LT
+                        | VR::PN
+                        | VR::SH
+                        | VR::SL
+                        | VR::SS
+                        | VR::ST
+                        | VR::TM
+                        | VR::UI
+                        | VR::UL
+                        | VR::US
                 );
                 let len = if long {
                     if w.bytes::<2>().is_none() {
@@ -209,20 +212,21 @@ pub(super) fn scan<R: Read + Seek>(
                 let Some(len) = len else {
                     return Ok(());
                 };
-                (vr, len)
+                (Some(vr), len)
             }
         };
         if len == UNDEFINED {
-            open.push(match vr {
-                _ if tag == Tag(0x7FE0, 0x0010) => Open::Fragments,
-                Some(VR::UN) => Open::Items(Syntax::ImplicitLe),
-                _ => Open::Items(syntax),
+            // dicom-rs reads any other undefined-length element as a sequence, in the same syntax.
+            stack.push(if tag == Tag(0x7FE0, 0x0010) {
+                Frame::Fragments
+            } else {
+                Frame::Items(syntax)
             });
             continue;
         }
         w.check(tag, len)?;
         if vr == Some(VR::SQ) {
-            bounded.push(Bounded {
+            stack.push(Frame::Bounded {
                 end: w.pos + u64::from(len),
                 syntax,
             });
@@ -324,7 +328,10 @@ mod tests {
         bad.extend([1, 2, 3, 4]);
         let n = bad.len() as u64;
         let err = scan(&mut Cursor::new(bad), 0, n, Syntax::ExplicitLe).expect_err("lie");
-        assert!(err.contains("(7FE0,0010) declares 4294967280 bytes"), "{err}");
+        assert!(
+            err.contains("(7FE0,0010) declares 4294967280 bytes"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -343,14 +350,15 @@ mod tests {
         v.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
         let n = v.len() as u64;
         assert!(scan(&mut Cursor::new(v.clone()), 0, n, Syntax::ExplicitLe).is_ok());
-        v[v.len() - 16] = 0xFF; // fragment length 255 > what is left
+        let at = v.len() - 16;
+        v[at] = 0xFF; // fragment length 255 > what is left
         assert!(scan(&mut Cursor::new(v), 0, n, Syntax::ExplicitLe).is_err());
     }
 
     #[test]
     fn deep_nesting_is_refused() {
         let mut v = Vec::new();
-        for _ in 0..100 {
+        for _ in 0..200 {
             v.extend(explicit((0x0008, 0x1140), b"SQ", UNDEFINED, true));
             v.extend([0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
         }

@@ -5,12 +5,17 @@
 //! Why not use dicom-pixeldata's converted output directly: its "no modality LUT" path does not
 //! sign-extend when Bits Stored < Bits Allocated, and its attribute accessors misread standard attributes
 //! that an explicit-VR file encodes as `UN`. radpipe takes only the decoder's raw samples and reads every
-//! attribute through [`attrs`], which re-decodes `UN` values by their dictionary VR.
+//! attribute through its own accessor layer (`attrs`), which re-decodes `UN` values by their dictionary VR.
 //!
-//! Every error names the file and the problem in one line; no input makes this module panic.
+//! Untrusted input is checked before dicom-rs trusts it: a header pre-scan (`guard`) refuses element
+//! lengths that run past the end of the file (dicom-rs would allocate them first), the pixel data length
+//! is checked against Rows × Columns × Frames before decoding, RLE is decoded here (the dicom-rs adapter
+//! panics on short segments), and any remaining panic inside dicom-rs or a codec is contained. Every error
+//! names the file and the problem in one line.
 
 mod attrs;
 mod frame_info;
+mod guard;
 mod open;
 mod pixels;
 mod rle;

@@ -3,7 +3,7 @@
 //! older systems write. For the latter radpipe synthesises a file meta group (Implicit VR Little Endian,
 //! or Explicit VR Little Endian when the first element carries a VR) and hands the bytes to dicom-rs.
 
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use dicom_core::VR;
@@ -11,6 +11,7 @@ use dicom_object::file::ReadPreamble;
 use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, OpenFileOptions};
 
 use super::error_chain;
+use super::guard::{self, Syntax};
 use crate::{Error, Result};
 
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
@@ -31,11 +32,19 @@ pub(super) fn open(path: &Path) -> Result<DefaultDicomObject> {
         .take(132)
         .read_to_end(&mut head)
         .map_err(|e| Error::io(path, e))?;
-    drop(file);
 
-    let has_magic = head.get(128..132) == Some(b"DICM") || head.get(0..4) == Some(b"DICM");
-    if has_magic {
-        return OpenFileOptions::new().open_file(path).map_err(|e| {
+    let magic_end = if head.get(128..132) == Some(b"DICM") {
+        Some(132)
+    } else if head.get(0..4) == Some(b"DICM") {
+        Some(4)
+    } else {
+        None
+    };
+    if let Some(start) = magic_end {
+        let mut reader = std::io::BufReader::new(file);
+        check_lengths(&mut reader, start, metadata.len()).map_err(|e| Error::format(path, e))?;
+        drop(reader);
+        return guarded(path, || OpenFileOptions::new().open_file(path))?.map_err(|e| {
             Error::format(
                 path,
                 format!("not a readable DICOM file: {}", error_chain(&e)),
@@ -80,16 +89,44 @@ fn open_bare(path: &Path, head: &[u8]) -> Result<DefaultDicomObject> {
     }
     stream.extend_from_slice(&bytes);
     drop(bytes);
-    OpenFileOptions::new()
-        .read_preamble(ReadPreamble::Never)
-        .from_reader(stream.as_slice())
-        .map_err(|e| {
-            Error::format(
-                path,
-                format!(
-                    "no DICOM file header, and not readable as a bare data set: {}",
-                    error_chain(&e)
-                ),
-            )
-        })
+    let len = stream.len() as u64;
+    check_lengths(&mut std::io::Cursor::new(stream.as_slice()), 4, len)
+        .map_err(|e| Error::format(path, e))?;
+    guarded(path, || {
+        OpenFileOptions::new()
+            .read_preamble(ReadPreamble::Never)
+            .from_reader(stream.as_slice())
+    })?
+    .map_err(|e| {
+        Error::format(
+            path,
+            format!(
+                "no DICOM file header, and not readable as a bare data set: {}",
+                error_chain(&e)
+            ),
+        )
+    })
+}
+
+/// Runs the [`guard`] pre-scan on the file meta group starting at `start` (just after "DICM") and on
+/// the data set after it.
+fn check_lengths<R: Read + Seek>(r: &mut R, start: u64, len: u64) -> Result<(), String> {
+    r.seek(SeekFrom::Start(start))
+        .map_err(|e| format!("cannot seek: {e}"))?;
+    if let Some((ts, dataset)) = guard::meta_transfer_syntax(r, start, len)?
+        && let Some(syntax) = Syntax::of(&ts)
+    {
+        guard::scan(r, dataset, len, syntax)?;
+    }
+    Ok(())
+}
+
+/// Runs a dicom-rs parse, turning a panic inside it into an error naming the file.
+fn guarded<T>(path: &Path, parse: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).map_err(|_| {
+        Error::format(
+            path,
+            "the DICOM parser failed on this file (malformed data set)",
+        )
+    })
 }

@@ -49,17 +49,17 @@ impl Layout {
         usize::try_from(n).ok()
     }
 
-    /// Bytes the pixel data must hold, as a u64 so the check itself cannot overflow.
-    fn needed_bytes(&self) -> u64 {
+    /// Bytes the pixel data must hold; `None` when that does not fit a u64.
+    fn needed_bytes(&self) -> Option<u64> {
         u64::from(self.rows)
-            * u64::from(self.cols)
-            * u64::from(self.frames)
-            * u64::from(self.bits_allocated / 8)
+            .checked_mul(u64::from(self.cols))?
+            .checked_mul(u64::from(self.frames))?
+            .checked_mul(u64::from(self.bits_allocated / 8))
     }
 
     /// The right shift that brings the stored bits down to bit 0 (native data).
     fn shift(&self) -> u32 {
-        let shift = u32::from(self.high_bit + 1).saturating_sub(u32::from(self.bits_stored));
+        let shift = (u32::from(self.high_bit) + 1).saturating_sub(u32::from(self.bits_stored));
         if shift + u32::from(self.bits_stored) <= u32::from(self.bits_allocated) {
             shift
         } else {
@@ -76,7 +76,7 @@ pub(super) fn extract(
     meta: FileMetaTable,
     ts_uid: &str,
 ) -> Result<Pixels> {
-    let samples = layout.samples().ok_or_else(|| {
+    let too_large = || {
         Error::format(
             path,
             format!(
@@ -84,8 +84,9 @@ pub(super) fn extract(
                 layout.cols, layout.rows, layout.frames
             ),
         )
-    })?;
-    let needed = layout.needed_bytes();
+    };
+    let samples = layout.samples().ok_or_else(too_large)?;
+    let needed = layout.needed_bytes().ok_or_else(too_large)?;
     let short = |have: u64| {
         Error::format(
             path,
@@ -148,7 +149,14 @@ pub(super) fn extract(
         )),
         Value::PixelSequence(seq) => {
             let compressed: u64 = seq.fragments().iter().map(|f| f.len() as u64).sum();
-            if needed >= RATIO_CHECK_FROM && compressed.saturating_mul(MAX_RATIO) < needed {
+            // RLE packets expand at most 128 bytes from 2 (PS3.5 G.3.1), other codecs far less
+            // than MAX_RATIO in practice.
+            let ratio = if ts_uid == RLE_LOSSLESS {
+                65
+            } else {
+                MAX_RATIO
+            };
+            if needed >= RATIO_CHECK_FROM && compressed.saturating_mul(ratio) < needed {
                 return Err(Error::format(
                     path,
                     format!(

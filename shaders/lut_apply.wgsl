@@ -1,0 +1,56 @@
+// Applies a per-bin look-up table: out = lut[bin(sample)], where bin() is the histogram binning the
+// LUT was built for (common/histogram.wgsl), so integer and f32 inputs share one path. Integer outputs
+// (u8/u16) take the LUT word as the value (optionally inverted, out_max − v, for MONOCHROME1); f32
+// outputs take the LUT word's bits, and a NaN input stays NaN. One invocation writes one output word.
+
+#import pixels
+#import histogram
+
+struct Params {
+    binning: Binning,
+    count: u32,       // pixels
+    out_format: u32,  // FMT_U8, FMT_U16 or FMT_F32
+    invert: u32,      // integer output: 1 → out_max − v
+    out_max: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> input: array<u32>;
+@group(0) @binding(2) var<storage, read> value_range: array<u32>;
+@group(0) @binding(3) var<storage, read> lut: array<u32>;
+@group(0) @binding(4) var<storage, read_write> output: array<u32>;
+
+fn mapped(index: u32, range: vec2<f32>) -> u32 {
+    let ppw = pixels_per_word(params.binning.format);
+    let bin = sample_bin(input[index / ppw], index % ppw, params.binning, range);
+    if bin == NO_BIN {
+        return 0x7FC00000u;
+    }
+    let v = lut[bin];
+    if params.invert == 1u {
+        return params.out_max - min(v, params.out_max);
+    }
+    return v;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let word_index = linear_index(gid, groups, 256u);
+    let per_word = pixels_per_word(params.out_format);
+    let first = word_index * per_word;
+    if first >= params.count {
+        return;
+    }
+    var range = vec2<f32>(0.0, 0.0);
+    if params.binning.format == FMT_F32 {
+        range = f32_range_halves(value_range[0], value_range[1], params.binning.bins);
+    }
+    var packed = 0u;
+    for (var lane = 0u; lane < per_word; lane++) {
+        let index = first + lane;
+        if index < params.count {
+            packed |= pack_lane(mapped(index, range), lane, params.out_format);
+        }
+    }
+    output[word_index] = packed;
+}

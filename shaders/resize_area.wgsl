@@ -1,0 +1,112 @@
+// Area (box-filter) downscaling: every output pixel is the area-weighted mean of the source pixels its
+// footprint covers. The host tabulates, per output column and per output row, a run of (source index,
+// weight) entries (src/ops/resize.rs); the shader sums rows of horizontally weighted samples, in the
+// order OpenCV's ResizeArea_Invoker uses. One output word per invocation.
+//
+// Kinds (Params.kind):
+//   0 weighted  sum over rows j of beta_j · (sum over columns i of alpha_i · S[j][i]), f32, rounded to
+//               nearest (ties to even) for integer output
+//   1 blocks    OpenCV resizeAreaFast for integer factors kx × ky: integer block sum, then
+//               (sum + 2) >> 2 for 2×2 blocks of integer samples, else f32(sum) · f32(1/(kx·ky))
+// Table: per column (first entry, count), per row (first entry, count), then column entries and row
+// entries, each (source index, weight as f32).
+
+#import pixels
+#import resample
+
+struct Params {
+    src_width: u32,
+    src_height: u32,
+    dst_width: u32,
+    dst_height: u32,
+    in_format: u32,
+    out_format: u32,
+    kind: u32,
+    kx: u32,
+    ky: u32,
+    inv_area: f32,
+    row_index: u32,     // word offset of the per-row (first, count) pairs
+    col_entries: u32,   // word offset of the column entries
+    row_entries: u32,   // word offset of the row entries
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> src_pixels: array<u32>;
+@group(0) @binding(2) var<storage, read> table: array<u32>;
+@group(0) @binding(3) var<storage, read_write> output: array<u32>;
+
+fn weighted(dx: u32, dy: u32) -> f32 {
+    let col_first = table[dx * 2u];
+    let col_count = table[dx * 2u + 1u];
+    let row_first = table[params.row_index + dy * 2u];
+    let row_count = table[params.row_index + dy * 2u + 1u];
+    var sum = 0.0;
+    for (var j = 0u; j < row_count; j++) {
+        let re = params.row_entries + (row_first + j) * 2u;
+        let sy = table[re];
+        let beta = word_f32(table[re + 1u]);
+        var buf = 0.0;
+        for (var i = 0u; i < col_count; i++) {
+            let ce = params.col_entries + (col_first + i) * 2u;
+            let sx = table[ce];
+            let alpha = word_f32(table[ce + 1u]);
+            buf = buf + src_sample(sy * params.src_width + sx, params.in_format) * alpha;
+        }
+        sum = sum + buf * beta;
+    }
+    return sum;
+}
+
+fn blocks(dx: u32, dy: u32) -> f32 {
+    let x0 = dx * params.kx;
+    let y0 = dy * params.ky;
+    if params.in_format == FMT_F32 {
+        var fsum = 0.0;
+        for (var j = 0u; j < params.ky; j++) {
+            for (var i = 0u; i < params.kx; i++) {
+                fsum = fsum + src_sample((y0 + j) * params.src_width + x0 + i, params.in_format);
+            }
+        }
+        return fsum * params.inv_area;
+    }
+    var isum = 0;
+    for (var j = 0u; j < params.ky; j++) {
+        for (var i = 0u; i < params.kx; i++) {
+            isum = isum + src_sample_int(x0 + i, y0 + j, params.src_width, params.in_format);
+        }
+    }
+    if params.kx == 2u && params.ky == 2u {
+        return f32((isum + 2) >> 2u);
+    }
+    return f32(isum) * params.inv_area;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let word_index = linear_index(gid, groups, 256u);
+    let per_word = pixels_per_word(params.out_format);
+    let count = params.dst_width * params.dst_height;
+    let first = word_index * per_word;
+    if first >= count {
+        return;
+    }
+    var packed = 0u;
+    for (var lane = 0u; lane < per_word; lane++) {
+        let index = first + lane;
+        if index < count {
+            let dx = index % params.dst_width;
+            let dy = index / params.dst_width;
+            var v: f32;
+            if params.kind == 1u {
+                v = blocks(dx, dy);
+            } else {
+                v = weighted(dx, dy);
+            }
+            packed |= pack_lane(output_lane(v, params.out_format), lane, params.out_format);
+        }
+    }
+    output[word_index] = packed;
+}

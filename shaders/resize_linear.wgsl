@@ -1,0 +1,100 @@
+// Bilinear resize, separable: the host tabulates, per output column and per output row, the two source
+// indices and their weights (src/ops/resize.rs), so the shader only gathers four samples and blends.
+// One output word per invocation.
+//
+// Kinds (Params.kind):
+//   0 exact   half-pixel centres, src = (dst + ½)·src/dst − ½ clamped to the edges; two lerps in f32
+//             (x then y), rounded to nearest (ties to even)
+//   1 opencv  OpenCV resize INTER_LINEAR for 16-bit and f32 input: float weights w0 = 1 − f, w1 = f,
+//             horizontal sums then a vertical sum, as resize.cpp's HResizeLinear/VResizeLinear
+//   2 opencv8 OpenCV resize INTER_LINEAR for 8-bit input: 11-bit weights (INTER_RESIZE_COEF_BITS),
+//             integer horizontal sums, and the vertical step of VResizeLinearVec_32s8u:
+//             ((h0 >> 4)·b0 >> 16) + ((h1 >> 4)·b1 >> 16), + 2 >> 2, saturated
+// Table entry (5 words, columns then rows): i0, i1, w0 (f32), w1 (f32; the lerp fraction for kind 0),
+// (iw0 & 0xFFFF) | (iw1 << 16) for kind 2.
+
+#import pixels
+#import resample
+
+struct Params {
+    src_width: u32,
+    src_height: u32,
+    dst_width: u32,
+    dst_height: u32,
+    in_format: u32,
+    out_format: u32,
+    kind: u32,
+    row_table: u32,   // word offset of the row entries
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> src_pixels: array<u32>;
+@group(0) @binding(2) var<storage, read> table: array<u32>;
+@group(0) @binding(3) var<storage, read_write> output: array<u32>;
+
+fn sample(x: u32, y: u32) -> f32 {
+    return src_sample(y * params.src_width + x, params.in_format);
+}
+
+fn resize_value(dx: u32, dy: u32) -> f32 {
+    let c = dx * 5u;
+    let r = params.row_table + dy * 5u;
+    let x0 = table[c];
+    let x1 = table[c + 1u];
+    let y0 = table[r];
+    let y1 = table[r + 1u];
+    let p00 = sample(x0, y0);
+    let p01 = sample(x1, y0);
+    let p10 = sample(x0, y1);
+    let p11 = sample(x1, y1);
+    switch params.kind {
+        case 0u: {
+            let fx = word_f32(table[c + 3u]);
+            let fy = word_f32(table[r + 3u]);
+            let h0 = p00 + fx * (p01 - p00);
+            let h1 = p10 + fx * (p11 - p10);
+            return h0 + fy * (h1 - h0);
+        }
+        case 1u: {
+            let a0 = word_f32(table[c + 2u]);
+            let a1 = word_f32(table[c + 3u]);
+            let b0 = word_f32(table[r + 2u]);
+            let b1 = word_f32(table[r + 3u]);
+            let h0 = p00 * a0 + p01 * a1;
+            let h1 = p10 * a0 + p11 * a1;
+            return h0 * b0 + h1 * b1;
+        }
+        default: {
+            let ia = table[c + 4u];
+            let ib = table[r + 4u];
+            let a0 = i32(ia & 0xFFFFu);
+            let a1 = i32(ia >> 16u);
+            let b0 = i32(ib & 0xFFFFu);
+            let b1 = i32(ib >> 16u);
+            let h0 = i32(p00) * a0 + i32(p01) * a1;
+            let h1 = i32(p10) * a0 + i32(p11) * a1;
+            let t = ((h0 >> 4u) * b0 >> 16u) + ((h1 >> 4u) * b1 >> 16u);
+            return f32(clamp((t + 2) >> 2u, 0, 255));
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let word_index = linear_index(gid, groups, 256u);
+    let per_word = pixels_per_word(params.out_format);
+    let count = params.dst_width * params.dst_height;
+    let first = word_index * per_word;
+    if first >= count {
+        return;
+    }
+    var packed = 0u;
+    for (var lane = 0u; lane < per_word; lane++) {
+        let index = first + lane;
+        if index < count {
+            let v = resize_value(index % params.dst_width, index / params.dst_width);
+            packed |= pack_lane(output_lane(v, params.out_format), lane, params.out_format);
+        }
+    }
+    output[word_index] = packed;
+}

@@ -1,0 +1,301 @@
+//! `radpipe segment`: read DICOM/PNG/JPEG images, segment them with BiSeNetV2 (GPU or CPU), write each
+//! mask as `OUTDIR/<stem>_mask.png` (0/255, the input's size) and measure it ([`crate::seg::geometry`]).
+//!
+//! DICOM images are windowed to 8-bit display values first (the file's window, else its VOI LUT, else
+//! the frame's range), as the original system fed the network 8-bit images; 8-bit PNG/JPEG images are
+//! used as they are, 16-bit rasters are windowed over their range. A file that cannot be read, is too
+//! small or fails is reported in its own entry and the others go on.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::image::{HostImage, PixelFormat};
+use crate::io::{Input, atomic, raster, read_input};
+use crate::ops::window::{WindowRequest, WindowSettings};
+use crate::seg::geometry::{Fit, MaskMeasurement, PatientAxis, measure};
+use crate::seg::infer::{Backend, Preprocess, SegInput, Segmenter};
+use crate::{Engine, Error, Result};
+
+/// Smallest image side radpipe segments (smaller images carry no anatomy worth a scan plane).
+pub const MIN_IMAGE_SIDE: u32 = 8;
+
+/// Default network input side.
+pub const DEFAULT_INPUT_SIZE: u32 = 512;
+
+/// Where radpipe looks for its shipped model (none ships yet: see the training issue).
+pub const DEFAULT_MODEL: &str = "models/bisenet_v2_corpus_callosum.safetensors";
+
+/// Which device runs the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// The GPU adapter radpipe picks (shared with its shaders).
+    #[default]
+    Gpu,
+    /// burn's CPU backend; needs no adapter at all.
+    Cpu,
+}
+
+/// What `segment_files` should do.
+#[derive(Debug, Clone)]
+pub struct SegmentRequest {
+    /// Weights (.pdparams, .safetensors, .bpk); `None` = the shipped default model.
+    pub model: Option<PathBuf>,
+    /// Output folder (must exist).
+    pub out_dir: PathBuf,
+    /// Network input size (square).
+    pub size: u32,
+    /// Images per network batch.
+    pub batch: usize,
+    /// Device.
+    pub device: DeviceChoice,
+}
+
+/// The report entry of one input (one object of the JSON array).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SegmentEntry {
+    /// The input path as given.
+    pub file: String,
+    /// The mask written, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask: Option<String>,
+    /// Pixels of the largest component (0 for an empty mask).
+    pub area_px: usize,
+    /// Minimum-area box, pixels (absent for an empty mask).
+    #[serde(rename = "box", skip_serializing_if = "Option::is_none")]
+    pub bbox: Option<crate::seg::geometry::OrientedBox>,
+    /// Least-squares line, pixels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<crate::seg::geometry::Line>,
+    /// Final angle (mean of box and line), degrees, image coordinates; `null` when there is none.
+    pub angle_deg: Option<f64>,
+    /// True when the network found no foreground.
+    pub empty: bool,
+    /// Foreground pixels in all components.
+    pub mask_px: usize,
+    /// The fit in millimetres, when the pixel spacing is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mm: Option<Fit>,
+    /// Centre and axis in patient coordinates, when position and orientation are known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<PatientAxis>,
+    /// What went wrong with this file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl SegmentEntry {
+    fn failed(file: &Path, error: String) -> Self {
+        SegmentEntry {
+            file: file.display().to_string(),
+            mask: None,
+            area_px: 0,
+            bbox: None,
+            line: None,
+            angle_deg: None,
+            empty: false,
+            mask_px: 0,
+            mm: None,
+            patient: None,
+            error: Some(error),
+        }
+    }
+
+    fn measured(file: &Path, mask: &Path, m: MaskMeasurement) -> Self {
+        SegmentEntry {
+            file: file.display().to_string(),
+            mask: Some(mask.display().to_string()),
+            area_px: m.area_px,
+            bbox: m.pixels.map(|f| f.bbox),
+            line: m.pixels.and_then(|f| f.line),
+            angle_deg: m.pixels.and_then(|f| f.angle_deg),
+            empty: m.area_px == 0,
+            mask_px: m.mask_px,
+            mm: m.mm,
+            patient: m.patient,
+            error: None,
+        }
+    }
+}
+
+/// The model file to use: the one given, else the shipped default — which does not exist yet.
+pub fn resolve_model(model: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = model {
+        return Ok(p.to_path_buf());
+    }
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_MODEL);
+    if shipped.is_file() {
+        return Ok(shipped);
+    }
+    Err(Error::InvalidParams(format!(
+        "no segmentation model: radpipe does not ship a trained BiSeNetV2 yet ({DEFAULT_MODEL} is \
+         missing); pass --model PATH with PaddleSeg weights (.pdparams), .safetensors or a burn \
+         record (.bpk)"
+    )))
+}
+
+/// One input read and prepared: stored pixels and the window to 8-bit display values.
+struct Prepared {
+    image: HostImage,
+    window: Option<WindowSettings>,
+}
+
+fn prepare(path: &Path) -> Result<Prepared> {
+    let request = WindowRequest::default();
+    let prepared = match read_input(path)? {
+        Input::Dicom(d) => {
+            let window =
+                WindowSettings::from_dicom(&d, 0, &request).map_err(|e| e.in_file(path))?;
+            Prepared {
+                image: d.frame(0)?,
+                window: Some(window),
+            }
+        }
+        Input::Raster(img) if img.format() == PixelFormat::U8 => Prepared {
+            image: img,
+            window: None,
+        },
+        Input::Raster(img) => {
+            let window = WindowSettings::for_image(&img, &request).map_err(|e| e.in_file(path))?;
+            Prepared {
+                image: img,
+                window: Some(window),
+            }
+        }
+    };
+    let (w, h) = (prepared.image.width, prepared.image.height);
+    if w < MIN_IMAGE_SIDE || h < MIN_IMAGE_SIDE {
+        return Err(Error::InvalidImage(format!(
+            "image {w}x{h} is too small to segment (at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})"
+        ))
+        .in_file(path));
+    }
+    Ok(prepared)
+}
+
+/// `OUTDIR/<stem>_mask.png` for every input; refuses two inputs with the same stem and an output
+/// that is an input.
+pub fn mask_paths(inputs: &[PathBuf], out_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut seen: HashMap<PathBuf, &Path> = HashMap::new();
+    let all: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let mut out = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let stem = input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::InvalidParams(format!("{}: no file name", input.display())))?;
+        let path = out_dir.join(format!("{stem}_mask.png"));
+        if let Some(other) = seen.insert(path.clone(), input) {
+            return Err(Error::InvalidParams(format!(
+                "{} and {} would both write {}; segment them into different folders",
+                other.display(),
+                input.display(),
+                path.display()
+            )));
+        }
+        atomic::ensure_not_input(&path, &all)?;
+        out.push(path);
+    }
+    Ok(out)
+}
+
+/// Segments `inputs`, writes the masks, and returns one entry per input (failed files included,
+/// with their error). `engine` is used for [`DeviceChoice::Gpu`].
+pub fn segment_files(
+    engine: Option<&Engine>,
+    inputs: &[PathBuf],
+    request: &SegmentRequest,
+) -> Result<Vec<SegmentEntry>> {
+    if inputs.is_empty() {
+        return Err(Error::InvalidParams("no input files".into()));
+    }
+    if request.batch == 0 {
+        return Err(Error::InvalidParams("batch size must be at least 1".into()));
+    }
+    if !request.out_dir.is_dir() {
+        return Err(Error::io(
+            &request.out_dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "output folder does not exist"),
+        ));
+    }
+    let masks = mask_paths(inputs, &request.out_dir)?;
+    let model = resolve_model(request.model.as_deref())?;
+    let backend = match (request.device, engine) {
+        (DeviceChoice::Cpu, _) => Backend::Cpu,
+        (DeviceChoice::Gpu, Some(e)) => Backend::Gpu(e.clone()),
+        (DeviceChoice::Gpu, None) => {
+            return Err(Error::NoAdapter(
+                "the GPU was asked for but no engine was opened (use --device cpu)".into(),
+            ));
+        }
+    };
+    let segmenter = Segmenter::load(&model, backend, Preprocess::square(request.size))?;
+
+    let mut entries: Vec<Option<SegmentEntry>> = vec![None; inputs.len()];
+    let mut pending: Vec<(usize, Prepared)> = Vec::new();
+    let flush = |pending: &mut Vec<(usize, Prepared)>, entries: &mut Vec<Option<SegmentEntry>>| {
+        if pending.is_empty() {
+            return;
+        }
+        let batch: Vec<SegInput<'_>> = pending
+            .iter()
+            .map(|(_, p)| SegInput {
+                image: &p.image,
+                window: p.window.as_ref(),
+            })
+            .collect();
+        match segmenter.segment(&batch) {
+            Ok(results) => {
+                for ((i, _), mask) in pending.iter().zip(results) {
+                    let (input, out) = (&inputs[*i], &masks[*i]);
+                    let entry = raster::write_png(out, &mask)
+                        .and_then(|()| measure(&mask))
+                        .map(|m| SegmentEntry::measured(input, out, m))
+                        .unwrap_or_else(|e| {
+                            SegmentEntry::failed(input, e.in_file(input).to_string())
+                        });
+                    entries[*i] = Some(entry);
+                }
+            }
+            Err(e) => {
+                for (i, _) in pending.iter() {
+                    let input = &inputs[*i];
+                    let message = format!("{}: {e}", input.display());
+                    entries[*i] = Some(SegmentEntry::failed(input, message));
+                }
+            }
+        }
+        pending.clear();
+    };
+    for (i, input) in inputs.iter().enumerate() {
+        match prepare(input) {
+            Ok(p) => pending.push((i, p)),
+            Err(e) => entries[i] = Some(SegmentEntry::failed(input, e.in_file(input).to_string())),
+        }
+        if pending.len() >= request.batch {
+            flush(&mut pending, &mut entries);
+        }
+    }
+    flush(&mut pending, &mut entries);
+    Ok(entries
+        .into_iter()
+        .zip(inputs)
+        .map(|(e, input)| {
+            e.unwrap_or_else(|| {
+                SegmentEntry::failed(input, format!("{}: not processed", input.display()))
+            })
+        })
+        .collect())
+}
+
+/// Writes the report (a JSON array, one object per input) atomically.
+pub fn write_report(path: &Path, entries: &[SegmentEntry]) -> Result<()> {
+    let json = serde_json::to_vec_pretty(entries)
+        .map_err(|e| Error::InvalidParams(format!("report: {e}")))?;
+    atomic::write_atomic(path, |w| {
+        use std::io::Write;
+        w.write_all(&json)
+            .and_then(|()| w.write_all(b"\n"))
+            .map_err(|e| Error::io(path, e))
+    })
+}
