@@ -89,7 +89,10 @@ pub fn run(
     for frame in 0..frames {
         // The host's input: a slow pan and zoom.
         let t = f64::from(frame) / f64::from(frames.max(1));
-        view.center = [63.5 + 20.0 * (t * std::f64::consts::TAU).sin(), 63.5 + 10.0 * t];
+        view.center = [
+            63.5 + 20.0 * (t * std::f64::consts::TAU).sin(),
+            63.5 + 10.0 * t,
+        ];
         view.zoom = 2.0 + t;
         let mut rec = Recorder::new(&engine);
         encode_to_texture(&mut rec, &resident, &settings, &view, &target, size)
