@@ -980,6 +980,20 @@ fn jpeg_baseline_decodes_and_12_bit_lossy_is_unsupported() {
         "JPEG Extended (12-bit) (1.2.840.10008.1.2.4.51)",
     );
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+
+    // JPEG-LS needs CharLS (C++), which this build leaves out: refused naming the transfer syntax.
+    let path = dir.path().join("jpeg_ls.dcm");
+    write_file_ts(
+        &path,
+        encapsulated(8, 16, 8, vec![0xFF, 0xD8, 0xFF, 0xD9]),
+        "1.2.840.10008.1.2.4.80",
+    );
+    let err = assert_names_file(
+        read_dicom(&path),
+        &path,
+        "JPEG-LS Lossless (1.2.840.10008.1.2.4.80)",
+    );
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
 }
 
 #[test]
