@@ -285,6 +285,13 @@ fn random_counts(rng: &mut Rng, bins: usize, rows: usize) -> Vec<u32> {
             });
         }
     }
+    // Keep every row's total below 2^31 (a histogram counts at most 2^32 − 1 pixels).
+    for row in out.chunks_mut(bins) {
+        let total: u64 = row.iter().map(|&c| u64::from(c)).sum();
+        let divisor = total / (1 << 31) + 1;
+        row.iter_mut()
+            .for_each(|c| *c = (u64::from(*c) / divisor) as u32);
+    }
     out
 }
 

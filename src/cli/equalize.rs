@@ -18,7 +18,7 @@ pub struct EqualizeArgs {
     #[arg(long, value_enum, default_value_t = MethodArg::Global)]
     method: MethodArg,
     /// CLAHE clip limit relative to a flat histogram (default 40, OpenCV's; 0 disables clipping).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     clip_limit: Option<f64>,
     /// CLAHE tile grid as COLUMNSxROWS (default 8x8).
     #[arg(long, value_parser = parse_tiles)]
