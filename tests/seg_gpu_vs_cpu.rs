@@ -100,17 +100,23 @@ fn preprocess_shader_matches_reference() {
                 3,
             ));
         }
-        let worst = got
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, |m, d| if d.is_nan() || d > m { d } else { m });
-        assert!(
-            worst <= 1e-5,
-            "{w}x{h} -> {}x{}: max |gpu - cpu| {worst}",
-            pre.width,
-            pre.height
-        );
+        // The u8 input goes straight to the preprocess stage: float-exact. The u16 input is windowed
+        // first, and the window stage may differ from its CPU reference by 1 display LSB at rounding
+        // ties (tests/window_gpu_vs_cpu.rs), i.e. 1 / (255 · std) after normalisation.
+        for (i, tolerance) in [(0usize, 1e-5f32), (1, 1.0 / (255.0 * pre.std) + 1e-5)] {
+            let range = i * 3 * plane..(i + 1) * 3 * plane;
+            let worst = got[range.clone()]
+                .iter()
+                .zip(&expected[range])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, |m, d| if d.is_nan() || d > m { d } else { m });
+            assert!(
+                worst <= tolerance,
+                "{w}x{h} -> {}x{} input {i}: max |gpu - cpu| {worst} (allowed {tolerance})",
+                pre.width,
+                pre.height
+            );
+        }
     }
 }
 
