@@ -3,7 +3,7 @@
 // weight) entries (src/ops/resize.rs); the shader sums rows of horizontally weighted samples, in the
 // order OpenCV's ResizeArea_Invoker uses. One output word per invocation.
 //
-// Kinds (Params.kind):
+// Kinds (Params.kind; entry points weighted_main, blocks_main):
 //   0 weighted  sum over rows j of beta_j · (sum over columns i of alpha_i · S[j][i]), f32, rounded to
 //               nearest (ties to even) for integer output
 //   1 blocks    OpenCV resizeAreaFast for integer factors kx × ky: integer block sum, then
@@ -84,29 +84,32 @@ fn blocks(dx: u32, dy: u32) -> f32 {
     return f32(isum) * params.inv_area;
 }
 
+// One entry point per kind (a software rasteriser runs every branch of a switch, masked).
+
 @compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let word_index = linear_index(gid, groups, 256u);
-    let per_word = pixels_per_word(params.out_format);
-    let count = params.dst_width * params.dst_height;
-    let first = word_index * per_word;
-    if first >= count {
+fn weighted_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    var w = out_word(gid, groups, params.dst_width, params.dst_height, params.out_format);
+    if w.lanes == 0u {
         return;
     }
     var packed = 0u;
-    for (var lane = 0u; lane < per_word; lane++) {
-        let index = first + lane;
-        if index < count {
-            let dx = index % params.dst_width;
-            let dy = index / params.dst_width;
-            var v: f32;
-            if params.kind == 1u {
-                v = blocks(dx, dy);
-            } else {
-                v = weighted(dx, dy);
-            }
-            packed |= pack_lane(output_lane(v, params.out_format), lane, params.out_format);
-        }
+    for (var lane = 0u; lane < w.lanes; lane++) {
+        packed |= lane_bits(weighted(w.x, w.y), lane, params.out_format);
+        w = next_pixel(w, params.dst_width);
     }
-    output[word_index] = packed;
+    output[w.index] = packed;
+}
+
+@compute @workgroup_size(256)
+fn blocks_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    var w = out_word(gid, groups, params.dst_width, params.dst_height, params.out_format);
+    if w.lanes == 0u {
+        return;
+    }
+    var packed = 0u;
+    for (var lane = 0u; lane < w.lanes; lane++) {
+        packed |= lane_bits(blocks(w.x, w.y), lane, params.out_format);
+        w = next_pixel(w, params.dst_width);
+    }
+    output[w.index] = packed;
 }

@@ -5,13 +5,13 @@
 // coordinate is one addition of two table entries. That keeps the GPU and the CPU reference
 // (src/ops/warp.rs) on identical coordinates, whatever a driver does with fused multiply-adds.
 //
-// Modes (Params.mode):
-//   0 exact affine       f32 coordinates, floor + fraction, two lerps (x then y) in f32
-//   1 exact perspective  as 0 with X/W, Y/W; W = 0 or a coordinate beyond ±2^24 px counts as far outside
-//   2 opencv affine      OpenCV warpAffine INTER_LINEAR: coordinates in 1/32 px from integer tables
+// Modes (Params.mode) and their entry points:
+//   0 exact_affine       f32 coordinates, floor + fraction, two lerps (x then y) in f32
+//   1 exact_perspective  as 0 with X/W, Y/W; W = 0 or a coordinate beyond ±2^24 px counts as far outside
+//   2 opencv_affine      OpenCV warpAffine INTER_LINEAR: coordinates in 1/32 px from integer tables
 //                        (AB_BITS = 10, INTER_BITS = 5), then remap's fixed-point (8-bit input) or
 //                        float (16-bit, f32 input) bilinear weights
-//   3 opencv perspective OpenCV warpPerspective INTER_LINEAR: round(32·X/W) decided exactly with 64-bit
+//   3 opencv_perspective OpenCV warpPerspective INTER_LINEAR: round(32·X/W) decided exactly with 64-bit
 //                        fixed-point integers (see round_quotient); W = 0 and coordinates beyond
 //                        ±2^15 px are far outside (OpenCV saturates them to its short coordinates)
 // Constant border: samples outside the source take the border value (already converted to the input's
@@ -43,13 +43,19 @@ struct Params {
 const FAR: f32 = 16777216.0;       // 2^24 px: coordinates are clamped to ±FAR
 const FAR_BINS: f32 = 1048576.0;   // 2^20 (1/32 px): beyond this OpenCV's short coordinates saturate
 
-fn fetch(x: i32, y: i32) -> f32 {
-    let bx = border_index(x, i32(params.src_width), params.border);
-    let by = border_index(y, i32(params.src_height), params.border);
-    if bx < 0 || by < 0 {
-        return params.border_value;
-    }
-    return src_sample(u32(by) * params.src_width + u32(bx), params.in_format);
+// The 2×2 block at (ix, iy) as (p00, p01, p10, p11), border rules applied per row and column index.
+fn block(ix: i32, iy: i32) -> vec4<f32> {
+    let x0 = border_index(ix, i32(params.src_width), params.border);
+    let x1 = border_index(ix + 1, i32(params.src_width), params.border);
+    let y0 = border_index(iy, i32(params.src_height), params.border);
+    let y1 = border_index(iy + 1, i32(params.src_height), params.border);
+    return vec4<f32>(sample_at(x0, y0), sample_at(x1, y0), sample_at(x0, y1), sample_at(x1, y1));
+}
+
+// Source sample (x, y), or the border value when either index is -1 (constant border).
+fn sample_at(x: i32, y: i32) -> f32 {
+    let v = src_sample(u32(max(y, 0)) * params.src_width + u32(max(x, 0)), params.in_format);
+    return select(v, params.border_value, x < 0 || y < 0);
 }
 
 // True when a constant border applies and the 2×2 block at (ix, iy) lies entirely outside.
@@ -68,12 +74,9 @@ fn sample_exact(s: vec2<f32>) -> f32 {
     }
     let fx = s.x - fl.x;
     let fy = s.y - fl.y;
-    let p00 = fetch(ix, iy);
-    let p01 = fetch(ix + 1, iy);
-    let p10 = fetch(ix, iy + 1);
-    let p11 = fetch(ix + 1, iy + 1);
-    let v0 = p00 + fx * (p01 - p00);
-    let v1 = p10 + fx * (p11 - p10);
+    let p = block(ix, iy);
+    let v0 = p.x + fx * (p.y - p.x);
+    let v1 = p.z + fx * (p.w - p.z);
     return v0 + fy * (v1 - v0);
 }
 
@@ -86,14 +89,11 @@ fn sample_fixed(qx: i32, qy: i32) -> f32 {
     }
     let ax = qx & 31;
     let ay = qy & 31;
-    let p00 = fetch(ix, iy);
-    let p01 = fetch(ix + 1, iy);
-    let p10 = fetch(ix, iy + 1);
-    let p11 = fetch(ix + 1, iy + 1);
+    let p = block(ix, iy);
     if params.in_format == FMT_U8 {
         // 15-bit weights (INTER_REMAP_COEF_BITS) are the 10-bit products below times 32.
-        let s = (32 - ax) * (32 - ay) * i32(p00) + ax * (32 - ay) * i32(p01)
-            + (32 - ax) * ay * i32(p10) + ax * ay * i32(p11);
+        let q = vec4<i32>(p);
+        let s = (32 - ax) * (32 - ay) * q.x + ax * (32 - ay) * q.y + (32 - ax) * ay * q.z + ax * ay * q.w;
         return f32((s + 512) >> 10u);
     }
     let fx = f32(ax) * 0.03125;
@@ -102,9 +102,9 @@ fn sample_fixed(qx: i32, qy: i32) -> f32 {
     let w01 = (1.0 - fy) * fx;
     let w10 = fy * (1.0 - fx);
     let w11 = fy * fx;
-    var sum = p00 * w00 + p01 * w01;
-    sum = sum + p10 * w10;
-    return sum + p11 * w11;
+    var sum = p.x * w00 + p.y * w01;
+    sum = sum + p.z * w10;
+    return sum + p.w * w11;
 }
 
 // ---- 64-bit integers as vec2<u32>(low, high), two's complement, arithmetic modulo 2^64 ----
@@ -182,76 +182,120 @@ fn table_pair(at: u32) -> vec2<u32> {
     return vec2<u32>(table[at], table[at + 1u]);
 }
 
-fn warp_value(x: u32, y: u32) -> f32 {
+fn value_exact_affine(x: u32, y: u32) -> f32 {
     let c = x * params.col_stride;
     let r = params.row_table + y * params.row_stride;
-    switch params.mode {
-        case 0u: {
-            let sx = word_f32(table[c]) + word_f32(table[r]);
-            let sy = word_f32(table[c + 1u]) + word_f32(table[r + 1u]);
-            return sample_exact(clamp(vec2<f32>(sx, sy), vec2<f32>(-FAR), vec2<f32>(FAR)));
-        }
-        case 1u: {
-            let px = word_f32(table[c]) + word_f32(table[r]);
-            let py = word_f32(table[c + 1u]) + word_f32(table[r + 1u]);
-            let pw = word_f32(table[c + 2u]) + word_f32(table[r + 2u]);
-            let lim = FAR * abs(pw);
-            if !(abs(px) < lim && abs(py) < lim) {
-                return sample_exact(vec2<f32>(-FAR, -FAR));
-            }
-            return sample_exact(vec2<f32>(px / pw, py / pw));
-        }
-        case 2u: {
-            let qx = (word_i32(table[r]) + word_i32(table[c])) >> 5u;
-            let qy = (word_i32(table[r + 1u]) + word_i32(table[c + 1u])) >> 5u;
-            return sample_fixed(qx, qy);
-        }
-        default: {
-            // Column entry: AX, AY, AW as 64-bit fixed point (6 words), then their f32 values (3).
-            let xf = add64(table_pair(c), table_pair(r));
-            let yf = add64(table_pair(c + 2u), table_pair(r + 2u));
-            let wf = add64(table_pair(c + 4u), table_pair(r + 4u));
-            let px = word_f32(table[c + 6u]) + word_f32(table[r + 6u]);
-            let py = word_f32(table[c + 7u]) + word_f32(table[r + 7u]);
-            let pw = word_f32(table[c + 8u]) + word_f32(table[r + 8u]);
-            // W = 0 (a point on the horizon) and coordinates beyond ±2^15 px count as far outside.
-            let zero_w = wf.x == 0u && wf.y == 0u;
-            let lim = FAR_BINS * abs(pw);
-            let far_x = zero_w || !(abs(32.0 * px) < lim);
-            let far_y = zero_w || !(abs(32.0 * py) < lim);
-            var qx: i32;
-            var qy: i32;
-            if far_x {
-                qx = select(-1048576, 1048576, (px >= 0.0) == (pw >= 0.0));
-            } else {
-                qx = round_quotient(xf, wf, 32.0 * px / pw);
-            }
-            if far_y {
-                qy = select(-1048576, 1048576, (py >= 0.0) == (pw >= 0.0));
-            } else {
-                qy = round_quotient(yf, wf, 32.0 * py / pw);
-            }
-            return sample_fixed(qx, qy);
-        }
-    }
+    let sx = word_f32(table[c]) + word_f32(table[r]);
+    let sy = word_f32(table[c + 1u]) + word_f32(table[r + 1u]);
+    return sample_exact(clamp(vec2<f32>(sx, sy), vec2<f32>(-FAR), vec2<f32>(FAR)));
 }
 
+fn value_exact_perspective(x: u32, y: u32) -> f32 {
+    let c = x * params.col_stride;
+    let r = params.row_table + y * params.row_stride;
+    let px = word_f32(table[c]) + word_f32(table[r]);
+    let py = word_f32(table[c + 1u]) + word_f32(table[r + 1u]);
+    let pw = word_f32(table[c + 2u]) + word_f32(table[r + 2u]);
+    let lim = FAR * abs(pw);
+    if !(abs(px) < lim && abs(py) < lim) {
+        return sample_exact(vec2<f32>(-FAR, -FAR));
+    }
+    return sample_exact(vec2<f32>(px / pw, py / pw));
+}
+
+fn value_opencv_affine(x: u32, y: u32) -> f32 {
+    let c = x * params.col_stride;
+    let r = params.row_table + y * params.row_stride;
+    let qx = (word_i32(table[r]) + word_i32(table[c])) >> 5u;
+    let qy = (word_i32(table[r + 1u]) + word_i32(table[c + 1u])) >> 5u;
+    return sample_fixed(qx, qy);
+}
+
+fn value_opencv_perspective(x: u32, y: u32) -> f32 {
+    let c = x * params.col_stride;
+    let r = params.row_table + y * params.row_stride;
+    // Column entry: AX, AY, AW as 64-bit fixed point (6 words), then their f32 values (3).
+    let xf = add64(table_pair(c), table_pair(r));
+    let yf = add64(table_pair(c + 2u), table_pair(r + 2u));
+    let wf = add64(table_pair(c + 4u), table_pair(r + 4u));
+    let px = word_f32(table[c + 6u]) + word_f32(table[r + 6u]);
+    let py = word_f32(table[c + 7u]) + word_f32(table[r + 7u]);
+    let pw = word_f32(table[c + 8u]) + word_f32(table[r + 8u]);
+    // W = 0 (a point on the horizon) and coordinates beyond ±2^15 px count as far outside.
+    let zero_w = wf.x == 0u && wf.y == 0u;
+    let lim = FAR_BINS * abs(pw);
+    let far_x = zero_w || !(abs(32.0 * px) < lim);
+    let far_y = zero_w || !(abs(32.0 * py) < lim);
+    var qx: i32;
+    var qy: i32;
+    if far_x {
+        qx = select(-1048576, 1048576, (px >= 0.0) == (pw >= 0.0));
+    } else {
+        qx = round_quotient(xf, wf, 32.0 * px / pw);
+    }
+    if far_y {
+        qy = select(-1048576, 1048576, (py >= 0.0) == (pw >= 0.0));
+    } else {
+        qy = round_quotient(yf, wf, 32.0 * py / pw);
+    }
+    return sample_fixed(qx, qy);
+}
+
+// One entry point per mode, so each pipeline holds only its own path (a software rasteriser runs
+// every branch of a switch, masked).
+
 @compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let word_index = linear_index(gid, groups, 256u);
-    let per_word = pixels_per_word(params.out_format);
-    let count = params.dst_width * params.dst_height;
-    let first = word_index * per_word;
-    if first >= count {
+fn exact_affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    var w = out_word(gid, groups, params.dst_width, params.dst_height, params.out_format);
+    if w.lanes == 0u {
         return;
     }
     var packed = 0u;
-    for (var lane = 0u; lane < per_word; lane++) {
-        let index = first + lane;
-        if index < count {
-            let v = warp_value(index % params.dst_width, index / params.dst_width);
-            packed |= pack_lane(output_lane(v, params.out_format), lane, params.out_format);
-        }
+    for (var lane = 0u; lane < w.lanes; lane++) {
+        packed |= lane_bits(value_exact_affine(w.x, w.y), lane, params.out_format);
+        w = next_pixel(w, params.dst_width);
     }
-    output[word_index] = packed;
+    output[w.index] = packed;
+}
+
+@compute @workgroup_size(256)
+fn exact_perspective(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    var w = out_word(gid, groups, params.dst_width, params.dst_height, params.out_format);
+    if w.lanes == 0u {
+        return;
+    }
+    var packed = 0u;
+    for (var lane = 0u; lane < w.lanes; lane++) {
+        packed |= lane_bits(value_exact_perspective(w.x, w.y), lane, params.out_format);
+        w = next_pixel(w, params.dst_width);
+    }
+    output[w.index] = packed;
+}
+
+@compute @workgroup_size(256)
+fn opencv_affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    var w = out_word(gid, groups, params.dst_width, params.dst_height, params.out_format);
+    if w.lanes == 0u {
+        return;
+    }
+    var packed = 0u;
+    for (var lane = 0u; lane < w.lanes; lane++) {
+        packed |= lane_bits(value_opencv_affine(w.x, w.y), lane, params.out_format);
+        w = next_pixel(w, params.dst_width);
+    }
+    output[w.index] = packed;
+}
+
+@compute @workgroup_size(256)
+fn opencv_perspective(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    var w = out_word(gid, groups, params.dst_width, params.dst_height, params.out_format);
+    if w.lanes == 0u {
+        return;
+    }
+    var packed = 0u;
+    for (var lane = 0u; lane < w.lanes; lane++) {
+        packed |= lane_bits(value_opencv_perspective(w.x, w.y), lane, params.out_format);
+        w = next_pixel(w, params.dst_width);
+    }
+    output[w.index] = packed;
 }

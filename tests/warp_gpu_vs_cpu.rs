@@ -394,3 +394,29 @@ fn bad_parameters_are_refused() {
         Err(Error::InvalidParams(_))
     ));
 }
+
+/// Coordinates far outside a tiny source: reflect-101 folds them through many periods (the shader
+/// folds with an f32 quotient, the reference with an integer remainder) and the OpenCV modes saturate.
+#[test]
+fn far_coordinates_fold_like_the_reference() {
+    let engine = engine();
+    let mut rng = Rng::new(seed("far_coordinates_fold_like_the_reference"));
+    for format in [PixelFormat::U8, PixelFormat::F32] {
+        for (w, h) in [(7, 5), (1, 3), (2, 2)] {
+            let input = random_image(&mut rng, format, w, h);
+            for shift in [1e3, -7.77e4, 1.5e6, -1.2e7] {
+                for sampling in [Sampling::Exact, Sampling::OpenCv] {
+                    for border in [Border::Reflect101, Border::Replicate, Border::Constant(9.0)] {
+                        let m = [[1.0, 0.25, shift], [-0.5, 1.0, shift * 0.37]];
+                        let mut p = WarpParams::new(Transform::Affine(m), 23, 11);
+                        p.inverse = true;
+                        p.sampling = sampling;
+                        p.border = border;
+                        let name = format!("far_{format}_{w}x{h}_{shift}_{sampling:?}_{border:?}");
+                        run_warp(engine, &name, &input, &p);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -405,11 +405,27 @@ pub fn encode(rec: &mut Recorder<'_>, input: &GpuImage, params: &ResizeParams) -
         params.height,
         plan.out_format,
     )?;
-    let (shader, uniform) = match &plan.kernel {
-        Kernel::Linear(p) => ("resize_linear", rec.uniform(p, "resize_linear params")?),
-        Kernel::Area(p) => ("resize_area", rec.uniform(p, "resize_area params")?),
+    let (shader, entry, uniform) = match &plan.kernel {
+        Kernel::Linear(p) => (
+            "resize_linear",
+            match p.kind {
+                LINEAR_EXACT => "exact",
+                LINEAR_OPENCV => "opencv",
+                _ => "opencv_u8",
+            },
+            rec.uniform(p, "resize_linear params")?,
+        ),
+        Kernel::Area(p) => (
+            "resize_area",
+            if p.kind == AREA_BLOCKS {
+                "blocks_main"
+            } else {
+                "weighted_main"
+            },
+            rec.uniform(p, "resize_area params")?,
+        ),
     };
-    let kernel = rec.engine().shaders().kernel(shader, "main")?;
+    let kernel = rec.engine().shaders().kernel(shader, entry)?;
     let output = rec.alloc_image(params.width, params.height, plan.out_format, plan.geometry)?;
     let table = rec.storage_table(bytemuck::cast_slice(&plan.table), "resize table")?;
     let words = output_words(plan.out_format, output.pixel_count());

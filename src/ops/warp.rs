@@ -78,6 +78,11 @@ pub enum Sampling {
     #[default]
     Exact,
     /// OpenCV's fixed-point implementation (1/32-px coordinates, fixed-point weights for 8-bit).
+    ///
+    /// Bit-identical to cv2 4.11's warpAffine/warpPerspective except in two degenerate corners of the
+    /// perspective warp: a point with W = 0 (on the horizon) and a source coordinate beyond ±2^15 px
+    /// are treated as far outside, where OpenCV samples pixel (0, 0) for W = 0 and keeps the low
+    /// bits of its saturated coordinates (which only a reflect-101 border would show).
     OpenCv,
 }
 
@@ -547,7 +552,13 @@ pub fn encode(rec: &mut Recorder<'_>, input: &GpuImage, params: &WarpParams) -> 
         params.height,
         plan.out_format,
     )?;
-    let kernel = rec.engine().shaders().kernel("warp_bilinear", "main")?;
+    let entry = match plan.params.mode {
+        MODE_EXACT_AFFINE => "exact_affine",
+        MODE_EXACT_PERSPECTIVE => "exact_perspective",
+        MODE_OPENCV_AFFINE => "opencv_affine",
+        _ => "opencv_perspective",
+    };
+    let kernel = rec.engine().shaders().kernel("warp_bilinear", entry)?;
     let output = rec.alloc_image(params.width, params.height, plan.out_format, plan.geometry)?;
     let uniform = rec.uniform(&plan.params, "warp_bilinear params")?;
     let table = rec.storage_table(bytemuck::cast_slice(&plan.table), "warp_bilinear table")?;
