@@ -28,11 +28,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> lut: array<u32>;
 @group(0) @binding(3) var<storage, read_write> output: array<u32>;
 
-fn blended(index: u32) -> u32 {
-    let x = index % params.width;
-    let y = index / params.width;
-    let ppw = pixels_per_word(params.binning.format);
-    let bin = int_bin(domain_value(input[index / ppw], index % ppw, params.binning.format), params.binning);
+fn blended(x: u32, y: u32, word: u32, lane: u32) -> u32 {
+    let bin = int_bin(domain_value(word, lane, params.binning.format), params.binning);
     let bins = params.binning.bins;
 
     let txf = f32(x) * params.inv_tw - 0.5;
@@ -70,11 +67,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if first >= count {
         return;
     }
+    // Input and output pack alike (u8 → u8, 16-bit → u16): output word i comes from input word i.
+    let word = input[word_index];
+    var x = first % params.width;
+    var y = first / params.width;
     var packed = 0u;
     for (var lane = 0u; lane < per_word; lane++) {
-        let index = first + lane;
-        if index < count {
-            packed |= pack_lane(blended(index), lane, params.out_format);
+        if first + lane < count {
+            packed |= pack_lane(blended(x, y, word, lane), lane, params.out_format);
+        }
+        x += 1u;
+        if x == params.width {
+            x = 0u;
+            y += 1u;
         }
     }
     output[word_index] = packed;

@@ -59,25 +59,44 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         step = max(bins / residual, 1u);
     }
 
+    // Bins that get one residual pixel: 0, step, 2·step, … below residual·step (≤ bins). The first
+    // such bin of this invocation's range is found once; the loops then step without dividing.
+    let residual_end = residual * step;
+    let first_extra = ((start + step - 1u) / step) * step;
+
     var local_sum = 0u;
+    var extra = first_extra;
     for (var b = start; b < end; b++) {
-        local_sum += clipped_bin(hist[base + b], b, limit, batch, residual, step);
+        local_sum += clipped_bin(hist[base + b], b, limit, batch, residual_end, &extra, step);
     }
     var running = workgroup_inclusive_scan(lid, local_sum) - local_sum;
     let top = f32(bins - 1u);
+    extra = first_extra;
     for (var b = start; b < end; b++) {
-        running += clipped_bin(hist[base + b], b, limit, batch, residual, step);
+        running += clipped_bin(hist[base + b], b, limit, batch, residual_end, &extra, step);
         lut[base + b] = u32(min(round(u32_to_f32_rn(running) * params.lut_scale), top));
     }
 }
 
-fn clipped_bin(h: u32, b: u32, limit: u32, batch: u32, residual: u32, step: u32) -> u32 {
+// Bin b after clipping and redistribution; `extra` is the next bin due a residual pixel.
+fn clipped_bin(
+    h: u32,
+    b: u32,
+    limit: u32,
+    batch: u32,
+    residual_end: u32,
+    extra: ptr<function, u32>,
+    step: u32,
+) -> u32 {
     if limit == 0u {
         return h;
     }
     var v = min(h, limit) + batch;
-    if residual > 0u && b % step == 0u && b / step < residual {
-        v += 1u;
+    if b == *extra {
+        if b < residual_end {
+            v += 1u;
+        }
+        *extra += step;
     }
     return v;
 }

@@ -8,11 +8,16 @@
 // * count_256, count_4096: counts go to a workgroup-local histogram first (workgroup atomics are
 //   cheap and contention stays inside the workgroup), then each non-zero local bin is added to the
 //   global histogram once. 4096 bins = 16 KiB, the WebGPU default workgroup storage limit.
-// * count_global: 65536 bins do not fit workgroup memory (256 KiB), so every sample is one atomicAdd
-//   on the global histogram. A two-level scheme (per-workgroup sub-histograms in global memory, then a
-//   reduction) would clear, write and re-read 256 KiB per workgroup; 16-bit medical images spread
-//   over thousands of distinct values, so direct global atomics rarely collide and win.
-// `hist` must be zeroed before the dispatch (the op records a clear).
+// * count_global: 65536 bins do not fit workgroup memory (256 KiB), so samples go to the global
+//   histogram with atomics. A full two-level scheme (a 256 KiB sub-histogram per workgroup in global
+//   memory, then a reduction) would clear, write and re-read 256 KiB per workgroup, so instead:
+//   - each invocation adds a run of equal bins among the pixels it visits (every 256th of its
+//     workgroup's block) with one atomicAdd, so uniform backgrounds — collimation, air — collapse
+//     into a few atomics instead of all hitting one counter;
+//   - a large single-region count spreads workgroups over `copies` private copies of the histogram
+//     (workgroup w → copy w mod copies), merged by `merge_copies`, so the workgroups of one image
+//     do not all contend for the same counters.
+// `hist` (or the copies) must be zeroed before the dispatch (the op records a clear).
 
 #import pixels
 #import histogram
@@ -27,6 +32,10 @@ struct Params {
     origin_x: u32,    // extended coordinates of region 0's top-left pixel
     origin_y: u32,
     use_mask: u32,    // 1: count only pixels whose u8 mask sample is non-zero
+    copies: u32,      // count_global with one region: private histogram copies (1: none)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -45,23 +54,59 @@ fn range_halves() -> vec2<f32> {
     return vec2<f32>(0.0, 0.0);
 }
 
-// Bin of pixel `p` (row-major within its region) of region `region`, or NO_BIN when not counted.
-fn region_pixel_bin(p: u32, region: u32, range: vec2<f32>) -> u32 {
-    let px = p % params.region_w;
-    let py = p / params.region_w;
+// Walks the pixels of one region that one invocation counts: it starts at region pixel p0 and
+// advances by `stride` pixels, tracking (x, y) incrementally so the loop divides nothing.
+struct Walker {
+    x: u32,
+    y: u32,
+    dx: u32,     // stride % region_w
+    dy: u32,     // stride / region_w
+    left: u32,   // pixels still to visit
+    ox: u32,     // extended coordinates of the region's top-left pixel
+    oy: u32,
+}
+
+fn walker(p0: u32, stride: u32, region: u32, limit: u32) -> Walker {
+    let rw = params.region_w;
+    let total = rw * params.region_h;
+    var left = 0u;
+    if p0 < total {
+        left = min((total - p0 - 1u) / stride + 1u, limit);
+    }
     let rx = region % params.regions_x;
     let ry = region / params.regions_x;
-    let sx = reflect101(params.origin_x + rx * params.region_w + px, params.width);
-    let sy = reflect101(params.origin_y + ry * params.region_h + py, params.height);
+    return Walker(
+        p0 % rw,
+        p0 / rw,
+        stride % rw,
+        stride / rw,
+        left,
+        params.origin_x + rx * rw,
+        params.origin_y + ry * params.region_h,
+    );
+}
+
+// Bin of the walker's current pixel (NO_BIN when masked out or NaN), then a step forward.
+fn next_bin(w: ptr<function, Walker>, range: vec2<f32>) -> u32 {
+    let sx = reflect101((*w).ox + (*w).x, params.width);
+    let sy = reflect101((*w).oy + (*w).y, params.height);
+    (*w).x += (*w).dx;
+    (*w).y += (*w).dy;
+    if (*w).x >= params.region_w {
+        (*w).x -= params.region_w;
+        (*w).y += 1u;
+    }
+    (*w).left -= 1u;
     let index = sy * params.width + sx;
     if params.use_mask == 1u {
-        let m = (mask[index / 4u] >> (8u * (index % 4u))) & 0xFFu;
+        let m = (mask[index >> 2u] >> (8u * (index & 3u))) & 0xFFu;
         if m == 0u {
             return NO_BIN;
         }
     }
-    let ppw = pixels_per_word(params.binning.format);
-    return sample_bin(input[index / ppw], index % ppw, params.binning, range);
+    let shift = word_shift(params.binning.format);
+    let lane = index & ((1u << shift) - 1u);
+    return sample_bin(input[index >> shift], lane, params.binning, range);
 }
 
 @compute @workgroup_size(256)
@@ -76,10 +121,9 @@ fn count_256(
     }
     workgroupBarrier();
     let range = range_halves();
-    let total = params.region_w * params.region_h;
-    let stride = groups.x * 256u;
-    for (var p = wid.x * 256u + lid; p < total; p += stride) {
-        let bin = region_pixel_bin(p, wid.y, range);
+    var w = walker(wid.x * 256u + lid, groups.x * 256u, wid.y, 0xFFFFFFFFu);
+    while w.left > 0u {
+        let bin = next_bin(&w, range);
         if bin != NO_BIN {
             atomicAdd(&local_256[bin], 1u);
         }
@@ -105,10 +149,9 @@ fn count_4096(
     }
     workgroupBarrier();
     let range = range_halves();
-    let total = params.region_w * params.region_h;
-    let stride = groups.x * 256u;
-    for (var p = wid.x * 256u + lid; p < total; p += stride) {
-        let bin = region_pixel_bin(p, wid.y, range);
+    var w = walker(wid.x * 256u + lid, groups.x * 256u, wid.y, 0xFFFFFFFFu);
+    while w.left > 0u {
+        let bin = next_bin(&w, range);
         if bin != NO_BIN {
             atomicAdd(&local_4096[bin], 1u);
         }
@@ -130,12 +173,48 @@ fn count_global(
 ) {
     let bins = params.binning.bins;
     let range = range_halves();
+    // Workgroup c counts the c-th contiguous block of the region; its invocations interleave
+    // (pixel lid, lid + 256, …) so neighbouring invocations read neighbouring pixels.
     let total = params.region_w * params.region_h;
-    let stride = groups.x * 256u;
-    for (var p = wid.x * 256u + lid; p < total; p += stride) {
-        let bin = region_pixel_bin(p, wid.y, range);
-        if bin != NO_BIN {
-            atomicAdd(&hist[wid.y * bins + bin], 1u);
+    let per_thread = (total - 1u) / (groups.x * 256u) + 1u;
+    var row = wid.y;
+    if params.copies > 1u {
+        row = wid.x % params.copies;
+    }
+    let base = row * bins;
+    let first = wid.x * 256u * per_thread + lid;
+    var w = walker(first, 256u, wid.y, per_thread);
+    var run_bin = NO_BIN;
+    var run = 0u;
+    while w.left > 0u {
+        let bin = next_bin(&w, range);
+        if bin == run_bin {
+            run += 1u;
+        } else {
+            if run_bin != NO_BIN {
+                atomicAdd(&hist[base + run_bin], run);
+            }
+            run_bin = bin;
+            run = 1u;
         }
     }
+    if run_bin != NO_BIN {
+        atomicAdd(&hist[base + run_bin], run);
+    }
+}
+
+// Sums the `copies` rows of `input` (the private copies written by count_global) into `hist`.
+// One invocation per bin.
+@compute @workgroup_size(256)
+fn merge_copies(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let b = linear_index(gid, groups, 256u);
+    let bins = params.binning.bins;
+    if b >= bins {
+        return;
+    }
+    var sum = 0u;
+    for (var k = 0u; k < params.copies; k++) {
+        sum += input[k * bins + b];
+    }
+    atomicStore(&hist[b], sum);
 }

@@ -1,7 +1,8 @@
 // Applies a per-bin look-up table: out = lut[bin(sample)], where bin() is the histogram binning the
 // LUT was built for (common/histogram.wgsl), so integer and f32 inputs share one path. Integer outputs
 // (u8/u16) take the LUT word as the value (optionally inverted, out_max − v, for MONOCHROME1); f32
-// outputs take the LUT word's bits, and a NaN input stays NaN. One invocation writes one output word.
+// outputs take the LUT word's bits, and a NaN input stays NaN. One invocation writes one output word
+// from the input word of the same index (the op checks that both formats pack alike).
 
 #import pixels
 #import histogram
@@ -20,9 +21,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read> lut: array<u32>;
 @group(0) @binding(4) var<storage, read_write> output: array<u32>;
 
-fn mapped(index: u32, range: vec2<f32>) -> u32 {
-    let ppw = pixels_per_word(params.binning.format);
-    let bin = sample_bin(input[index / ppw], index % ppw, params.binning, range);
+fn mapped(word: u32, lane: u32, range: vec2<f32>) -> u32 {
+    let bin = sample_bin(word, lane, params.binning, range);
     if bin == NO_BIN {
         return 0x7FC00000u;
     }
@@ -45,11 +45,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if params.binning.format == FMT_F32 {
         range = f32_range_halves(value_range[0], value_range[1], params.binning.bins);
     }
+    // Input and output pack the same number of samples per word (u8 → u8, 16-bit → u16, f32 → f32),
+    // so output word i is made from input word i.
+    let word = input[word_index];
     var packed = 0u;
     for (var lane = 0u; lane < per_word; lane++) {
-        let index = first + lane;
-        if index < params.count {
-            packed |= pack_lane(mapped(index, range), lane, params.out_format);
+        if first + lane < params.count {
+            packed |= pack_lane(mapped(word, lane, range), lane, params.out_format);
         }
     }
     output[word_index] = packed;

@@ -255,6 +255,32 @@ fn constant_images_fill_one_bin() {
     }
 }
 
+#[test]
+fn large_16bit_histograms_match_the_reference() {
+    // Over 2^20 pixels: the 65536-bin count spreads over private copies and merges them; long runs
+    // of one value (a uniform background) exercise the run-length atomics.
+    let seed = seed("large_16bit_histograms_match_the_reference");
+    let mut rng = Rng::new(seed);
+    let (w, h) = (1031, 1021);
+    let mut image = random_image(&mut rng, PixelFormat::U16, w, h);
+    if let Pixels::U16(v) = &mut image.pixels {
+        let start = rng.int(0, 300_000) as usize;
+        v[start..start + 400_000].iter_mut().for_each(|x| *x = 0);
+    }
+    for binning in [
+        Binning::new(PixelFormat::U16, None, None).expect("65536 bins"),
+        Binning::new(PixelFormat::U16, Some(12), None).expect("4096 bins"),
+    ] {
+        let rect = (rng.unit() < 0.5).then(|| random_rect(&mut rng, w, h));
+        let (gpu, _) = gpu_histogram(&image, &binning, rect, None);
+        let cpu = histogram::reference_histogram(&image, &binning, rect, None).expect("cpu");
+        assert!(
+            gpu == cpu,
+            "{binning:?} rect {rect:?} seed {seed}: histograms differ"
+        );
+    }
+}
+
 fn random_counts(rng: &mut Rng, bins: usize, rows: usize) -> Vec<u32> {
     let mut out = Vec::with_capacity(bins * rows);
     for _ in 0..rows {
@@ -281,7 +307,7 @@ fn random_counts(rng: &mut Rng, bins: usize, rows: usize) -> Vec<u32> {
                         0
                     }
                 }
-                _ => u32::from(b % 7 == 0) * rng.int(0, 50) as u32,
+                _ => u32::from(b.is_multiple_of(7)) * rng.int(0, 50) as u32,
             });
         }
     }

@@ -10,6 +10,16 @@
 
 const NO_BIN: u32 = 0xFFFFFFFFu;
 
+// log2 of samples per 32-bit word: index >> word_shift is the word, index & (ppw − 1) the lane
+// (shifts, not divisions: a CPU adapter runs integer division one lane at a time).
+fn word_shift(format: u32) -> u32 {
+    switch format {
+        case 0u: { return 2u; }
+        case 1u, 2u: { return 1u; }
+        default: { return 0u; }
+    }
+}
+
 // 16 bytes; sits at offset 0 of every params block that carries it.
 struct Binning {
     format: u32,  // FMT_* of the samples
@@ -110,6 +120,9 @@ fn sample_bin(word: u32, lane: u32, b: Binning, range: vec2<f32>) -> u32 {
 // BORDER_REFLECT_101 (OpenCV's borderInterpolate) for the right/bottom padding: p ≥ len folds back
 // as len − 2 − (p − len), repeatedly, so any pad width works; len 1 always gives 0.
 fn reflect101(p: u32, len: u32) -> u32 {
+    if p < len {
+        return p;
+    }
     if len == 1u {
         return 0u;
     }

@@ -56,8 +56,11 @@ pub fn modality_percentiles(
     low: f64,
     high: f64,
 ) -> Result<(f64, f64)> {
-    if !(low.is_finite() && high.is_finite() && (0.0..=100.0).contains(&low))
-        || !(low < high && high <= 100.0)
+    if !(low.is_finite()
+        && high.is_finite()
+        && (0.0..=100.0).contains(&low)
+        && low < high
+        && high <= 100.0)
     {
         return Err(Error::InvalidParams(format!(
             "percentiles {low},{high} must satisfy 0 <= LOW < HIGH <= 100"
@@ -120,9 +123,7 @@ mod tests {
     fn percentiles_are_taken_over_modality_values() {
         let binning = stored_binning(PixelFormat::U8).expect("binning");
         let mut hist = vec![0u32; 256];
-        for v in 0..100 {
-            hist[v] = 1;
-        }
+        hist.iter_mut().take(100).for_each(|h| *h = 1);
         let identity = ModalityLut::IDENTITY;
         assert_eq!(
             modality_percentiles(&hist, &binning, &identity, 0.0, 100.0).expect("p"),

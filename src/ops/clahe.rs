@@ -112,7 +112,7 @@ impl ClahePlan {
             )));
         }
         let binning = Binning::new(format, params.bits, params.bins)?;
-        let (ext_w, ext_h) = if width % tx == 0 && height % ty == 0 {
+        let (ext_w, ext_h) = if width.is_multiple_of(tx) && height.is_multiple_of(ty) {
             (width, height)
         } else {
             (width + tx - width % tx, height + ty - height % ty)
@@ -203,6 +203,21 @@ pub fn encode_tile_histograms(
     plan: &ClahePlan,
 ) -> Result<GpuTable> {
     check_input(input, plan)?;
+    let bytes = u64::from(plan.binning.bins) * u64::from(plan.tiles()) * 4;
+    let limits = rec.engine().limits();
+    let limit = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    if bytes > limit {
+        return Err(Error::InvalidParams(format!(
+            "CLAHE with {} bins x {} tiles needs {} MiB per table, over this adapter's {} MiB \
+             storage buffer limit; use fewer tiles, or fewer bins (--bits / --bins)",
+            plan.binning.bins,
+            plan.tiles(),
+            bytes >> 20,
+            limit >> 20
+        )));
+    }
     let layout = CountLayout {
         region_w: plan.tile_w,
         region_h: plan.tile_h,

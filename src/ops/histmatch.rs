@@ -383,7 +383,11 @@ mod tests {
         (0..bins)
             .map(|_| {
                 let v = rng.next() % 50;
-                if sparse && rng.next() % 4 != 0 { 0 } else { v }
+                if sparse && !rng.next().is_multiple_of(4) {
+                    0
+                } else {
+                    v
+                }
             })
             .collect()
     }

@@ -248,7 +248,7 @@ impl GpuTable {
 
     /// Uploads `words` as a table of rows of `len` (one counted upload).
     pub fn upload(engine: &Engine, words: &[u32], len: u32) -> Result<GpuTable> {
-        if len == 0 || words.is_empty() || words.len() % len as usize != 0 {
+        if len == 0 || words.is_empty() || !words.len().is_multiple_of(len as usize) {
             return Err(Error::InvalidParams(format!(
                 "table of {} words is not whole rows of {len}",
                 words.len()
@@ -345,6 +345,8 @@ struct CountParams {
     origin_x: u32,
     origin_y: u32,
     use_mask: u32,
+    copies: u32,
+    _pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -369,6 +371,10 @@ pub(crate) struct CountLayout {
 const PIXELS_PER_SHARED_GROUP: u64 = 256 * 32;
 /// Pixels per workgroup of the global-atomics kernel.
 const PIXELS_PER_GLOBAL_GROUP: u64 = 256 * 4;
+/// Private histogram copies for a large single-region global-atomics count (see
+/// `shaders/histogram_count.wgsl`), and the region size from which they pay for their clear + merge.
+const GLOBAL_COPIES: u32 = 4;
+const COPIES_FROM_PIXELS: u64 = 1 << 20;
 
 fn check_binning(input: &GpuImage, binning: &Binning) -> Result<()> {
     if input.format != binning.format {
@@ -428,12 +434,16 @@ pub(crate) fn encode_count(
         )));
     }
     let regions = layout.regions_x * layout.regions_y;
-    let counts = GpuTable::alloc(rec, binning.bins, regions)?;
-    counts.record_clear(rec);
     let (entry, per_group) = match binning.bins {
         0..=256 => ("count_256", PIXELS_PER_SHARED_GROUP),
         257..=4096 => ("count_4096", PIXELS_PER_SHARED_GROUP),
         _ => ("count_global", PIXELS_PER_GLOBAL_GROUP),
+    };
+    let region_pixels = u64::from(layout.region_w) * u64::from(layout.region_h);
+    let copies = if entry == "count_global" && regions == 1 && region_pixels >= COPIES_FROM_PIXELS {
+        GLOBAL_COPIES
+    } else {
+        1
     };
     let kernel = rec.engine().shaders().kernel("histogram_count", entry)?;
     let params = CountParams {
@@ -446,9 +456,10 @@ pub(crate) fn encode_count(
         origin_x: layout.origin_x,
         origin_y: layout.origin_y,
         use_mask: u32::from(mask.is_some()),
+        copies,
+        _pad: [0; 3],
     };
     let uniform = rec.uniform(&params, "histogram_count params")?;
-    let region_pixels = u64::from(layout.region_w) * u64::from(layout.region_h);
     // Enough workgroups to fill a GPU, never more than one per `per_group` pixels of a region.
     let target_groups = (4096 / u64::from(regions)).max(1);
     let chunks = region_pixels.div_ceil(per_group).clamp(1, target_groups) as u32;
@@ -456,6 +467,13 @@ pub(crate) fn encode_count(
         Some(r) => r.bind(),
         None => Bind::Image(input),
     };
+    let counts = GpuTable::alloc(rec, binning.bins, regions)?;
+    let target = if copies > 1 {
+        GpuTable::alloc(rec, binning.bins, copies)?
+    } else {
+        counts.clone()
+    };
+    target.record_clear(rec);
     rec.dispatch(
         &kernel,
         &[
@@ -463,10 +481,28 @@ pub(crate) fn encode_count(
             Bind::Image(input),
             Bind::Image(mask.unwrap_or(input)),
             range_bind,
-            counts.bind(),
+            target.bind(),
         ],
         [chunks, regions, 1],
     )?;
+    if copies > 1 {
+        let merge = rec
+            .engine()
+            .shaders()
+            .kernel("histogram_count", "merge_copies")?;
+        let groups = rec.groups_1d(&merge, u64::from(binning.bins));
+        rec.dispatch(
+            &merge,
+            &[
+                Bind::Pooled(&uniform),
+                target.bind(),
+                target.bind(),
+                target.bind(),
+                counts.bind(),
+            ],
+            groups,
+        )?;
+    }
     Ok(counts)
 }
 
@@ -576,6 +612,12 @@ pub fn encode_apply_lut(
             "LUT of {} entries for {} bins",
             lut.len(),
             hist.binning.bins
+        )));
+    }
+    if output.format.pixels_per_word() != input.format.pixels_per_word() {
+        return Err(Error::InvalidParams(format!(
+            "LUT output {} must pack like the {} input (the shader maps word i to word i)",
+            output.format, input.format
         )));
     }
     if output.format == PixelFormat::I16 || (output.format == PixelFormat::F32 && output.invert) {
@@ -786,7 +828,7 @@ mod tests {
 
     #[test]
     fn param_blocks_match_the_shaders() {
-        assert_eq!(std::mem::size_of::<CountParams>(), 48);
+        assert_eq!(std::mem::size_of::<CountParams>(), 64);
         assert_eq!(std::mem::size_of::<ScanParams>(), 32);
         assert_eq!(std::mem::size_of::<ApplyParams>(), 32);
         assert_eq!(std::mem::size_of::<RangeParams>(), 16);
