@@ -8,8 +8,8 @@
 //!
 //! Weights are the PaddleSeg fixture (values do not matter for speed). The device is created once and
 //! every case runs once before timing. On lavapipe (CPU Vulkan) a 512² batch of 8 takes many seconds:
-//! limit the cases with `RADPIPE_SEG_BENCH_SIZES=256,384` and `RADPIPE_SEG_BENCH_BATCHES=1`; set
-//! `RADPIPE_SEG_BENCH_CPU=1` to add the same cases on burn's CPU backend (Flex).
+//! limit the cases with `RADPIPE_SEG_BENCH_SIZES=256,384` and `RADPIPE_SEG_BENCH_BATCHES=1`, and
+//! choose backends with `RADPIPE_SEG_BENCH_BACKENDS=gpu,cpu` (default `gpu`; `cpu` is burn's Flex).
 //!
 //! Run: `cargo bench --bench segment`.
 
@@ -43,9 +43,14 @@ fn bench(c: &mut Criterion) {
     .expect("fixture weights");
     let sizes = list("RADPIPE_SEG_BENCH_SIZES", &[256, 384, 512]);
     let batches = list("RADPIPE_SEG_BENCH_BATCHES", &[1, 8]);
-    let mut backends = vec![("gpu", Backend::Gpu(engine.clone()))];
-    if std::env::var("RADPIPE_SEG_BENCH_CPU").is_ok_and(|v| v == "1") {
-        backends.push(("cpu", Backend::Cpu));
+    let wanted = std::env::var("RADPIPE_SEG_BENCH_BACKENDS").unwrap_or_else(|_| "gpu".into());
+    let mut backends = Vec::new();
+    for name in wanted.split(',').map(str::trim) {
+        match name {
+            "gpu" => backends.push((format!("gpu [{}]", s.name), Backend::Gpu(engine.clone()))),
+            "cpu" => backends.push(("cpu [burn Flex]".to_string(), Backend::Cpu)),
+            other => panic!("RADPIPE_SEG_BENCH_BACKENDS: unknown backend '{other}' (gpu, cpu)"),
+        }
     }
     let images: Vec<HostImage> = (0..8)
         .map(|k| {
@@ -64,7 +69,7 @@ fn bench(c: &mut Criterion) {
             Backend::Cpu => Device::flex(),
         };
         let model = model_from_tensors(&named, &device).expect("model");
-        let mut group = c.benchmark_group(format!("segment {label} [{}]", s.name));
+        let mut group = c.benchmark_group(format!("segment {label}"));
         group.sample_size(10);
         group.warm_up_time(Duration::from_millis(1));
         group.measurement_time(Duration::from_secs(1));

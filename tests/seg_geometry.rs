@@ -201,12 +201,8 @@ fn millimetre_angles_use_the_pixel_spacing_and_patient_axes() {
     let patient = m.patient.expect("patient");
     let [cx, cy] = mm.bbox.center;
     let expect = [10.0, -100.0 + cx, 50.0 - cy];
-    for k in 0..3 {
-        assert!(
-            (patient.box_center[k] - expect[k]).abs() < 1e-9,
-            "{:?}",
-            patient.box_center
-        );
+    for (got, want) in patient.box_center.iter().zip(expect) {
+        assert!((got - want).abs() < 1e-9, "{:?}", patient.box_center);
     }
     let d = patient.direction.expect("direction");
     let (s, c) = final_mm.to_radians().sin_cos();

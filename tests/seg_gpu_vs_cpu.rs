@@ -179,8 +179,35 @@ fn pipeline_on_the_shared_device_matches_cpu_with_one_upload_and_readback_per_im
         Segmenter::new(model, Backend::Cpu, pre).expect("cpu segmenter")
     };
     let a = random_u8(&mut rng, 70, 50);
-    let b = random_u16(&mut rng, 61, 47);
-    let settings = WindowSettings::for_image(&b, &WindowRequest::default()).expect("window");
+    // A windowed 16-bit input whose window maps every stored value to an integer display value
+    // (LINEAR, centre 128, width 256: y = x), so the window stage has no rounding ties and GPU and CPU
+    // feed the network identical pixels; the logits then differ by float arithmetic only.
+    let n = 61 * 47;
+    let b = HostImage::new(
+        61,
+        47,
+        Pixels::U16((0..n).map(|_| rng.int(0, 255) as u16).collect()),
+    )
+    .expect("img");
+    let request = WindowRequest {
+        center: Some(128.0),
+        width: Some(256.0),
+        ..WindowRequest::default()
+    };
+    let settings = WindowSettings::for_image(&b, &request).expect("window");
+    let display = display_reference(&SegInput {
+        image: &b,
+        window: Some(&settings),
+    })
+    .expect("display");
+    assert_eq!(
+        display.pixels,
+        Pixels::U8(match &b.pixels {
+            Pixels::U16(v) => v.iter().map(|&x| x as u8).collect(),
+            _ => unreachable!(),
+        }),
+        "the window is the identity on 0..=255"
+    );
     let inputs = [
         SegInput {
             image: &a,

@@ -39,12 +39,12 @@ fn protocol_2_pickle_matches_numpy() {
             .map(|v| v.as_f64().expect("value"))
             .collect();
         assert_eq!(array.data.to_f64(), values, "{name}: values");
-        let kind_ok = match (&array.data, e["dtype"].as_str().expect("dtype")) {
-            (ArrayData::F32(_), "float32") => true,
-            (ArrayData::F64(_), "float64") => true,
-            (ArrayData::I64(_), "int64") => true,
-            _ => false,
-        };
+        let kind_ok = matches!(
+            (&array.data, e["dtype"].as_str().expect("dtype")),
+            (ArrayData::F32(_), "float32")
+                | (ArrayData::F64(_), "float64")
+                | (ArrayData::I64(_), "int64")
+        );
         assert!(kind_ok, "{name}: dtype {:?} vs {}", array.dtype, e["dtype"]);
     }
 }

@@ -174,6 +174,13 @@ fn bad_weights_name_the_tensor() {
         .to_string();
     assert!(e.contains("model.onnx") && e.contains(".pdparams"), "{e}");
 
+    let junk_record = dir.path().join("junk.bpk");
+    std::fs::write(&junk_record, b"not a burn record at all").expect("write");
+    let e = weights::load_model(&junk_record, &Device::flex())
+        .expect_err("junk record")
+        .to_string();
+    assert!(e.contains("junk.bpk"), "{e}");
+
     let junk = dir.path().join("junk.safetensors");
     std::fs::write(&junk, [200u8, 0, 0, 0, 0, 0, 0, 0, b'{']).expect("write");
     let e = weights::load_model(&junk, &Device::flex())

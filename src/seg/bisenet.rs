@@ -67,7 +67,7 @@ impl BiSeNetV2Config {
         if self.in_channels == 0 {
             return bad("in_channels must be at least 1");
         }
-        if self.stem_channels < 2 || self.stem_channels % 2 != 0 {
+        if self.stem_channels < 2 || !self.stem_channels.is_multiple_of(2) {
             return bad(&format!(
                 "stem width {} must be even and at least 2 (64·lambd)",
                 self.stem_channels

@@ -25,9 +25,12 @@ pub struct Component {
 }
 
 /// The largest 8-connected component of the non-zero pixels (the first in raster order on a tie), or
-/// `None` for an empty mask.
+/// `None` for an empty mask (or one whose length is not `width × height`).
 pub fn largest_component(width: u32, height: u32, mask: &[u8]) -> Option<Component> {
     let (w, h) = (width as usize, height as usize);
+    if mask.len() != w * h {
+        return None;
+    }
     let mut label = vec![0u32; w * h];
     let mut best: Option<(usize, u32)> = None;
     let mut next = 1u32;

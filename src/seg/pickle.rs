@@ -281,7 +281,7 @@ impl<'a> Unpickler<'a> {
     }
 
     fn push_items_to_dict(&mut self, items: Vec<Value>) -> Result<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(self.err("SETITEMS with an odd number of items"));
         }
         let Value::Dict(dict) = self.top()?.clone() else {
