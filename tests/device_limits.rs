@@ -38,7 +38,9 @@ fn over_the_binding_limit_is_a_clear_error() {
 #[test]
 fn adapter_limits_are_reported_in_the_error() {
     let engine = common::fresh_engine();
-    let limit = u64::from(engine.limits().max_storage_buffer_binding_size)
+    let limit = engine
+        .limits()
+        .max_storage_buffer_binding_size
         .min(engine.limits().max_buffer_size);
     // A header can claim 65535×65535 u16 (8 GiB): refused by size alone, no allocation attempted.
     let err = engine

@@ -364,7 +364,7 @@ impl Engine {
             )));
         }
         let bytes = format.gpu_bytes(width as usize * height as usize);
-        let max_binding = u64::from(self.inner.limits.max_storage_buffer_binding_size);
+        let max_binding = self.inner.limits.max_storage_buffer_binding_size;
         let max_buffer = self.inner.limits.max_buffer_size;
         let limit = max_binding
             .min(max_buffer)

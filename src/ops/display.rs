@@ -42,7 +42,7 @@ impl View {
     }
 
     fn validate(&self) -> Result<()> {
-        if !(self.zoom.is_finite() && self.zoom > 0.0) || !self.center.iter().all(|c| c.is_finite())
+        if !(self.zoom.is_finite() && self.zoom > 0.0 && self.center.iter().all(|c| c.is_finite()))
         {
             return Err(Error::InvalidParams(format!(
                 "view centre {:?} / zoom {} must be finite, zoom > 0",
