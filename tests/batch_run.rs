@@ -167,3 +167,87 @@ fn cli_reports_failures_with_a_nonzero_exit() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("broken.toml"));
 }
+
+/// A four-stage pipeline (resize → window → CLAHE → equalize) is recorded into one submission per
+/// image and gives exactly what the single-op library calls give one after another.
+#[test]
+fn multi_stage_pipeline_matches_the_ops_chained_by_hand() {
+    use radpipe::ops::{clahe, equalize, resize, window};
+
+    let ct = repo_path("tests/data/dicom/ct_small.dcm");
+    let mr = repo_path("tests/data/dicom/mr_small.dcm");
+    let input = folder_with(&[("a_ct.dcm", &ct), ("b_mr.dcm", &mr)]);
+    let out = tempfile::tempdir().expect("out");
+    let text = "output = \"dcm\"\n\
+                [[stage]]\nop = \"resize\"\nscale = 0.5\nmode = \"area\"\n\
+                [[stage]]\nop = \"window\"\nbits = 12\n\
+                [[stage]]\nop = \"clahe\"\nclip-limit = 3.0\ntiles = [4, 4]\nbits = 12\n\
+                [[stage]]\nop = \"equalize\"\nbits = 12\n";
+    let spec = PipelineSpec::parse(text, Path::new("inline.toml")).expect("spec");
+    let inputs = batch::collect_inputs(input.path()).expect("inputs");
+    let engine = common::fresh_engine();
+    let report = batch::run_batch(&engine, &spec, &inputs, out.path(), |_| {}).expect("batch");
+    assert_eq!(report.processed, 2, "{:?}", report.failed);
+    // Per image: the image itself plus the resize stage's coefficient table (tables are counted as
+    // uploads too); one submission; one readback.
+    assert_eq!(report.stats.uploads, 2 * 2, "{:?}", report.stats);
+    assert_eq!(report.stats.submissions, 2, "{:?}", report.stats);
+    assert_eq!(report.stats.readbacks, 2, "{:?}", report.stats);
+
+    for (name, src) in [("a_ct", &ct), ("b_mr", &mr)] {
+        let dicom = radpipe::io::dicom::read_dicom(src).expect("read");
+        let stored = dicom.frame(0).expect("frame");
+        let mut rp = resize::ResizeParams::new(
+            (f64::from(stored.width) * 0.5).round() as u32,
+            (f64::from(stored.height) * 0.5).round() as u32,
+        );
+        rp.mode = resize::ResizeMode::Area;
+        let small = resize::resize_image(&engine, &stored, &rp).expect("resize");
+        let request = window::WindowRequest {
+            bits: 12,
+            ..Default::default()
+        };
+        let settings = window::WindowSettings::from_dicom(&dicom, 0, &request).expect("settings");
+        let shown = window::window_image(&engine, &small, &settings).expect("window");
+        let cp = clahe::ClaheParams {
+            clip_limit: 3.0,
+            tiles_x: 4,
+            tiles_y: 4,
+            bits: Some(12),
+            ..Default::default()
+        };
+        let contrast = clahe::clahe_image(&engine, &shown, &cp).expect("clahe");
+        let ep = equalize::EqualizeParams {
+            bits: Some(12),
+            ..Default::default()
+        };
+        let expected = equalize::equalize_image(&engine, &contrast, &ep).expect("equalize");
+
+        let written = radpipe::io::dicom::read_dicom(&out.path().join(format!("{name}.dcm")))
+            .expect("read output");
+        let got = written.frame(0).expect("output frame");
+        assert_eq!((got.width, got.height), (expected.width, expected.height));
+        assert_eq!(got.pixels, expected.pixels, "{name}");
+        assert_eq!(written.bits_stored, 12, "{name}");
+        // The pixel spacing follows the resize.
+        let (src_sp, out_sp) = (stored.geometry.pixel_spacing, got.geometry.pixel_spacing);
+        if let (Some(a), Some(b)) = (src_sp, out_sp) {
+            let ratio = stored.width as f64 / got.width as f64;
+            assert!((b[1] - a[1] * ratio).abs() < 1e-6, "{a:?} -> {b:?}");
+        }
+    }
+}
+
+#[test]
+fn window_after_a_value_stage_is_refused_by_name() {
+    let err = PipelineSpec::parse(
+        "output = \"png\"\n[[stage]]\nop = \"clahe\"\n[[stage]]\nop = \"window\"\n",
+        Path::new("order.toml"),
+    )
+    .expect_err("window after clahe");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("order.toml: ") && text.contains("window"),
+        "{text}"
+    );
+}

@@ -6,12 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
-use super::spec::{PipelineSpec, StageSpec};
-use crate::image::{GpuImage, HostImage};
-use crate::io::dicom::DicomImage;
+use super::spec::{PipelineSpec, ResizeModeSpec, StageSpec};
+use crate::image::{GpuImage, HostImage, PixelFormat};
+use crate::io::dicom::{DicomImage, Photometric};
 use crate::io::{Input, OutputKind, OutputMeta, read_input, write_output};
+use crate::ops::clahe::{self, ClaheParams};
+use crate::ops::equalize::{self, EqualizeParams};
+use crate::ops::resize::{self, ResizeMode, ResizeParams};
 use crate::ops::window::{self, WindowRequest, WindowSettings};
 use crate::pipeline::{Download, Recorder};
+use crate::transforms::ModalityLut;
 use crate::{Engine, Error, Result, Stats};
 
 /// Images decoded ahead of the GPU, and images in flight on the GPU.
@@ -54,6 +58,32 @@ pub struct BatchReport {
 #[derive(Debug, Clone)]
 enum Prepared {
     Window(WindowSettings),
+    Resize(ResizeParams),
+    Equalize(EqualizeParams),
+    Clahe(ClaheParams),
+}
+
+impl Prepared {
+    fn describe(&self) -> String {
+        match self {
+            Prepared::Window(s) => match s.window() {
+                Some(w) => format!(
+                    "window {} c{} w{} {} bits",
+                    w.function.dicom_name(),
+                    w.center,
+                    w.width,
+                    s.bits
+                ),
+                None => format!("VOI LUT {} bits", s.bits),
+            },
+            Prepared::Resize(p) => format!("resize {:?} {}x{}", p.mode, p.width, p.height),
+            Prepared::Equalize(_) => "equalize".into(),
+            Prepared::Clahe(p) => format!(
+                "clahe clip {} tiles {}x{}",
+                p.clip_limit, p.tiles_x, p.tiles_y
+            ),
+        }
+    }
 }
 
 /// One decoded image with everything the GPU and the writer need.
@@ -88,34 +118,114 @@ pub fn collect_inputs(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared>> {
-    spec.stages
-        .iter()
-        .enumerate()
-        .map(|(i, stage)| match stage {
+    let (mut width, mut height) = match input {
+        Input::Dicom(d) => (d.width, d.height),
+        Input::Raster(img) => (img.width, img.height),
+    };
+    // MONOCHROME1 stored values are inverted once, by the first stage that turns them into display
+    // values (a window, or a histogram stage when no window came first), as `radpipe window` and
+    // `radpipe equalize` do.
+    let mut pending_invert =
+        matches!(input, Input::Dicom(d) if d.photometric == Photometric::Monochrome1);
+    let mut stored_values = true;
+    let mut prepared = Vec::with_capacity(spec.stages.len());
+    for stage in &spec.stages {
+        let stage = match stage {
             StageSpec::Window {
                 center,
-                width,
+                width: window_width,
                 function,
                 bits,
             } => {
+                if !stored_values {
+                    return Err(Error::InvalidParams(
+                        "a window stage needs the file's stored values: only resize may come before it"
+                            .into(),
+                    ));
+                }
                 let request = WindowRequest {
                     center: *center,
-                    width: *width,
+                    width: *window_width,
                     function: *function,
                     bits: bits.unwrap_or(8),
                 };
-                // The first stage sees the file's own transforms; later stages see display values.
-                match (i, input) {
-                    (0, Input::Dicom(d)) => WindowSettings::from_dicom(d, 0, &request),
-                    (0, Input::Raster(img)) => WindowSettings::for_image(img, &request),
-                    _ => Err(Error::InvalidParams(
-                        "a window stage must come first: it needs the file's stored values".into(),
-                    )),
-                }
-                .map(Prepared::Window)
+                let settings = match input {
+                    Input::Dicom(d) => WindowSettings::from_dicom(d, 0, &request)?,
+                    Input::Raster(img) => WindowSettings::for_image(img, &request)?,
+                };
+                pending_invert = false;
+                stored_values = false;
+                Prepared::Window(settings)
             }
-        })
-        .collect()
+            StageSpec::Resize {
+                width: w,
+                height: h,
+                scale,
+                mode,
+            } => {
+                let (out_w, out_h) = match (w, h, scale) {
+                    (Some(w), Some(h), _) => (*w, *h),
+                    (_, _, Some(s)) => (
+                        ((f64::from(width) * s).round() as u32).max(1),
+                        ((f64::from(height) * s).round() as u32).max(1),
+                    ),
+                    _ => {
+                        return Err(Error::InvalidParams(
+                            "resize needs width and height or scale".into(),
+                        ));
+                    }
+                };
+                let mut params = ResizeParams::new(out_w, out_h);
+                params.mode = match mode {
+                    Some(ResizeModeSpec::Area) => ResizeMode::Area,
+                    _ => ResizeMode::Linear,
+                };
+                (width, height) = (out_w, out_h);
+                Prepared::Resize(params)
+            }
+            StageSpec::Equalize { bits, bins } => {
+                let invert = std::mem::take(&mut pending_invert);
+                stored_values = false;
+                Prepared::Equalize(EqualizeParams {
+                    bits: *bits,
+                    bins: *bins,
+                    invert,
+                })
+            }
+            StageSpec::Clahe {
+                clip_limit,
+                tiles,
+                bits,
+                bins,
+            } => {
+                let invert = std::mem::take(&mut pending_invert);
+                stored_values = false;
+                let defaults = ClaheParams::default();
+                let [tiles_x, tiles_y] = tiles.unwrap_or([defaults.tiles_x, defaults.tiles_y]);
+                Prepared::Clahe(ClaheParams {
+                    clip_limit: clip_limit.unwrap_or(defaults.clip_limit),
+                    tiles_x,
+                    tiles_y,
+                    bits: *bits,
+                    bins: *bins,
+                    invert,
+                })
+            }
+        };
+        prepared.push(stage);
+    }
+    if pending_invert && stored_values && spec.output_kind()? == OutputKind::Dicom {
+        let path = match input {
+            Input::Dicom(d) => d.path.clone(),
+            Input::Raster(_) => PathBuf::new(),
+        };
+        return Err(Error::unsupported(
+            path,
+            "a MONOCHROME1 source through geometric stages only would be written as MONOCHROME2 (inverted); \
+             add a window or histogram stage, or write png/tif",
+        ));
+    }
+    Ok(prepared)
 }
 
 fn decode(spec: &PipelineSpec, input: &Path, output: PathBuf) -> Result<Job> {
@@ -141,6 +251,9 @@ fn record(engine: &Engine, job: Job) -> Result<InFlight> {
     for stage in &job.stages {
         current = match stage {
             Prepared::Window(settings) => window::encode(&mut rec, &current, settings)?,
+            Prepared::Resize(params) => resize::encode(&mut rec, &current, params)?,
+            Prepared::Equalize(params) => equalize::encode(&mut rec, &current, params)?,
+            Prepared::Clahe(params) => clahe::encode(&mut rec, &current, params)?,
         };
     }
     let download = rec.download(&current)?;
@@ -149,15 +262,48 @@ fn record(engine: &Engine, job: Job) -> Result<InFlight> {
 }
 
 fn write(kind: OutputKind, job: &Job, image: &HostImage) -> Result<()> {
-    let meta = match job.stages.last() {
-        Some(Prepared::Window(s)) => window_meta(s, job.meta_source.as_deref()),
-        None => OutputMeta::default(),
+    let source = job.meta_source.as_deref();
+    let meta = match job.stages.as_slice() {
+        [Prepared::Window(s)] => crate::workflow::window::output_meta(s, source),
+        stages => {
+            let mut meta = OutputMeta {
+                source,
+                description: format!(
+                    "radpipe pipeline: {}",
+                    stages
+                        .iter()
+                        .map(Prepared::describe)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                ..OutputMeta::default()
+            };
+            if let Some(last_value_stage) = stages
+                .iter()
+                .rev()
+                .find(|s| !matches!(s, Prepared::Resize(_)))
+            {
+                meta.bits_stored = match last_value_stage {
+                    Prepared::Window(s) => {
+                        crate::workflow::window::output_meta(s, source).bits_stored
+                    }
+                    Prepared::Equalize(p) => p.bits.map(|b| b as u16),
+                    Prepared::Clahe(p) => p.bits.map(|b| b as u16),
+                    Prepared::Resize(_) => None,
+                };
+            } else if let Some(src) = source {
+                // Only geometric stages: the samples are still stored values of modality units.
+                if let ModalityLut::Rescale { slope, intercept } = src.modality_lut(0) {
+                    meta.rescale = Some((slope, intercept));
+                }
+            }
+            if image.format() != PixelFormat::U16 {
+                meta.bits_stored = None;
+            }
+            meta
+        }
     };
     write_output(&job.output, kind, image, &meta)
-}
-
-fn window_meta<'a>(s: &WindowSettings, source: Option<&'a DicomImage>) -> OutputMeta<'a> {
-    crate::workflow::window::output_meta(s, source)
 }
 
 /// Output path for each input (`OUT_DIR/<stem>.<ext>`); inputs whose stems collide are refused.

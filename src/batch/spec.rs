@@ -9,7 +9,26 @@
 //! width = 400.0
 //! function = "linear"       # linear | linear-exact | sigmoid
 //! bits = 8
+//!
+//! [[stage]]
+//! op = "resize"             # bilinear or area resize; keeps the sample format and updates spacing
+//! width = 512               # give width and height, or scale
+//! height = 512
+//! # scale = 0.5
+//! mode = "linear"           # linear | area
+//!
+//! [[stage]]
+//! op = "equalize"           # global histogram equalization (OpenCV equalizeHist on 8-bit)
+//! bits = 12                 # optional: significant bits of 16-bit samples
+//!
+//! [[stage]]
+//! op = "clahe"              # contrast-limited adaptive equalization (OpenCV createCLAHE)
+//! clip-limit = 2.0
+//! tiles = [8, 8]
 //! ```
+//!
+//! A window stage reads the file's own stored values and transforms, so only geometric stages
+//! (resize) may come before it; histogram stages may come anywhere.
 
 use std::path::Path;
 
@@ -32,6 +51,101 @@ pub enum StageSpec {
         /// Output bits (8, 12, 16); default 8.
         bits: Option<u32>,
     },
+    /// Resize to a size or by a scale factor.
+    Resize {
+        /// Output columns (with `height`).
+        width: Option<u32>,
+        /// Output rows (with `width`).
+        height: Option<u32>,
+        /// Scale factor for both axes (instead of `width`/`height`).
+        scale: Option<f64>,
+        /// Interpolation: `linear` (default) or `area`.
+        mode: Option<ResizeModeSpec>,
+    },
+    /// Global histogram equalization.
+    Equalize {
+        /// Significant bits of integer samples.
+        bits: Option<u32>,
+        /// Bins (power of two).
+        bins: Option<u32>,
+    },
+    /// Contrast-limited adaptive histogram equalization.
+    Clahe {
+        /// Clip limit relative to a flat histogram (default 40, OpenCV's).
+        #[serde(rename = "clip-limit")]
+        clip_limit: Option<f64>,
+        /// Tiles across and down (default 8×8).
+        tiles: Option<[u32; 2]>,
+        /// Significant bits of integer samples.
+        bits: Option<u32>,
+        /// Bins (power of two).
+        bins: Option<u32>,
+    },
+}
+
+/// Resize interpolation as written in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResizeModeSpec {
+    /// Bilinear.
+    Linear,
+    /// Area averaging (shrinking only).
+    Area,
+}
+
+impl StageSpec {
+    /// Whether the stage keeps stored values meaning what they meant (only moves them around).
+    pub fn is_geometric(&self) -> bool {
+        matches!(self, StageSpec::Resize { .. })
+    }
+
+    /// Checks what can be checked without an image.
+    fn validate(&self, index: usize, before: &[StageSpec]) -> std::result::Result<(), String> {
+        let n = index + 1;
+        match self {
+            StageSpec::Window { .. } => {
+                if before.iter().any(|s| !s.is_geometric()) {
+                    return Err(format!(
+                        "stage {n} (window) needs the file's stored values: only resize stages may come before it"
+                    ));
+                }
+            }
+            StageSpec::Resize {
+                width,
+                height,
+                scale,
+                ..
+            } => match (width, height, scale) {
+                (Some(w), Some(h), None) if *w > 0 && *h > 0 => {}
+                (None, None, Some(s)) if s.is_finite() && *s > 0.0 => {}
+                _ => {
+                    return Err(format!(
+                        "stage {n} (resize) needs width and height (> 0) or a finite scale > 0, not both"
+                    ));
+                }
+            },
+            StageSpec::Equalize { .. } => {}
+            StageSpec::Clahe {
+                clip_limit, tiles, ..
+            } => {
+                if let Some(c) = clip_limit
+                    && !(c.is_finite() && *c >= 0.0)
+                {
+                    return Err(format!(
+                        "stage {n} (clahe) clip-limit {c} must be a finite number >= 0"
+                    ));
+                }
+                if let Some([x, y]) = tiles
+                    && (*x == 0 || *y == 0 || *x > 256 || *y > 256)
+                {
+                    return Err(format!(
+                        "stage {n} (clahe) tiles {x}x{y}: each side must be 1..=256"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A whole pipeline file.
@@ -55,6 +169,11 @@ impl PipelineSpec {
         }
         spec.output_kind()
             .map_err(|e| Error::format(origin, e.to_string()))?;
+        for (i, stage) in spec.stages.iter().enumerate() {
+            stage
+                .validate(i, &spec.stages[..i])
+                .map_err(|e| Error::format(origin, e))?;
+        }
         Ok(spec)
     }
 
@@ -93,12 +212,39 @@ mod tests {
     }
 
     #[test]
+    fn parses_every_stage() {
+        let spec = PipelineSpec::parse(
+            "output = \"tif\"\n[[stage]]\nop = \"resize\"\nscale = 0.5\nmode = \"area\"\n\
+             [[stage]]\nop = \"window\"\n[[stage]]\nop = \"clahe\"\nclip-limit = 2.0\ntiles = [4, 6]\n\
+             [[stage]]\nop = \"equalize\"\nbits = 12\n",
+            Path::new("p.toml"),
+        )
+        .expect("parse");
+        assert_eq!(spec.stages.len(), 4);
+        assert_eq!(
+            spec.stages[2],
+            StageSpec::Clahe {
+                clip_limit: Some(2.0),
+                tiles: Some([4, 6]),
+                bits: None,
+                bins: None
+            }
+        );
+        assert!(spec.stages[0].is_geometric());
+    }
+
+    #[test]
     fn errors_name_the_file() {
         for text in [
             "output = \"png\"\n",
             "output = \"gif\"\n[[stage]]\nop = \"window\"\n",
             "output = \"png\"\n[[stage]]\nop = \"blur\"\n",
             "output = \"png\"\n[[stage]]\nop = \"window\"\ncentre = 3\n",
+            "output = \"png\"\n[[stage]]\nop = \"resize\"\nwidth = 3\n",
+            "output = \"png\"\n[[stage]]\nop = \"resize\"\nscale = -1\n",
+            "output = \"png\"\n[[stage]]\nop = \"clahe\"\ntiles = [0, 8]\n",
+            "output = \"png\"\n[[stage]]\nop = \"clahe\"\nclip-limit = nan\n",
+            "output = \"png\"\n[[stage]]\nop = \"equalize\"\n[[stage]]\nop = \"window\"\n",
             "not toml at all [",
         ] {
             let err = PipelineSpec::parse(text, Path::new("my.toml"))
