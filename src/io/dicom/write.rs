@@ -1,6 +1,14 @@
 //! Writing a processed image as a derived DICOM object (Secondary Capture Image Storage), so a result
-//! can go back to a PACS next to its source: same patient and study, a new series and instance with
-//! fresh UIDs, `DERIVED\SECONDARY`, and a Source Image Sequence that points at the original.
+//! can go back to a PACS next to its source: same patient and study, a new series and instance,
+//! `DERIVED\SECONDARY`, and a Source Image Sequence that points at the original.
+//!
+//! Outputs are deterministic: the same source, pixels and derivation give the same bytes on every
+//! run. New UIDs are `2.25.` UUID-form UIDs (PS3.5 B.2) taken from a SHA-256 of what defines the
+//! object — the instance from the source instance UID, derivation, pixels and pixel attributes; the
+//! series from the source series and the derivation, so every image of a series processed the same
+//! way lands in one derived series. No wall-clock time is written: Content Date/Time come from the
+//! source's content (or acquisition, or study) date and time, and the optional Instance Creation
+//! Date/Time are left out.
 //!
 //! The data set is built from scratch rather than by editing the source, so nothing of the source's
 //! pixel module, private tags or acquisition details leaks into an object whose pixels they no longer
@@ -65,7 +73,40 @@ pub fn write_derived_dicom(path: &Path, image: &HostImage, opts: &DerivedDicom<'
     };
 
     // SOP Common, General Series, General Image, SC Equipment.
-    let sop_instance = new_uid(path)?;
+    let source_text = |tag: Tag| source.and_then(|s| attrs::text(s, tag)).unwrap_or_default();
+    let sop_instance = derived_uid(
+        "instance",
+        &[
+            source_text(tags::SOP_INSTANCE_UID).as_bytes(),
+            opts.description.as_bytes(),
+            format!(
+                "{}x{} {:?} bits {:?} rescale {:?} window {:?} geometry {:?}",
+                image.width,
+                image.height,
+                image.format(),
+                opts.bits_stored,
+                opts.rescale,
+                opts.window,
+                image.geometry
+            )
+            .as_bytes(),
+            pixel_bytes(&image.pixels),
+        ],
+    );
+    let series_uid = derived_uid(
+        "series",
+        &[
+            source_text(tags::SERIES_INSTANCE_UID).as_bytes(),
+            source_text(tags::STUDY_INSTANCE_UID).as_bytes(),
+            opts.description.as_bytes(),
+            // Without a source there is no series to group by: one series per object.
+            if source.is_some() {
+                b"".as_slice()
+            } else {
+                sop_instance.as_bytes()
+            },
+        ],
+    );
     put(tags::SPECIFIC_CHARACTER_SET, VR::CS, text("ISO_IR 192"));
     put(
         tags::IMAGE_TYPE,
@@ -74,13 +115,26 @@ pub fn write_derived_dicom(path: &Path, image: &HostImage, opts: &DerivedDicom<'
     );
     put(tags::SOP_CLASS_UID, VR::UI, text(SECONDARY_CAPTURE));
     put(tags::SOP_INSTANCE_UID, VR::UI, text(&sop_instance));
-    put(tags::SERIES_INSTANCE_UID, VR::UI, text(&new_uid(path)?));
-    let (date, time) = now_utc();
-    put(tags::CONTENT_DATE, VR::DA, text(&date));
-    put(tags::CONTENT_TIME, VR::TM, text(&time));
-    put(tags::INSTANCE_CREATION_DATE, VR::DA, text(&date));
-    put(tags::INSTANCE_CREATION_TIME, VR::TM, text(&time));
-    put(tags::TIMEZONE_OFFSET_FROM_UTC, VR::SH, text("+0000"));
+    put(tags::SERIES_INSTANCE_UID, VR::UI, text(&series_uid));
+    let content = [
+        (tags::CONTENT_DATE, tags::CONTENT_TIME),
+        (tags::ACQUISITION_DATE, tags::ACQUISITION_TIME),
+        (tags::STUDY_DATE, tags::STUDY_TIME),
+    ]
+    .into_iter()
+    .find_map(|(d, t)| {
+        let date = source.and_then(|s| attrs::text(s, d))?;
+        Some((date, source.and_then(|s| attrs::text(s, t))))
+    });
+    if let Some((date, time)) = content {
+        put(tags::CONTENT_DATE, VR::DA, text(&date));
+        if let Some(time) = time {
+            put(tags::CONTENT_TIME, VR::TM, text(&time));
+        }
+    }
+    if let Some(tz) = source.and_then(|s| attrs::text(s, tags::TIMEZONE_OFFSET_FROM_UTC)) {
+        put(tags::TIMEZONE_OFFSET_FROM_UTC, VR::SH, text(&tz));
+    }
     put(tags::CONVERSION_TYPE, VR::CS, text("WSD"));
     put(
         tags::DERIVATION_DESCRIPTION,
@@ -121,7 +175,8 @@ pub fn write_derived_dicom(path: &Path, image: &HostImage, opts: &DerivedDicom<'
         .and_then(|s| attrs::text(s, tags::STUDY_INSTANCE_UID))
         .is_none()
     {
-        put(tags::STUDY_INSTANCE_UID, VR::UI, text(&new_uid(path)?));
+        let study = derived_uid("study", &[sop_instance.as_bytes()]);
+        put(tags::STUDY_INSTANCE_UID, VR::UI, text(&study));
     }
     if source
         .and_then(|s| attrs::text(s, tags::MODALITY))
@@ -345,16 +400,31 @@ fn all_finite(v: &[f64]) -> bool {
     v.iter().all(|x| x.is_finite())
 }
 
-/// A new UID `2.25.<decimal of a random 128-bit number>` (PS3.5 B.2).
-fn new_uid(path: &Path) -> Result<String> {
+/// A UID `2.25.<decimal of 128 bits>` (PS3.5 B.2) from a SHA-256 of `kind` and `parts` (each
+/// length-prefixed so different splits cannot collide): the same inputs always give the same UID.
+fn derived_uid(kind: &str, parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"radpipe derived UID v1\0");
+    hash.update(kind.as_bytes());
+    for part in parts {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
+    let digest = hash.finalize();
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        Error::io(
-            path,
-            std::io::Error::other(format!("no random numbers for a new UID: {e}")),
-        )
-    })?;
-    Ok(format!("2.25.{}", u128::from_be_bytes(bytes)))
+    bytes.copy_from_slice(&digest[..16]);
+    format!("2.25.{}", u128::from_be_bytes(bytes))
+}
+
+/// The samples as bytes (native order; only hashed, never written).
+fn pixel_bytes(pixels: &Pixels) -> &[u8] {
+    match pixels {
+        Pixels::U8(v) => v,
+        Pixels::U16(v) => bytemuck::cast_slice(v),
+        Pixels::I16(v) => bytemuck::cast_slice(v),
+        Pixels::F32(v) => bytemuck::cast_slice(v),
+    }
 }
 
 /// A Decimal String (at most 16 characters) for `v`: the shortest exact text when it fits, else the
@@ -394,36 +464,6 @@ pub(super) fn ds(v: f64) -> String {
     }
 }
 
-/// Current UTC date (YYYYMMDD) and time (HHMMSS.FFFFFF).
-fn now_utc() -> (String, String) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        format!("{year:04}{month:02}{day:02}"),
-        format!(
-            "{:02}{:02}{:02}.{:06}",
-            rem / 3600,
-            (rem / 60) % 60,
-            rem % 60,
-            now.subsec_micros()
-        ),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,21 +489,17 @@ mod tests {
     }
 
     #[test]
-    fn uids_are_2_25_decimal() {
-        let a = new_uid(Path::new("x")).expect("uid");
-        let b = new_uid(Path::new("x")).expect("uid");
+    fn uids_are_2_25_decimal_and_deterministic() {
+        let a = derived_uid("instance", &[b"1.2.3", b"window"]);
+        let b = derived_uid("instance", &[b"1.2.3", b"windo"]);
+        let c = derived_uid("instance", &[b"1.2.3w", b"indow"]);
+        assert_eq!(a, derived_uid("instance", &[b"1.2.3", b"window"]));
         assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a, derived_uid("series", &[b"1.2.3", b"window"]));
         let digits = a.strip_prefix("2.25.").expect("prefix");
         assert!(digits.chars().all(|c| c.is_ascii_digit()));
         assert!(digits == "0" || !digits.starts_with('0'));
         assert!(a.len() <= 64);
-    }
-
-    #[test]
-    fn dates_are_plausible() {
-        let (d, t) = now_utc();
-        assert_eq!(d.len(), 8);
-        assert!(d.as_str() > "20240101");
-        assert_eq!(t.len(), 13);
     }
 }
