@@ -28,9 +28,25 @@ pub fn read_raster(path: &Path) -> Result<HostImage> {
             "not a PNG, TIFF or JPEG file (unrecognised signature)",
         ));
     }
-    let decoded = reader
-        .decode()
-        .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?;
+    let kind = match reader.format() {
+        Some(image::ImageFormat::Png) => "PNG",
+        Some(image::ImageFormat::Tiff) => "TIFF",
+        Some(image::ImageFormat::Jpeg) => "JPEG",
+        _ => "image",
+    };
+    let decoded = reader.decode().map_err(|e| {
+        let hint = if matches!(
+            crate::io::extension(path).as_str(),
+            "dcm" | "dicom" | "ima"
+        ) {
+            format!(
+                " (a DICOM name, but no \"DICM\" marker at byte 128 and a {kind} signature at byte 0)"
+            )
+        } else {
+            String::new()
+        };
+        Error::format(path, format!("cannot decode {kind} file: {e}{hint}"))
+    })?;
     let (width, height) = (decoded.width(), decoded.height());
     let pixels = match decoded {
         DynamicImage::ImageLuma8(img) => Pixels::U8(img.into_raw()),
