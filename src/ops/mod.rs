@@ -9,6 +9,7 @@ pub mod equalize;
 pub mod histmatch;
 pub mod histogram;
 pub mod resize;
+pub mod tiling;
 pub mod warp;
 pub mod window;
 

@@ -29,6 +29,7 @@ use crate::ops::resample::{
     check_reference_size, check_size, cv_round_i32, output_pixels, output_words, samples_f32,
     to_format, wrap_i64,
 };
+use crate::ops::tiling;
 use crate::pipeline::{Bind, Recorder};
 use crate::{Engine, Error, Result};
 
@@ -578,14 +579,86 @@ pub fn encode(rec: &mut Recorder<'_>, input: &GpuImage, params: &WarpParams) -> 
 }
 
 /// Uploads `input`, warps it on the GPU and reads the result back: one upload, one submission, one
-/// readback.
+/// readback — or, when the input or output is over the adapter's binding limit, the same in tiles
+/// (see [`tiling`](crate::ops::tiling)).
 pub fn warp_image(engine: &Engine, input: &HostImage, params: &WarpParams) -> Result<HostImage> {
+    let out_format = params.out_format.unwrap_or(input.format());
+    let too_big = !tiling::fits(engine, input.width, input.height, input.format())
+        || !tiling::fits(engine, params.width, params.height, out_format);
+    if too_big && tiling::tileable(params.width, params.height, out_format) {
+        return warp_tiled(engine, input, params);
+    }
     let gpu = engine.upload(input)?;
     let mut rec = Recorder::new(engine);
     let output = encode(&mut rec, &gpu, params)?;
     let download = rec.download(&output)?;
     rec.submit()?;
     download.wait()
+}
+
+/// [`warp_image`] for images over the binding limit: output tiles, each warped from the source region
+/// it reads with the map shifted by the tile and region origins; one submission per tile.
+fn warp_tiled(engine: &Engine, input: &HostImage, params: &WarpParams) -> Result<HostImage> {
+    // Everything the untiled path validates (size, matrix, border value), before any tile.
+    plan(
+        input.width,
+        input.height,
+        input.format(),
+        &input.geometry,
+        params,
+    )?;
+    let map = dst_to_src(&params.transform, params.inverse)?;
+    let out_format = params.out_format.unwrap_or(input.format());
+    let reflect = params.border == Border::Reflect101;
+    let m = map.matrix;
+    let region = |t: tiling::Rect| tiling::source_region(&m, t, input.width, input.height, reflect);
+    let area = tiling::Rect {
+        x: 0,
+        y: 0,
+        width: params.width,
+        height: params.height,
+    };
+    let tiles = tiling::split(area, &mut |t| {
+        let r = region(t);
+        tiling::fits(engine, t.width, t.height, out_format)
+            && tiling::fits(engine, r.width, r.height, input.format())
+    })?;
+    let mut canvas = tiling::blank(params.width, params.height, out_format)?;
+    for tile in tiles {
+        let r = region(tile);
+        let source = tiling::crop(input, r)?;
+        let (tx, ty, rx, ry) = (
+            f64::from(tile.x),
+            f64::from(tile.y),
+            f64::from(r.x),
+            f64::from(r.y),
+        );
+        // M' = S(−r) · M · T(t): tile-local destination → region-local source.
+        let shifted = mul3(
+            &[[1.0, 0.0, -rx], [0.0, 1.0, -ry], [0.0, 0.0, 1.0]],
+            &mul3(&m, &[[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]]),
+        );
+        let transform = if map.perspective {
+            Transform::Perspective(shifted)
+        } else {
+            Transform::Affine([shifted[0], shifted[1]])
+        };
+        let tile_params = WarpParams {
+            transform,
+            inverse: true,
+            width: tile.width,
+            height: tile.height,
+            out_format: Some(out_format),
+            ..params.clone()
+        };
+        let gpu = engine.upload(&source)?;
+        let mut rec = Recorder::new(engine);
+        let output = encode(&mut rec, &gpu, &tile_params)?;
+        let download = rec.download(&output)?;
+        rec.submit()?;
+        tiling::paste(&mut canvas, &download.wait()?, tile.x, tile.y)?;
+    }
+    Ok(canvas.with_geometry(warp_geometry(&input.geometry, &m)))
 }
 
 /// The CPU reference: the same tables as the GPU, then the sampling written out in Rust with the same

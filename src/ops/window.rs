@@ -8,6 +8,7 @@
 
 use crate::image::{GpuImage, HostImage, PixelFormat, Pixels};
 use crate::io::dicom::{DicomImage, Photometric};
+use crate::ops::tiling;
 use crate::pipeline::{Bind, Recorder};
 use crate::transforms::{LutTable, ModalityLut, Voi, VoiFunction, Window, round_to_output};
 use crate::{Engine, Error, Result};
@@ -376,6 +377,29 @@ pub fn window_image(
     stored: &HostImage,
     settings: &WindowSettings,
 ) -> Result<HostImage> {
+    let out_format = settings.out_format();
+    let too_big = !tiling::fits(engine, stored.width, stored.height, stored.format())
+        || !tiling::fits(engine, stored.width, stored.height, out_format);
+    if too_big && tiling::tileable(stored.width, stored.height, out_format) {
+        // Over the binding limit: row bands (a point operation needs no neighbours).
+        let bands = tiling::row_bands(
+            engine,
+            stored.width,
+            stored.height,
+            stored.format(),
+            out_format,
+        )?;
+        let mut canvas = tiling::blank(stored.width, stored.height, out_format)?;
+        for band in bands {
+            let part = engine.upload(&tiling::crop(stored, band)?)?;
+            let mut rec = Recorder::new(engine);
+            let output = encode(&mut rec, &part, settings)?;
+            let download = rec.download(&output)?;
+            rec.submit()?;
+            tiling::paste(&mut canvas, &download.wait()?, 0, band.y)?;
+        }
+        return Ok(canvas.with_geometry(stored.geometry.clone()));
+    }
     let input = engine.upload(stored)?;
     let mut rec = Recorder::new(engine);
     let output = encode(&mut rec, &input, settings)?;
