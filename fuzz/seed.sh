@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Seeds each fuzz target's corpus from the repository's real and broken test files.
+set -euo pipefail
+cd "$(dirname "$0")"
+mkdir -p corpus/dicom_reader corpus/raster_reader corpus/cli_params corpus/model_weights
+cp ../tests/data/dicom/*.dcm ../tests/data/bad/*.dcm ../data/demo/*.dcm corpus/dicom_reader/
+cp ../tests/data/bad/*.png corpus/raster_reader/ 2>/dev/null || true
+find ../tests/fixtures ../data/demo -name '*.png' -size -64k | head -40 | xargs -I{} cp {} corpus/raster_reader/
+printf '1,0,0,0,1,0' > corpus/cli_params/matrix
+printf '512x512' > corpus/cli_params/size
+printf '1,99' > corpus/cli_params/percentiles
+printf 'output = "png"\n[[stage]]\nop = "resize"\nscale = 0.5\n[[stage]]\nop = "window"\ncenter = 40\nwidth = 400\n[[stage]]\nop = "clahe"\nclip-limit = 2.0\ntiles = [8, 8]\n' > corpus/cli_params/pipeline.toml
+cp ../tests/fixtures/bisenet/tiny_proto2.pdparams corpus/model_weights/
+head -c 4096 ../tests/fixtures/bisenet/weights.pdparams > corpus/model_weights/weights_head.pdparams
