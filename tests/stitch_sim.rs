@@ -137,14 +137,9 @@ fn quality(result: &Stitched) -> Quality {
     Quality { psnr, seam_ratios }
 }
 
-#[test]
-fn refinement_recovers_offsets_within_half_a_pixel() {
-    let seed = common::seed("refinement_recovers_offsets_within_half_a_pixel");
-    let st = stations(seed);
+fn nominal(errors: &[[f64; 2]]) -> Vec<[f64; 2]> {
     let specs = specs();
-    // Nominal offsets relative to station 0, off by up to ±20 px.
-    let errors = [[0.0, 0.0], [17.0, -14.0], [-19.0, 20.0]];
-    let offsets: Vec<[f64; 2]> = specs
+    specs
         .iter()
         .zip(errors)
         .map(|(s, e)| {
@@ -153,38 +148,91 @@ fn refinement_recovers_offsets_within_half_a_pixel() {
                 s.origin[1] - specs[0].origin[1] + e[1],
             ]
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn refinement_recovers_offsets_within_half_a_pixel() {
+    let seed = common::seed("refinement_recovers_offsets_within_half_a_pixel");
+    let st = stations(seed);
+    let specs = specs();
+    let mut rng = common::Rng::new(seed);
+    let mut random = || [rng.range(-20.0, 20.0), rng.range(-20.0, 20.0)];
+    // Nominal offsets relative to station 0, off by up to ±20 px: a fixed worst case and a random one.
+    let cases = [
+        [[0.0, 0.0], [17.0, -14.0], [-19.0, 20.0]],
+        [[0.0, 0.0], random(), random()],
+    ];
+    for errors in cases {
+        let params = StitchParams {
+            offsets: Some(nominal(&errors)),
+            refine: true,
+            max_shift: 20.0,
+            ..StitchParams::default()
+        };
+        let result = stitch(engine(), &st, &params).expect("stitch");
+        assert!(
+            result.warnings.is_empty(),
+            "warnings: {:?}",
+            result.warnings
+        );
+        let o0 = result.stations[0].offset;
+        for (i, s) in specs.iter().enumerate().skip(1) {
+            let got = result.stations[i].offset;
+            let err = [
+                got[0] - o0[0] - (s.origin[0] - specs[0].origin[0]),
+                got[1] - o0[1] - (s.origin[1] - specs[0].origin[1]),
+            ];
+            eprintln!(
+                "station {i}: nominal error ({:.2}, {:.2}), refined error ({:.3}, {:.3}) px, ncc {:.4}",
+                errors[i][0],
+                errors[i][1],
+                err[0],
+                err[1],
+                result.stations[i].ncc.unwrap_or(f64::NAN)
+            );
+            assert!(
+                err[0].abs() <= 0.5 && err[1].abs() <= 0.5,
+                "station {i}: refined offset off by {err:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn poor_match_keeps_the_nominal_offset_and_warns() {
+    let seed = common::seed("poor_match_keeps_the_nominal_offset_and_warns");
+    let mut st = stations(seed);
+    // Station 2 replaced by noise: nothing to correlate with.
+    let mut rng = common::Rng::new(seed);
+    let n = st[2].image.pixel_count();
+    st[2].image.pixels = Pixels::U16((0..n).map(|_| rng.int(0, 30000) as u16).collect());
+    let errors = [[0.0, 0.0], [3.0, -2.0], [4.0, 5.0]];
+    let offsets = nominal(&errors);
     let params = StitchParams {
-        offsets: Some(offsets),
+        offsets: Some(offsets.clone()),
         refine: true,
-        max_shift: 20.0,
+        compensate: Compensation::None,
         ..StitchParams::default()
     };
     let result = stitch(engine(), &st, &params).expect("stitch");
+    assert_eq!(result.warnings.len(), 1, "{:?}", result.warnings);
     assert!(
-        result.warnings.is_empty(),
-        "warnings: {:?}",
+        result.warnings[0].contains("station2"),
+        "{:?}",
         result.warnings
     );
     let o0 = result.stations[0].offset;
-    for (i, s) in specs.iter().enumerate().skip(1) {
-        let got = result.stations[i].offset;
-        let err = [
-            got[0] - o0[0] - (s.origin[0] - specs[0].origin[0]),
-            got[1] - o0[1] - (s.origin[1] - specs[0].origin[1]),
-        ];
-        eprintln!(
-            "station {i}: nominal error {:?}, refined error ({:.3}, {:.3}) px, ncc {:.4}",
-            errors[i],
-            err[0],
-            err[1],
-            result.stations[i].ncc.unwrap_or(f64::NAN)
-        );
-        assert!(
-            err[0].abs() <= 0.5 && err[1].abs() <= 0.5,
-            "station {i}: refined offset off by {err:?}"
-        );
-    }
+    let got = result.stations[2].offset;
+    let rel = [got[0] - o0[0], got[1] - o0[1]];
+    // Station 1 was refined, station 2 kept its nominal offset (relative to station 0).
+    assert!((rel[0] - offsets[2][0]).abs() < 1e-9 && (rel[1] - offsets[2][1]).abs() < 1e-9);
+    let score = result.stations[2].ncc.expect("score reported");
+    eprintln!(
+        "refused match: ncc {score:.4}; warning: {}",
+        result.warnings[0]
+    );
+    assert!(score < 0.5);
 }
 
 fn run(blend: BlendMode, compensate: Compensation, refine: bool, seed: u64) -> Quality {

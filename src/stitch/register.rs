@@ -5,9 +5,11 @@
 //! the search range, so every candidate shift is scored on the same pixels of the first station and
 //! the scores are comparable (OpenCV `matchTemplate(TM_CCOEFF_NORMED)`'s idea). Both stations are
 //! sampled through their canvas → station maps, so a small rotation from the DICOM orientation is
-//! honoured. Search: every integer shift within `max_shift` (+1) on a template subsampled by 2 (one
-//! workgroup per candidate), then the 3×3 integer neighbourhood at full density, and a parabola per
-//! axis through the best score and its neighbours for the sub-pixel shift. NCC is invariant to gain and
+//! honoured. Search, one workgroup per candidate: every second shift within `max_shift` (+1) on a
+//! subsampled template, every shift within ±2 of the best on a denser one, the 3×3 neighbourhood of
+//! that at full density, and a parabola per axis through the best score and its neighbours for the
+//! sub-pixel shift (radiographs correlate over several pixels, so the step-2 coarse grid still lands
+//! in the right basin; the tests check it on real content). NCC is invariant to gain and
 //! offset, so registration runs before exposure compensation. A score below the threshold, or a peak on
 //! the edge of the search range, keeps the nominal offset and says so: a poor match is never accepted
 //! silently.
@@ -308,24 +310,54 @@ pub fn refine(
     let Some(fine) = template(overlap, reach as f64, 1.0) else {
         return Ok(refuse(0.0, "overlap too small to register".into()));
     };
-    let coarse = template(overlap, reach as f64, 2.0).unwrap_or(fine);
-    let side = (2 * reach + 1) as u32;
-    let grid = Candidates {
-        x0: -(reach as f64),
-        y0: -(reach as f64),
-        step: 1.0,
-        nx: side,
-        ny: side,
+    // Coarse to fine, so the cost stays small on large overlaps: every second shift on a template of
+    // at most ~20k points, then every shift within ±2 of the best on ≤ 80k points, then the 3×3
+    // neighbourhood of that best on ≤ 1M points for the parabola.
+    let capped = |stride0: f64, cap: f64| {
+        let mut stride = stride0;
+        loop {
+            match template(overlap, reach as f64, stride) {
+                Some(t) if f64::from(t.nx) * f64::from(t.ny) > cap => stride += 1.0,
+                Some(t) => return t,
+                None => return fine,
+            }
+        }
     };
-    let scores = run_scores(engine, atlas, pair, &coarse, &grid)?;
-    let best = scores
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.is_finite())
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(k, _)| k)
-        .unwrap_or(0);
-    let [bx, by] = grid.shift(best);
+    let best_of = |scores: &[f32], grid: &Candidates| {
+        let k = scores
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_finite())
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(k, _)| k)
+            .unwrap_or(0);
+        grid.shift(k)
+    };
+    let half = (reach as f64 / 2.0).ceil();
+    let coarse_grid = Candidates {
+        x0: -2.0 * half,
+        y0: -2.0 * half,
+        step: 2.0,
+        nx: 2 * half as u32 + 1,
+        ny: 2 * half as u32 + 1,
+    };
+    let coarse = capped(2.0, 20_000.0);
+    let [cx, cy] = best_of(
+        &run_scores(engine, atlas, pair, &coarse, &coarse_grid)?,
+        &coarse_grid,
+    );
+    let mid_grid = Candidates {
+        x0: cx - 2.0,
+        y0: cy - 2.0,
+        step: 1.0,
+        nx: 5,
+        ny: 5,
+    };
+    let mid = capped(1.0, 80_000.0);
+    let [bx, by] = best_of(
+        &run_scores(engine, atlas, pair, &mid, &mid_grid)?,
+        &mid_grid,
+    );
     let local = Candidates {
         x0: bx - 1.0,
         y0: by - 1.0,
@@ -333,6 +365,7 @@ pub fn refine(
         nx: 3,
         ny: 3,
     };
+    let fine = capped(1.0, 1_000_000.0);
     let s = run_scores(engine, atlas, pair, &fine, &local)?;
     let s = |i: usize, j: usize| f64::from(s[j * 3 + i]);
     let centre = s(1, 1);
