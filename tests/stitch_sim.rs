@@ -291,3 +291,66 @@ fn other_compensations_and_none_for_contrast() {
         none.psnr
     );
 }
+
+#[test]
+fn a_station_at_another_spacing_is_resampled_to_the_first() {
+    let seed = common::seed("a_station_at_another_spacing_is_resampled_to_the_first");
+    let t = truth();
+    let specs = specs();
+    let mut st = stations(seed);
+    // Station 1 acquired at 0.25 mm: cut from the truth upscaled 2× (half-pixel centres): upscaled
+    // pixel X sits at truth X/2 − ¼, i.e. at 0.25·X − 0.125 mm, and a 2:1 bilinear reduction of a
+    // station cut at upscaled origin 2·o lands on truth origin o.
+    let fine_truth =
+        radpipe::stitch::simulate::upscale(&t, 2 * t.width, 2 * t.height).expect("upscale");
+    let s1 = specs[1];
+    let fine_spec = SimStation {
+        origin: [2.0 * s1.origin[0], 2.0 * s1.origin[1]],
+        width: 2 * s1.width,
+        height: 2 * s1.height,
+        ..s1
+    };
+    let mut fine = cut_stations(&fine_truth, &[fine_spec], NOISE, 0.25, seed ^ 1)
+        .expect("cut")
+        .remove(0);
+    if let Some(p) = fine.geometry.image_position.as_mut() {
+        p[0] -= 0.125;
+        p[1] -= 0.125;
+    }
+    st[1] = Station::new("station1-fine", fine);
+    let result = stitch(
+        engine(),
+        &st,
+        &StitchParams {
+            refine: true,
+            ..StitchParams::default()
+        },
+    )
+    .expect("stitch");
+    assert!(
+        result.warnings.iter().any(|w| w.contains("resampled")),
+        "{:?}",
+        result.warnings
+    );
+    assert_eq!(
+        (
+            result.layout.stations[1].width,
+            result.layout.stations[1].height
+        ),
+        (440, 200)
+    );
+    let q = quality(&result);
+    let o0 = result.stations[0].offset;
+    let o1 = result.stations[1].offset;
+    let err = [
+        o1[0] - o0[0] - (s1.origin[0] - specs[0].origin[0]),
+        o1[1] - o0[1] - (s1.origin[1] - specs[0].origin[1]),
+    ];
+    eprintln!(
+        "mixed spacing: station 1 offset error ({:.3}, {:.3}) px, PSNR {:.2} dB, seam ratios {:?}, \
+         ncc {:?}, warnings {:?}",
+        err[0], err[1], q.psnr, q.seam_ratios, result.stations[1].ncc, result.warnings
+    );
+    assert!(err[0].abs() <= 0.5 && err[1].abs() <= 0.5);
+    assert!(q.psnr >= 40.0, "PSNR {:.2}", q.psnr);
+}
