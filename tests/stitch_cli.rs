@@ -365,3 +365,39 @@ fn library_refuses_mixed_photometric_and_format() {
         "{err}"
     );
 }
+
+#[test]
+fn demo_stitches_the_bundled_stations_to_their_truth() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = radpipe(&["demo", "--out", s(dir.path())]);
+    assert!(o.status.success(), "demo: {}", stderr(&o));
+    for f in ["stitched.png", "stitched_view.png", "stitched_layout.json"] {
+        assert!(dir.path().join(f).exists(), "{f} missing");
+    }
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("data/demo/stitch_truth.json")).expect("truth"),
+    )
+    .expect("json");
+    let layout: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("stitched_layout.json")).expect("layout"),
+    )
+    .expect("json");
+    let t = truth["stations"].as_array().expect("stations");
+    let l = layout["stations"].as_array().expect("stations");
+    let num = |v: &serde_json::Value| v.as_f64().expect("number");
+    for k in 1..3 {
+        for axis in 0..2 {
+            let want = num(&t[k]["origin"][axis]) - num(&t[0]["origin"][axis]);
+            let got = num(&l[k]["offset"][axis]) - num(&l[0]["offset"][axis]);
+            assert!(
+                (got - want).abs() < 0.5,
+                "station {k} axis {axis}: {got} vs {want}"
+            );
+        }
+        let gain = num(&l[k]["gain"]) * num(&t[k]["gain"]);
+        assert!(
+            (gain - 1.0).abs() < 0.01,
+            "station {k}: gain × truth gain = {gain}"
+        );
+    }
+}
