@@ -71,9 +71,16 @@ fn bench(c: &mut Criterion) {
         };
         let probe = stitch(&engine, &st, &params).expect("stitch");
         let canvas = u64::from(probe.image.width) * u64::from(probe.image.height);
+        let stages: Vec<String> = probe
+            .timings
+            .iter()
+            .map(|(n, t)| format!("{n} {t:.2}s"))
+            .collect();
         eprintln!(
-            "{name}: canvas {}x{}",
-            probe.image.width, probe.image.height
+            "{name}: canvas {}x{}; first run by stage: {}",
+            probe.image.width,
+            probe.image.height,
+            stages.join(", ")
         );
         group.throughput(Throughput::Elements(canvas));
         group.bench_with_input(BenchmarkId::new(name, side), &params, |b, p| {

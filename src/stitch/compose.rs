@@ -1,8 +1,9 @@
 //! The stitching pipeline, end to end: check the stations, bring them to one pixel spacing (the
 //! bilinear resize kernel), place them, upload them once, and then work on one *atlas* — a single
 //! f32 storage buffer holding every station one after another — so registration, compensation and
-//! blending each bind one buffer whatever the number of stations. Decisions that need numbers
-//! (the best NCC shift, the gains) are read back; images are not, except the final canvas.
+//! blending each bind one buffer whatever the number of stations. The only readbacks before the final
+//! canvas are the small NCC score grids (three per registered pair); the compensation statistics
+//! come from the host copies of the stations the caller passed in, so no image travels back.
 
 use super::blend::{BlendMode, encode_blend, encode_pack, multiband, ramps, records};
 use super::compensate::{
@@ -109,6 +110,8 @@ pub struct Stitched {
     pub stations: Vec<StationReport>,
     /// Things the caller should tell the user (refused registrations, resampled stations).
     pub warnings: Vec<String>,
+    /// Wall-clock seconds per stage (GPU work is counted where its result is waited for).
+    pub timings: Vec<(&'static str, f64)>,
 }
 
 /// Refuses inputs that cannot be stitched together.
@@ -215,6 +218,12 @@ fn mean_std(v: &[f32]) -> (f64, f64) {
 pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> Result<Stitched> {
     check_stations(stations)?;
     let mut warnings = Vec::new();
+    let mut timings = Vec::new();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
+        timings.push((name, clock.elapsed().as_secs_f64()));
+        clock = std::time::Instant::now();
+    };
     let names: Vec<String> = stations.iter().map(|s| s.name.clone()).collect();
     let stations = common_spacing_stations(engine, stations, &mut warnings)?;
 
@@ -246,6 +255,7 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
     };
     let (mut layout, _) = Layout::normalised(placements)?;
     let neighbours = layout.neighbours(&names)?;
+    lap("layout", &mut timings);
 
     // Upload once; the atlas holds every station as f32.
     let uploaded: Vec<GpuImage> = stations
@@ -274,6 +284,7 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
                 .collect()
         })
         .collect();
+    lap("upload", &mut timings);
 
     // Registration.
     let mut ncc = vec![None; stations.len()];
@@ -316,6 +327,7 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
         }
         let _ = shift;
         layout = l;
+        lap("register", &mut timings);
     }
 
     // Compensation.
@@ -335,6 +347,7 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
         &params.gain_model,
     )?;
     fill_atlas(engine, &uploaded, &entries, &corr, &atlas)?;
+    lap("compensate", &mut timings);
 
     // Blending.
     let canvas = layout.canvas;
@@ -356,6 +369,7 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
     let download = rec.download(&packed)?;
     rec.submit()?;
     let image = download.wait()?;
+    lap("blend+download", &mut timings);
 
     let reports = entries
         .iter()
@@ -372,5 +386,6 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
         layout,
         stations: reports,
         warnings,
+        timings,
     })
 }
