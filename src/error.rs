@@ -60,6 +60,9 @@ pub enum Error {
     /// The device reported an error (validation, out of memory, device lost, map failure).
     #[error("GPU error: {0}")]
     Gpu(String),
+    /// Stations that cannot be stitched together (see [`crate::stitch::StitchError`]).
+    #[error("stitch: {0}")]
+    Stitch(crate::stitch::StitchError),
 }
 
 impl Error {

@@ -45,6 +45,8 @@ enum Command {
     Crop(cli::crop::CropArgs),
     /// Segment the corpus callosum (BiSeNetV2) and measure the scan-plane angle.
     Segment(cli::segment::SegmentArgs),
+    /// Stitch overlapping stations (full spine, long leg) into one 16-bit image on the GPU.
+    Stitch(cli::stitch::StitchArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Rotate(a) => cli::rotate::run(a),
         Command::Crop(a) => cli::crop::run(a),
         Command::Segment(a) => cli::segment::run(a),
+        Command::Stitch(a) => cli::stitch::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -111,6 +111,22 @@ fn every_writing_command_is_byte_identical_across_runs() {
             "e.dcm",
         ),
         (&["equalize", "{in}", "-o", "{out}"], &ct, "g.png"),
+        (
+            &[
+                "stitch",
+                "{in}",
+                "{in}",
+                "-o",
+                "{out}",
+                "--offsets",
+                "0,0;0,64",
+                "--refine",
+                "--blend",
+                "multiband",
+            ],
+            &ct,
+            "s.dcm",
+        ),
     ];
     for (args, input, name) in cases {
         let (a, b, _) = twice(args, input, name);

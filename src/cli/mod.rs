@@ -11,5 +11,6 @@ pub mod resize;
 pub mod rotate;
 pub mod run;
 pub mod segment;
+pub mod stitch;
 pub mod warp;
 pub mod window;

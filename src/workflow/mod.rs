@@ -4,5 +4,6 @@
 pub mod auto_window;
 pub mod equalize;
 pub mod segment;
+pub mod stitch;
 pub mod warp;
 pub mod window;

@@ -1,0 +1,113 @@
+// Normalised cross-correlation between two placed stations over a template region of the canvas, for
+// a grid of candidate shifts of the second station (src/stitch/register.rs). One workgroup per
+// candidate: its 64 threads walk the template rows, sample both stations bilinearly through their
+// canvas → station maps (so small rotations are honoured), and reduce five sums in workgroup memory.
+// Values are centred and scaled by the host before summing so f32 sums keep their precision.
+//
+// A shift s moves station B's offset by s: B's content seen at canvas p is B's sample at map_b(p − s).
+
+#import atlas
+
+struct Params {
+    t_x0: f32,        // template: canvas points (t_x0 + i·t_stride, t_y0 + j·t_stride)
+    t_y0: f32,
+    t_stride: f32,
+    mean_a: f32,
+    t_nx: u32,
+    t_ny: u32,
+    c_nx: u32,        // candidates: (c_x0 + i·c_step, c_y0 + j·c_step), i < c_nx, j < c_ny
+    c_ny: u32,
+    c_x0: f32,
+    c_y0: f32,
+    c_step: f32,
+    mean_b: f32,
+    scale: f32,
+    _p0: f32,
+    _p1: f32,
+    _p2: f32,
+    a_off: u32,
+    a_w: u32,
+    a_h: u32,
+    _p3: u32,
+    a_m0: vec4<f32>,  // station A: sx = m0.x·x + m0.y·y + m0.z
+    a_m1: vec4<f32>,  //            sy = m1.x·x + m1.y·y + m1.z
+    b_off: u32,
+    b_w: u32,
+    b_h: u32,
+    _p4: u32,
+    b_m0: vec4<f32>,
+    b_m1: vec4<f32>,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> atlas: array<f32>;
+@group(0) @binding(2) var<storage, read_write> scores: array<f32>;
+
+var<workgroup> s_a: array<f32, 64>;
+var<workgroup> s_b: array<f32, 64>;
+var<workgroup> s_aa: array<f32, 64>;
+var<workgroup> s_bb: array<f32, 64>;
+var<workgroup> s_ab: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn ncc(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let cand = wg.x + wg.y * groups.x;
+    let ci = cand % params.c_nx;
+    let cj = cand / params.c_nx;
+    let shift_x = params.c_x0 + f32(ci) * params.c_step;
+    let shift_y = params.c_y0 + f32(cj) * params.c_step;
+    var a = 0.0;
+    var b = 0.0;
+    var aa = 0.0;
+    var bb = 0.0;
+    var ab = 0.0;
+    if cand < params.c_nx * params.c_ny {
+        for (var j = 0u; j < params.t_ny; j++) {
+            let py = params.t_y0 + f32(j) * params.t_stride;
+            for (var i = lid; i < params.t_nx; i += 64u) {
+                let px = params.t_x0 + f32(i) * params.t_stride;
+                let ax = params.a_m0.x * px + params.a_m0.y * py + params.a_m0.z;
+                let ay = params.a_m1.x * px + params.a_m1.y * py + params.a_m1.z;
+                let qx = px - shift_x;
+                let qy = py - shift_y;
+                let bx = params.b_m0.x * qx + params.b_m0.y * qy + params.b_m0.z;
+                let by = params.b_m1.x * qx + params.b_m1.y * qy + params.b_m1.z;
+                let va = (atlas_sample(params.a_off, params.a_w, params.a_h, ax, ay) - params.mean_a) * params.scale;
+                let vb = (atlas_sample(params.b_off, params.b_w, params.b_h, bx, by) - params.mean_b) * params.scale;
+                a += va;
+                b += vb;
+                aa += va * va;
+                bb += vb * vb;
+                ab += va * vb;
+            }
+        }
+    }
+    s_a[lid] = a;
+    s_b[lid] = b;
+    s_aa[lid] = aa;
+    s_bb[lid] = bb;
+    s_ab[lid] = ab;
+    workgroupBarrier();
+    for (var stride = 32u; stride > 0u; stride >>= 1u) {
+        if lid < stride {
+            s_a[lid] += s_a[lid + stride];
+            s_b[lid] += s_b[lid + stride];
+            s_aa[lid] += s_aa[lid + stride];
+            s_bb[lid] += s_bb[lid + stride];
+            s_ab[lid] += s_ab[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u && cand < params.c_nx * params.c_ny {
+        let n = f32(params.t_nx * params.t_ny);
+        let cov = s_ab[0] - s_a[0] * s_b[0] / n;
+        let var_a = s_aa[0] - s_a[0] * s_a[0] / n;
+        let var_b = s_bb[0] - s_b[0] * s_b[0] / n;
+        let denom = sqrt(max(var_a, 0.0) * max(var_b, 0.0));
+        scores[cand] = select(0.0, cov / denom, denom > 0.0);
+    }
+}

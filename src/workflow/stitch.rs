@@ -1,0 +1,190 @@
+//! `radpipe stitch`: read the stations (DICOM, PNG, TIFF), stitch them on the GPU
+//! ([`crate::stitch`]) and write the canvas — derived DICOM with the canvas geometry, or 16-bit
+//! PNG/TIFF — plus, on request, a windowed 8-bit view and a JSON layout report.
+//!
+//! Stored values are never re-mapped beyond the exposure compensation: a DICOM output carries the
+//! first station's Rescale Slope/Intercept and window, so modality values and display are preserved.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::image::{HostImage, PixelFormat};
+use crate::io::dicom::{DerivedDicom, DicomImage, Photometric, write_derived_dicom};
+use crate::io::{Input, OutputKind, atomic, output_kind, raster, raw, read_input};
+use crate::ops::window::{WindowRequest, WindowSettings, window_image};
+use crate::stitch::{Station, StitchParams, Stitched, stitch};
+use crate::transforms::ModalityLut;
+use crate::{Engine, Error, Result};
+
+/// Everything `radpipe stitch` does.
+#[derive(Debug, Clone)]
+pub struct StitchRequest {
+    /// Station files, first = reference.
+    pub inputs: Vec<PathBuf>,
+    /// Stitched output (.dcm, .png, .tif, .raw).
+    pub output: PathBuf,
+    /// Stitching parameters.
+    pub params: StitchParams,
+    /// JSON layout report.
+    pub report: Option<PathBuf>,
+    /// Windowed 8-bit PNG view.
+    pub display: Option<PathBuf>,
+}
+
+/// `{"canvas":[w,h],"stations":[{"file":..,"offset":[x,y],"gain":g,"ncc":s},...]}`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LayoutReport {
+    /// Canvas `[width, height]`.
+    pub canvas: [u32; 2],
+    /// Stations, the first first.
+    pub stations: Vec<crate::stitch::StationReport>,
+}
+
+/// Reads one station file.
+pub fn read_station(path: &Path) -> Result<(Station, Option<DicomImage>)> {
+    let name = path.display().to_string();
+    match read_input(path)? {
+        Input::Dicom(d) => {
+            let image = d.frame(0)?;
+            let photometric = match d.photometric {
+                Photometric::Monochrome1 => "MONOCHROME1",
+                Photometric::Monochrome2 => "MONOCHROME2",
+            };
+            let station = Station {
+                image,
+                name,
+                modality: d.modality.clone(),
+                photometric: Some(photometric.to_string()),
+            };
+            Ok((station, Some(*d)))
+        }
+        Input::Raster(img) => Ok((Station::new(name, img), None)),
+    }
+}
+
+/// Stitches the files of `request` and writes its outputs.
+pub fn stitch_files(engine: &Engine, request: &StitchRequest) -> Result<(Stitched, LayoutReport)> {
+    let inputs: Vec<&Path> = request.inputs.iter().map(PathBuf::as_path).collect();
+    let mut outputs = vec![request.output.as_path()];
+    outputs.extend(request.report.as_deref());
+    outputs.extend(request.display.as_deref());
+    for o in &outputs {
+        atomic::ensure_not_input(o, &inputs)?;
+    }
+    let kind = output_kind(&request.output)?;
+    if let Some(d) = &request.display
+        && crate::io::extension(d) != "png"
+    {
+        return Err(Error::InvalidParams(format!(
+            "{}: --display writes an 8-bit PNG; give a .png path",
+            d.display()
+        )));
+    }
+    let mut stations = Vec::new();
+    let mut dicoms = Vec::new();
+    for path in &request.inputs {
+        let (s, d) = read_station(path)?;
+        stations.push(s);
+        dicoms.push(d);
+    }
+    let first = dicoms.first().and_then(Option::as_ref);
+    check_output(&request.output, kind, &stations[0].image, first)?;
+    let result = stitch(engine, &stations, &request.params)?;
+    match kind {
+        OutputKind::Png => raster::write_png(&request.output, &result.image)?,
+        OutputKind::Tiff => raster::write_tiff(&request.output, &result.image)?,
+        OutputKind::Raw => raw::write_raw(&request.output, &result.image)?,
+        OutputKind::Dicom => write_dicom(&request.output, &result, first)?,
+    }
+    if let Some(path) = &request.display {
+        let settings = match first {
+            Some(d) => WindowSettings::from_dicom(d, 0, &WindowRequest::default())?,
+            None => WindowSettings::for_image(&result.image, &WindowRequest::default())?,
+        };
+        let view = window_image(engine, &result.image, &settings)?;
+        raster::write_png(path, &view)?;
+    }
+    let report = LayoutReport {
+        canvas: result.layout.canvas,
+        stations: result.stations.clone(),
+    };
+    if let Some(path) = &request.report {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::InvalidParams(format!("report: {e}")))?;
+        atomic::write_atomic(path, |w| {
+            w.write_all(text.as_bytes())
+                .and_then(|()| w.write_all(b"\n"))
+                .map_err(|e| Error::io(path, e))
+        })?;
+    }
+    Ok((result, report))
+}
+
+fn check_output(
+    output: &Path,
+    kind: OutputKind,
+    image: &HostImage,
+    dicom: Option<&DicomImage>,
+) -> Result<()> {
+    let format = image.format();
+    match kind {
+        OutputKind::Png | OutputKind::Tiff
+            if !matches!(format, PixelFormat::U8 | PixelFormat::U16) =>
+        {
+            Err(Error::unsupported(
+                output,
+                format!(
+                    "PNG/TIFF output takes u8 or u16 samples and the stations are {format}; write .dcm or .raw"
+                ),
+            ))
+        }
+        OutputKind::Dicom if dicom.is_some_and(|d| d.photometric == Photometric::Monochrome1) => {
+            Err(Error::unsupported(
+                output,
+                "the stations are MONOCHROME1 and the derived-DICOM writer writes MONOCHROME2 only, which \
+                 would invert the display; write .png, .tif or .raw instead",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn write_dicom(output: &Path, result: &Stitched, source: Option<&DicomImage>) -> Result<()> {
+    let mut rescale = None;
+    let mut window = None;
+    let mut bits_stored = None;
+    if let Some(src) = source {
+        if let ModalityLut::Rescale { slope, intercept } = src.modality_lut(0) {
+            rescale = Some((slope, intercept));
+        }
+        window = src.windows(0).first().copied();
+        let fits = result.image.pixels.min_max().is_some_and(|(lo, hi)| {
+            let bits = i32::from(src.bits_stored.clamp(1, 16));
+            let (min, max) = if result.image.format() == PixelFormat::I16 {
+                (-(2f64.powi(bits - 1)), 2f64.powi(bits - 1) - 1.0)
+            } else {
+                (0.0, 2f64.powi(bits) - 1.0)
+            };
+            lo >= min && hi <= max
+        });
+        if fits && src.bits_stored <= result.image.format().bytes_per_pixel() as u16 * 8 {
+            bits_stored = Some(src.bits_stored);
+        }
+    }
+    let files: Vec<String> = result.stations.iter().map(|s| s.file.clone()).collect();
+    write_derived_dicom(
+        output,
+        &result.image,
+        &DerivedDicom {
+            source,
+            description: format!(
+                "stitched by radpipe from {} stations ({})",
+                files.len(),
+                files.join(", ")
+            ),
+            rescale,
+            bits_stored,
+            window,
+        },
+    )
+}

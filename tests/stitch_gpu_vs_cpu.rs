@@ -1,0 +1,418 @@
+//! Every stitching kernel against its CPU reference on fresh random inputs (seed printed; replay with
+//! `RADPIPE_SEED=…`), output buffers poisoned so an unwritten value fails:
+//! gain apply (block gains and lookup table), NCC, one-pass blend, place + mask, pyramid down/up,
+//! Laplacian accumulate, collapse and the final pack to 16 bits.
+
+mod common;
+
+use common::{Rng, engine};
+use radpipe::image::{Geometry, HostImage, PixelFormat, Pixels};
+use radpipe::pipeline::Recorder;
+use radpipe::stitch::blend::{
+    self, encode_accumulate, encode_blend, encode_collapse, encode_down, encode_pack, encode_place,
+    encode_up, half, records, reference_accumulate, reference_blend, reference_collapse,
+    reference_down, reference_place, reference_up,
+};
+use radpipe::stitch::compensate::{Correction, encode_apply, reference_apply};
+use radpipe::stitch::compose::AtlasEntry;
+use radpipe::stitch::layout::{Layout, Placement, overlap};
+use radpipe::stitch::register::{Candidates, NccPair, encode_scores, reference_scores, template};
+use radpipe::{Engine, GpuImage};
+
+fn f32_image(values: Vec<f32>, w: u32, h: u32) -> HostImage {
+    HostImage::new(w, h, Pixels::F32(values)).expect("image")
+}
+
+fn floats(e: &Engine, img: &GpuImage) -> Vec<f32> {
+    match e.download(img).expect("download").pixels {
+        Pixels::F32(v) => v,
+        other => panic!("expected f32, got {:?}", other.format()),
+    }
+}
+
+fn random_plane(rng: &mut Rng, n: usize, hi: f64) -> Vec<f32> {
+    (0..n).map(|_| rng.range(0.0, hi) as f32).collect()
+}
+
+/// Max |a − b| and the count above `tol`.
+fn compare(name: &str, got: &[f32], want: &[f32], tol: f32) -> (f32, usize) {
+    assert_eq!(got.len(), want.len(), "{name}: length");
+    let mut worst = 0.0f32;
+    let mut over = 0;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let d = (g - w).abs();
+        assert!(!g.is_nan(), "{name}: NaN (unwritten?) at {i}, want {w}");
+        if d > tol {
+            over += 1;
+        }
+        worst = worst.max(d);
+    }
+    eprintln!(
+        "{name}: max |GPU − CPU| {worst:e} over {} values, {over} above {tol:e}",
+        got.len()
+    );
+    (worst, over)
+}
+
+#[test]
+fn gain_apply_matches_reference() {
+    let mut rng = Rng::new(common::seed("gain_apply_matches_reference"));
+    let e = engine();
+    let (w, h) = (37 + rng.int(0, 20) as u32, 23 + rng.int(0, 20) as u32);
+    let n = (w * h) as usize;
+    let station = HostImage::new(
+        w,
+        h,
+        Pixels::U16((0..n).map(|_| rng.int(0, 65535) as u16).collect()),
+    )
+    .expect("station");
+    let corrections = [
+        Correction::Gain {
+            blocks_x: 3,
+            blocks_y: 2,
+            gains: (0..6).map(|_| rng.range(0.8, 1.2) as f32).collect(),
+        },
+        Correction::gain(1.1234),
+        Correction::Lut {
+            offset: 0,
+            table: (0..65536)
+                .map(|_| rng.range(-100.0, 70000.0) as f32)
+                .collect(),
+        },
+    ];
+    for c in &corrections {
+        let offset = 11u32;
+        let gpu_station = e.upload(&station).expect("upload");
+        let mut rec = Recorder::new(e);
+        let atlas = rec
+            .alloc_image(
+                offset + n as u32 + 5,
+                1,
+                PixelFormat::F32,
+                Geometry::default(),
+            )
+            .expect("atlas");
+        encode_apply(&mut rec, &gpu_station, c, &atlas, offset).expect("encode");
+        rec.submit().expect("submit");
+        let got = floats(e, &atlas);
+        // Outside the station's slot the poison must survive.
+        assert!(
+            got[..offset as usize]
+                .iter()
+                .all(|v| v.to_bits() == common::POISON)
+        );
+        let want = reference_apply(&station, c);
+        let region = &got[offset as usize..offset as usize + n];
+        let tol = if matches!(c, Correction::Lut { .. }) {
+            0.0
+        } else {
+            0.02
+        };
+        let (_, over) = compare("gain apply", region, &want, tol);
+        assert_eq!(over, 0);
+    }
+}
+
+#[test]
+fn gain_apply_lut_on_signed_samples() {
+    let mut rng = Rng::new(common::seed("gain_apply_lut_on_signed_samples"));
+    let e = engine();
+    let (w, h) = (29u32, 17u32);
+    let n = (w * h) as usize;
+    let station = HostImage::new(
+        w,
+        h,
+        Pixels::I16((0..n).map(|_| rng.int(-32768, 32767) as i16).collect()),
+    )
+    .expect("station");
+    let c = Correction::Lut {
+        offset: 32768,
+        table: (0..65536).map(|_| rng.range(-5e4, 5e4) as f32).collect(),
+    };
+    let gpu_station = e.upload(&station).expect("upload");
+    let mut rec = Recorder::new(e);
+    let atlas = rec
+        .alloc_image(n as u32, 1, PixelFormat::F32, Geometry::default())
+        .expect("atlas");
+    encode_apply(&mut rec, &gpu_station, &c, &atlas, 0).expect("encode");
+    rec.submit().expect("submit");
+    let (_, over) = compare(
+        "lut i16",
+        &floats(e, &atlas),
+        &reference_apply(&station, &c),
+        0.0,
+    );
+    assert_eq!(over, 0);
+}
+
+/// Two rotated stations in one atlas with a fair overlap.
+fn two_stations(rng: &mut Rng) -> (Vec<f32>, AtlasEntry, AtlasEntry) {
+    let a = Placement {
+        offset: [0.0, 0.0],
+        angle: 0.01,
+        width: 60,
+        height: 50,
+    };
+    let b = Placement {
+        offset: [rng.range(-3.0, 3.0), rng.range(28.0, 32.0)],
+        angle: -0.02,
+        width: 58,
+        height: 50,
+    };
+    let na = 60 * 50;
+    let nb = 58 * 50;
+    // Smooth-ish content so NCC has a real peak: sum of random waves.
+    let waves: Vec<[f64; 4]> = (0..6)
+        .map(|_| {
+            [
+                rng.range(0.05, 0.4),
+                rng.range(0.05, 0.4),
+                rng.range(0.0, 6.0),
+                rng.range(100.0, 800.0),
+            ]
+        })
+        .collect();
+    let value = |p: [f64; 2]| -> f32 {
+        (2000.0
+            + waves
+                .iter()
+                .map(|w| w[3] * (w[0] * p[0] + w[1] * p[1] + w[2]).sin())
+                .sum::<f64>()) as f32
+    };
+    let mut atlas = Vec::with_capacity(na + nb);
+    for (pl, n) in [(a, na), (b, nb)] {
+        for i in 0..n {
+            let s = [
+                (i % pl.width as usize) as f64,
+                (i / pl.width as usize) as f64,
+            ];
+            atlas.push(value(pl.to_canvas(s)));
+        }
+    }
+    (
+        atlas,
+        AtlasEntry {
+            offset: 0,
+            placement: a,
+        },
+        AtlasEntry {
+            offset: na as u32,
+            placement: b,
+        },
+    )
+}
+
+#[test]
+fn ncc_matches_reference() {
+    let mut rng = Rng::new(common::seed("ncc_matches_reference"));
+    let e = engine();
+    let (atlas, a, b) = two_stations(&mut rng);
+    let n = atlas.len() as u32;
+    let gpu_atlas = e.upload(&f32_image(atlas.clone(), n, 1)).expect("upload");
+    let r = overlap(&a.placement, &b.placement).expect("overlap");
+    let t = template(r, 2.0, 1.0).expect("template");
+    let c = Candidates {
+        x0: -1.0,
+        y0: -1.0,
+        step: 0.5,
+        nx: 5,
+        ny: 5,
+    };
+    let pair = NccPair {
+        a: &a,
+        b: &b,
+        mean_a: 2000.0,
+        mean_b: 2000.0,
+        scale: 1.0 / 1000.0,
+    };
+    let mut rec = Recorder::new(e);
+    let scores = encode_scores(&mut rec, &gpu_atlas, &pair, &t, &c).expect("encode");
+    rec.submit().expect("submit");
+    let got = floats(e, &scores);
+    let want: Vec<f32> = reference_scores(&atlas, &pair, &t, &c)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let (worst, _) = compare("ncc", &got, &want, 1e-4);
+    assert!(worst <= 1e-4, "NCC differs by {worst}");
+    // The true shift (0) scores best.
+    let best = got
+        .iter()
+        .enumerate()
+        .max_by(|x, y| x.1.total_cmp(y.1))
+        .map(|(k, _)| k)
+        .expect("scores");
+    assert_eq!(c.shift(best), [0.0, 0.0], "scores {got:?}");
+}
+
+fn three_station_blend(rng: &mut Rng) -> (Vec<f32>, Vec<AtlasEntry>, [u32; 2]) {
+    let placements = vec![
+        Placement::new([0.0, 0.0], 41, 30),
+        Placement {
+            offset: [rng.range(-2.0, 2.0), rng.range(18.0, 22.0)],
+            angle: 0.02,
+            width: 43,
+            height: 30,
+        },
+        Placement {
+            offset: [rng.range(-2.0, 2.0), rng.range(40.0, 44.0)],
+            angle: -0.015,
+            width: 40,
+            height: 28,
+        },
+    ];
+    let (layout, _) = Layout::normalised(placements).expect("layout");
+    let mut atlas = Vec::new();
+    let mut entries = Vec::new();
+    for p in &layout.stations {
+        entries.push(AtlasEntry {
+            offset: atlas.len() as u32,
+            placement: *p,
+        });
+        atlas.extend(random_plane(rng, (p.width * p.height) as usize, 4000.0));
+    }
+    (atlas, entries, layout.canvas)
+}
+
+/// Blend tolerance on random values in 0..4000: the sampling coordinates of a rotated station differ
+/// between GPU and CPU by f32 rounding (fused multiply-add), a few 1e-6 px, and random content changes
+/// by up to 4000 per pixel, so values may differ by a few hundredths (~1e-5 of the range).
+const TOL: f32 = 0.05;
+
+#[test]
+fn blend_and_place_match_reference() {
+    let mut rng = Rng::new(common::seed("blend_and_place_match_reference"));
+    let e = engine();
+    let (atlas, entries, canvas) = three_station_blend(&mut rng);
+    let n = atlas.len() as u32;
+    let gpu_atlas = e.upload(&f32_image(atlas.clone(), n, 1)).expect("upload");
+    let layout = Layout {
+        canvas,
+        stations: entries.iter().map(|e| e.placement).collect(),
+    };
+    for mode in [blend::BlendMode::Linear, blend::BlendMode::Feather] {
+        let recs = records(&entries, &blend::ramps(&layout, mode, 0.1));
+        let mut rec = Recorder::new(e);
+        let out = encode_blend(&mut rec, &gpu_atlas, &recs, canvas).expect("blend");
+        rec.submit().expect("submit");
+        let (worst, over) = compare(
+            &format!("blend {mode:?}"),
+            &floats(e, &out),
+            &reference_blend(&atlas, &recs, canvas),
+            TOL,
+        );
+        assert!(
+            over <= 2 && worst < 50.0,
+            "{mode:?}: {over} values off, worst {worst}"
+        );
+        for k in 0..3 {
+            let mut rec = Recorder::new(e);
+            let (v, m) = encode_place(&mut rec, &gpu_atlas, &recs, canvas, k).expect("place");
+            rec.submit().expect("submit");
+            let (rv, rm) = reference_place(&atlas, &recs, canvas, k as usize);
+            let (_, over_v) = compare("place value", &floats(e, &v), &rv, TOL);
+            assert_eq!(over_v, 0);
+            let (_, over_m) = compare("place mask", &floats(e, &m), &rm, 0.0);
+            assert!(over_m * 500 <= rm.len(), "mask: {over_m} differ");
+        }
+    }
+}
+
+#[test]
+fn pyramid_kernels_match_reference() {
+    let mut rng = Rng::new(common::seed("pyramid_kernels_match_reference"));
+    let e = engine();
+    let size = [37 + rng.int(0, 10) as u32, 29 + rng.int(0, 10) as u32];
+    let n = (size[0] * size[1]) as usize;
+    let g0 = random_plane(&mut rng, n, 1000.0);
+    let w0 = random_plane(&mut rng, n, 1.0);
+    let g0_gpu = e
+        .upload(&f32_image(g0.clone(), size[0], size[1]))
+        .expect("up");
+    let w0_gpu = e
+        .upload(&f32_image(w0.clone(), size[0], size[1]))
+        .expect("up");
+    let hs = half(size);
+
+    // down and up
+    let mut rec = Recorder::new(e);
+    let g1 = encode_down(&mut rec, &g0_gpu).expect("down");
+    let up = encode_up(&mut rec, &g1, size).expect("up");
+    rec.submit().expect("submit");
+    let g1_host = floats(e, &g1);
+    let want_down = reference_down(&g0, size);
+    let (w_down, _) = compare("pyrDown", &g1_host, &want_down, 1e-3);
+    assert!(w_down <= 1e-3);
+    let (w_up, _) = compare(
+        "pyrUp",
+        &floats(e, &up),
+        &reference_up(&g1_host, hs, size),
+        1e-3,
+    );
+    assert!(w_up <= 1e-3);
+
+    // accumulate (with and without the next level) and collapse
+    let acc0: Vec<f32> = random_plane(&mut rng, n, 10.0);
+    let ws0: Vec<f32> = random_plane(&mut rng, n, 1.0);
+    for with_next in [true, false] {
+        let acc = e
+            .upload(&f32_image(acc0.clone(), size[0], size[1]))
+            .expect("acc");
+        let ws = e
+            .upload(&f32_image(ws0.clone(), size[0], size[1]))
+            .expect("ws");
+        let mut rec = Recorder::new(e);
+        encode_accumulate(
+            &mut rec,
+            &g0_gpu,
+            with_next.then_some(&g1),
+            &w0_gpu,
+            &acc,
+            &ws,
+        )
+        .expect("accumulate");
+        rec.submit().expect("submit");
+        let (mut ra, mut rw) = (acc0.clone(), ws0.clone());
+        let next = with_next.then_some((g1_host.as_slice(), hs));
+        reference_accumulate(&g0, size, next, &w0, &mut ra, &mut rw);
+        let (wa, _) = compare("accumulate acc", &floats(e, &acc), &ra, 1e-3);
+        let (ww, _) = compare("accumulate wsum", &floats(e, &ws), &rw, 1e-6);
+        assert!(wa <= 1e-3 && ww <= 1e-6);
+
+        let mut rec = Recorder::new(e);
+        let out = encode_collapse(&mut rec, &acc, &ws, with_next.then_some(&g1)).expect("collapse");
+        rec.submit().expect("submit");
+        let want = reference_collapse(&ra, &rw, size, next);
+        // acc/wsum can be large where wsum is small: compare relative to magnitude.
+        let got = floats(e, &out);
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| (g - w).abs() / w.abs().max(1.0))
+            .fold(0.0f32, f32::max);
+        eprintln!("collapse (next {with_next}): max relative |GPU − CPU| {worst:e}");
+        assert!(worst <= 1e-4);
+    }
+}
+
+#[test]
+fn pack_rounds_ties_to_even_and_clamps() {
+    let mut rng = Rng::new(common::seed("pack_rounds_ties_to_even_and_clamps"));
+    let e = engine();
+    let (w, h) = (33u32, 7u32);
+    let mut v: Vec<f32> = (0..w * h)
+        .map(|_| (rng.int(-20, 70000) as f32) + [0.0, 0.5, 0.25, 0.75][rng.int(0, 3) as usize])
+        .collect();
+    v[0] = 2.5;
+    v[1] = 3.5;
+    let src = e.upload(&f32_image(v.clone(), w, h)).expect("upload");
+    let mut rec = Recorder::new(e);
+    let out = encode_pack(&mut rec, &src, PixelFormat::U16, Geometry::default()).expect("pack");
+    rec.submit().expect("submit");
+    let got = e.download(&out).expect("download");
+    let want: Vec<u16> = v
+        .iter()
+        .map(|x| x.round_ties_even().clamp(0.0, 65535.0) as u16)
+        .collect();
+    assert_eq!(got.pixels, Pixels::U16(want));
+}
