@@ -251,3 +251,42 @@ fn window_after_a_value_stage_is_refused_by_name() {
         "{text}"
     );
 }
+
+/// A rotate stage equals `radpipe rotate`'s library call (same matrix, same kernel) and keeps the
+/// stored values, so a window stage may follow it.
+#[test]
+fn rotate_stage_matches_the_rotate_op() {
+    use radpipe::ops::{warp, window};
+
+    let mr = repo_path("tests/data/dicom/mr_small.dcm");
+    let input = folder_with(&[("mr.dcm", &mr)]);
+    let out = tempfile::tempdir().expect("out");
+    let text = "output = \"png\"\n[[stage]]\nop = \"rotate\"\nangle = 7.5\nscale = 1.1\nborder = \"replicate\"\n\
+                [[stage]]\nop = \"window\"\ncenter = 600\nwidth = 1200\n";
+    let spec = PipelineSpec::parse(text, Path::new("inline.toml")).expect("spec");
+    let inputs = batch::collect_inputs(input.path()).expect("inputs");
+    let engine = common::fresh_engine();
+    let report = batch::run_batch(&engine, &spec, &inputs, out.path(), |_| {}).expect("batch");
+    assert_eq!(report.processed, 1, "{:?}", report.failed);
+    assert_eq!(report.stats.submissions, 1);
+
+    let dicom = radpipe::io::dicom::read_dicom(&mr).expect("read");
+    let stored = dicom.frame(0).expect("frame");
+    let center = radpipe::workflow::warp::image_center(&stored);
+    let mut params = warp::WarpParams::new(
+        warp::Transform::Affine(warp::rotation_matrix(center, 7.5, 1.1)),
+        stored.width,
+        stored.height,
+    );
+    params.border = warp::Border::Replicate;
+    let turned = warp::warp_image(&engine, &stored, &params).expect("rotate");
+    let request = window::WindowRequest {
+        center: Some(600.0),
+        width: Some(1200.0),
+        ..Default::default()
+    };
+    let settings = window::WindowSettings::from_dicom(&dicom, 0, &request).expect("settings");
+    let expected = window::window_image(&engine, &turned, &settings).expect("window");
+    let got = radpipe::io::raster::read_raster(&out.path().join("mr.png")).expect("png");
+    assert_eq!(got.pixels, expected.pixels);
+}

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
-use super::spec::{PipelineSpec, ResizeModeSpec, StageSpec};
+use super::spec::{BorderSpec, PipelineSpec, ResizeModeSpec, StageSpec};
 use crate::image::{GpuImage, HostImage, PixelFormat};
 use crate::io::dicom::{DicomImage, Photometric};
 use crate::io::{Input, OutputKind, OutputMeta, read_input, write_output};
 use crate::ops::clahe::{self, ClaheParams};
 use crate::ops::equalize::{self, EqualizeParams};
 use crate::ops::resize::{self, ResizeMode, ResizeParams};
+use crate::ops::warp::{self, Border, Transform, WarpParams, rotation_matrix};
 use crate::ops::window::{self, WindowRequest, WindowSettings};
 use crate::pipeline::{Download, Recorder};
 use crate::transforms::ModalityLut;
@@ -59,6 +60,7 @@ pub struct BatchReport {
 enum Prepared {
     Window(WindowSettings),
     Resize(ResizeParams),
+    Rotate(WarpParams),
     Equalize(EqualizeParams),
     Clahe(ClaheParams),
 }
@@ -77,6 +79,14 @@ impl Prepared {
                 None => format!("VOI LUT {} bits", s.bits),
             },
             Prepared::Resize(p) => format!("resize {:?} {}x{}", p.mode, p.width, p.height),
+            Prepared::Rotate(p) => match p.transform {
+                Transform::Affine(m) => format!(
+                    "rotate {:.3} degrees, scale {:.4}",
+                    (-m[0][1]).atan2(m[0][0]).to_degrees(),
+                    m[0][0].hypot(m[0][1])
+                ),
+                Transform::Perspective(_) => "warp".into(),
+            },
             Prepared::Equalize(_) => "equalize".into(),
             Prepared::Clahe(p) => format!(
                 "clahe clip {} tiles {}x{}",
@@ -139,7 +149,7 @@ fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared>> {
             } => {
                 if !stored_values {
                     return Err(Error::InvalidParams(
-                        "a window stage needs the file's stored values: only resize may come before it"
+                        "a window stage needs the file's stored values: only resize or rotate may come before it"
                             .into(),
                     ));
                 }
@@ -182,6 +192,27 @@ fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared>> {
                 };
                 (width, height) = (out_w, out_h);
                 Prepared::Resize(params)
+            }
+            StageSpec::Rotate {
+                angle,
+                scale,
+                border,
+            } => {
+                let center = [
+                    (f64::from(width) - 1.0) / 2.0,
+                    (f64::from(height) - 1.0) / 2.0,
+                ];
+                let mut params = WarpParams::new(
+                    Transform::Affine(rotation_matrix(center, *angle, scale.unwrap_or(1.0))),
+                    width,
+                    height,
+                );
+                params.border = match border {
+                    Some(BorderSpec::Replicate) => Border::Replicate,
+                    Some(BorderSpec::Reflect) => Border::Reflect101,
+                    _ => Border::Constant(0.0),
+                };
+                Prepared::Rotate(params)
             }
             StageSpec::Equalize { bits, bins } => {
                 let invert = std::mem::take(&mut pending_invert);
@@ -252,6 +283,7 @@ fn record(engine: &Engine, job: Job) -> Result<InFlight> {
         current = match stage {
             Prepared::Window(settings) => window::encode(&mut rec, &current, settings)?,
             Prepared::Resize(params) => resize::encode(&mut rec, &current, params)?,
+            Prepared::Rotate(params) => warp::encode(&mut rec, &current, params)?,
             Prepared::Equalize(params) => equalize::encode(&mut rec, &current, params)?,
             Prepared::Clahe(params) => clahe::encode(&mut rec, &current, params)?,
         };
@@ -281,7 +313,7 @@ fn write(kind: OutputKind, job: &Job, image: &HostImage) -> Result<()> {
             if let Some(last_value_stage) = stages
                 .iter()
                 .rev()
-                .find(|s| !matches!(s, Prepared::Resize(_)))
+                .find(|s| !matches!(s, Prepared::Resize(_) | Prepared::Rotate(_)))
             {
                 meta.bits_stored = match last_value_stage {
                     Prepared::Window(s) => {
@@ -289,7 +321,7 @@ fn write(kind: OutputKind, job: &Job, image: &HostImage) -> Result<()> {
                     }
                     Prepared::Equalize(p) => p.bits.map(|b| b as u16),
                     Prepared::Clahe(p) => p.bits.map(|b| b as u16),
-                    Prepared::Resize(_) => None,
+                    Prepared::Resize(_) | Prepared::Rotate(_) => None,
                 };
             } else if let Some(src) = source {
                 // Only geometric stages: the samples are still stored values of modality units.

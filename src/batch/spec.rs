@@ -18,6 +18,12 @@
 //! mode = "linear"           # linear | area
 //!
 //! [[stage]]
+//! op = "rotate"             # bilinear rotation about the centre (OpenCV getRotationMatrix2D), same size
+//! angle = 1.5               # degrees, counter-clockwise as displayed
+//! scale = 1.0
+//! border = "replicate"      # constant (0) | replicate | reflect
+//!
+//! [[stage]]
 //! op = "equalize"           # global histogram equalization (OpenCV equalizeHist on 8-bit)
 //! bits = 12                 # optional: significant bits of 16-bit samples
 //!
@@ -28,7 +34,7 @@
 //! ```
 //!
 //! A window stage reads the file's own stored values and transforms, so only geometric stages
-//! (resize) may come before it; histogram stages may come anywhere.
+//! (resize, rotate) may come before it; histogram stages may come anywhere.
 
 use std::path::Path;
 
@@ -62,6 +68,15 @@ pub enum StageSpec {
         /// Interpolation: `linear` (default) or `area`.
         mode: Option<ResizeModeSpec>,
     },
+    /// Rotation about the image centre, same output size.
+    Rotate {
+        /// Degrees, counter-clockwise as displayed.
+        angle: f64,
+        /// Scale factor (default 1).
+        scale: Option<f64>,
+        /// Border: `constant` (0, default), `replicate` or `reflect`.
+        border: Option<BorderSpec>,
+    },
     /// Global histogram equalization.
     Equalize {
         /// Significant bits of integer samples.
@@ -83,6 +98,18 @@ pub enum StageSpec {
     },
 }
 
+/// Warp border as written in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BorderSpec {
+    /// Constant 0.
+    Constant,
+    /// Nearest edge sample.
+    Replicate,
+    /// Reflect-101.
+    Reflect,
+}
+
 /// Resize interpolation as written in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -96,7 +123,7 @@ pub enum ResizeModeSpec {
 impl StageSpec {
     /// Whether the stage keeps stored values meaning what they meant (only moves them around).
     pub fn is_geometric(&self) -> bool {
-        matches!(self, StageSpec::Resize { .. })
+        matches!(self, StageSpec::Resize { .. } | StageSpec::Rotate { .. })
     }
 
     /// Checks what can be checked without an image.
@@ -106,7 +133,7 @@ impl StageSpec {
             StageSpec::Window { .. } => {
                 if before.iter().any(|s| !s.is_geometric()) {
                     return Err(format!(
-                        "stage {n} (window) needs the file's stored values: only resize stages may come before it"
+                        "stage {n} (window) needs the file's stored values: only resize or rotate stages may come before it"
                     ));
                 }
             }
@@ -124,6 +151,13 @@ impl StageSpec {
                     ));
                 }
             },
+            StageSpec::Rotate { angle, scale, .. } => {
+                if !angle.is_finite() || scale.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+                    return Err(format!(
+                        "stage {n} (rotate) needs a finite angle and a finite scale > 0"
+                    ));
+                }
+            }
             StageSpec::Equalize { .. } => {}
             StageSpec::Clahe {
                 clip_limit, tiles, ..
@@ -243,6 +277,9 @@ mod tests {
             "output = \"png\"\n[[stage]]\nop = \"resize\"\nwidth = 3\n",
             "output = \"png\"\n[[stage]]\nop = \"resize\"\nscale = -1\n",
             "output = \"png\"\n[[stage]]\nop = \"clahe\"\ntiles = [0, 8]\n",
+            "output = \"png\"\n[[stage]]\nop = \"rotate\"\nangle = nan\n",
+            "output = \"png\"\n[[stage]]\nop = \"rotate\"\nangle = 3\nscale = 0\n",
+            "output = \"png\"\n[[stage]]\nop = \"rotate\"\nangle = 3\nborder = \"wrap\"\n",
             "output = \"png\"\n[[stage]]\nop = \"clahe\"\nclip-limit = nan\n",
             "output = \"png\"\n[[stage]]\nop = \"equalize\"\n[[stage]]\nop = \"window\"\n",
             "not toml at all [",
