@@ -45,6 +45,10 @@ enum Command {
     Crop(cli::crop::CropArgs),
     /// Segment the corpus callosum (BiSeNetV2) and measure the scan-plane angle.
     Segment(cli::segment::SegmentArgs),
+    /// Train BiSeNetV2 on image/mask folders (checkpoints every epoch, resumable).
+    Train(cli::train::TrainArgs),
+    /// Dice per site and angle error of a model on image/mask folders.
+    Evaluate(cli::evaluate::EvaluateArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +66,8 @@ fn main() -> ExitCode {
         Command::Rotate(a) => cli::rotate::run(a),
         Command::Crop(a) => cli::crop::run(a),
         Command::Segment(a) => cli::segment::run(a),
+        Command::Train(a) => cli::train::run(a),
+        Command::Evaluate(a) => cli::evaluate::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
