@@ -274,3 +274,41 @@ fn evaluate_prints_site_dice_and_angle_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown site(s) Nowhere"));
 }
+
+/// Writes augmented views of real pairs as PNGs for a visual check:
+/// `RADPIPE_AUGMENT_DATA=DIR cargo test --release --test seg_train -- --ignored augment_gallery`
+/// (outputs in test-output/augment/: image and mask overlaid side by side).
+#[test]
+#[ignore = "visual check on a real data folder; set RADPIPE_AUGMENT_DATA"]
+fn augment_gallery() {
+    let Some(data) = std::env::var_os("RADPIPE_AUGMENT_DATA") else {
+        return;
+    };
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("test-output/augment");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let pairs = pair_files(Path::new(&data)).expect("pairs");
+    let pre = Preprocess::square(256);
+    let mut rng = Rng::new(11);
+    for (i, p) in pairs.iter().step_by(pairs.len() / 6 + 1).enumerate() {
+        let s = load_pair(p).expect("load");
+        for k in 0..4 {
+            let v = augment(&s, &pre, 1, &AugmentConfig::default(), &mut rng);
+            let mut px = Vec::with_capacity(512 * 256);
+            for y in 0..256 {
+                for x in 0..256 {
+                    px.push(((v.input[y * 256 + x] * 0.5 + 0.5) * 255.0).round() as u8);
+                }
+                for x in 0..256 {
+                    let g = ((v.input[y * 256 + x] * 0.5 + 0.5) * 160.0) as u8;
+                    px.push(if v.target[y * 256 + x] > 0.5 {
+                        255
+                    } else {
+                        g / 2
+                    });
+                }
+            }
+            let img = HostImage::new(512, 256, Pixels::U8(px)).expect("image");
+            write_png(&out.join(format!("{i}_{k}.png")), &img).expect("png");
+        }
+    }
+}

@@ -402,7 +402,8 @@ pub fn augment(
     if draws.iter().any(|&d| d) {
         img.iter_mut().for_each(|v| *v /= 255.0);
         if draws[0] {
-            // exp(quadratic) over [-1, 1]², amplitude up to about ±35 %.
+            // exp(quadratic) over [-1, 1]²: up to about ×0.65–×1.5 over the central half of the
+            // view, stronger towards the corners (surface-coil shading).
             let c: Vec<f32> = (0..5).map(|_| rng.range(-0.3, 0.3)).collect();
             for y in 0..n {
                 let v = 2.0 * (y as f32 + 0.5) / n as f32 - 1.0;
