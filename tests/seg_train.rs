@@ -14,7 +14,7 @@ use radpipe::seg::dataset::{load_pair, pair_files};
 use radpipe::seg::infer::Preprocess;
 use radpipe::seg::loss::LossWeights;
 use radpipe::seg::train::{AdamState, AdamW, TrainRequest, read_checkpoint, train, train_step};
-use radpipe::seg::weights::save_weights;
+use radpipe::seg::weights::{save_weights, trained_input_size};
 
 /// A synthetic "mid-sagittal slice": a textured disc (the head) with a bright curved band (the
 /// structure to segment) at a per-image position and thickness; mask = the band.
@@ -142,8 +142,11 @@ fn training_writes_weights_checkpoint_metrics_and_resumes_from_the_checkpoint_ep
     let dice = first.history[0].val_mean_dice.expect("validation Dice");
     assert!((0.0..=1.0).contains(&dice));
 
-    // The weights load in the segmenter (what `radpipe segment --model` does).
+    // The weights load in the segmenter (what `radpipe segment --model` does) and record the
+    // input size they were trained at.
     radpipe::seg::weights::load_model(&files.model, &Device::flex()).expect("weights load");
+    assert_eq!(trained_input_size(&files.model), Some(64));
+    assert_eq!(trained_input_size(&files.best), Some(64));
 
     // Resume: continues with epoch 2 from the checkpoint's step, keeps the history.
     let resumed = TrainRequest {

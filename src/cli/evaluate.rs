@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use radpipe::seg::dataset::{check_sites, load_pair, pair_files, parse_sites};
 use radpipe::seg::evaluate::{Degradation, Summary, score_samples, summarise};
 use radpipe::seg::infer::{Backend, Preprocess, Segmenter};
-use radpipe::workflow::segment::resolve_model;
+use radpipe::seg::weights::trained_input_size;
+use radpipe::workflow::segment::{DEFAULT_INPUT_SIZE, resolve_model};
 use radpipe::{Engine, Error};
 
 use super::segment::DeviceArg;
@@ -22,9 +23,10 @@ pub struct EvaluateArgs {
     /// Only these sites, comma-separated.
     #[arg(long)]
     sites: Option<String>,
-    /// Network input side.
-    #[arg(long, default_value_t = 256)]
-    size: u32,
+    /// Network input side [default: the size the model was trained at when its file records it,
+    /// else 512].
+    #[arg(long)]
+    size: Option<u32>,
     /// Also score noisy (σ 10/255), blurred (σ 1.5 px) and 2×-downsampled copies.
     #[arg(long)]
     degraded: bool,
@@ -83,13 +85,17 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
             other => other,
         })?),
     };
-    let segmenter = Segmenter::load(&model, backend, Preprocess::square(args.size))?;
+    let size = args
+        .size
+        .or_else(|| trained_input_size(&model))
+        .unwrap_or(DEFAULT_INPUT_SIZE);
+    let segmenter = Segmenter::load(&model, backend, Preprocess::square(size))?;
     let samples = pairs.iter().map(load_pair).collect::<Result<Vec<_>, _>>()?;
     println!(
         "radpipe evaluate: {} images, model {}, {}²",
         samples.len(),
         model.display(),
-        args.size
+        size
     );
     let kinds: &[Degradation] = if args.degraded {
         &Degradation::ALL
@@ -108,7 +114,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
     if let Some(path) = &args.json {
         let json = serde_json::to_vec_pretty(&serde_json::json!({
             "model": model.display().to_string(),
-            "size": args.size,
+            "size": size,
             "summaries": summaries,
             "images": all_scores,
         }))

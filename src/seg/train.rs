@@ -19,7 +19,8 @@
 //!   epoch, step, RNG state, settings and the metrics so far; written atomically every epoch),
 //!   `MODEL.metrics.csv` (one row per epoch), `MODEL.best.safetensors` (best validation mean Dice), and
 //!   `MODEL.safetensors` itself rewritten with the latest weights every epoch (loadable by
-//!   `radpipe segment --model`).
+//!   `radpipe segment --model`). Both weight files record the training input size in their
+//!   safetensors metadata (`input_size`), which `segment` and `evaluate` use when `--size` is not given.
 //! - **Resume**: `resume` reads a checkpoint and continues with the epoch after the one it saved, with
 //!   the checkpoint's settings (only the epoch count may be raised).
 //!
@@ -41,8 +42,8 @@ use super::evaluate::{Degradation, score_samples, summarise};
 use super::infer::{Backend, Preprocess, Segmenter, burn_device};
 use super::loss::{LossWeights, total_loss};
 use super::weights::{
-    NamedTensor, NamedTensors, export_tensors, model_from_tensors, paddle_name, parse_safetensors,
-    safetensors_bytes, save_weights,
+    INPUT_SIZE_KEY, NamedTensor, NamedTensors, export_tensors, model_from_tensors, paddle_name,
+    parse_safetensors, safetensors_bytes, save_safetensors_with_metadata,
 };
 use crate::io::atomic::write_atomic;
 use crate::{Engine, Error, Result};
@@ -888,11 +889,19 @@ pub fn train(request: &TrainRequest) -> Result<TrainOutcome> {
             (Some(_), None) => true,
             (None, _) => false,
         };
+        let mut meta = BTreeMap::new();
+        meta.insert(INPUT_SIZE_KEY.to_string(), settings.size.to_string());
+        meta.insert("trained_by".into(), "radpipe train".into());
+        meta.insert("epoch".into(), epoch.to_string());
+        if let Some(d) = val_mean_dice {
+            meta.insert("val_mean_dice".into(), format!("{d:.4}"));
+            meta.insert("val_sites".into(), settings.val_sites.join(","));
+        }
         if improved && let Some(d) = val_mean_dice {
             best = Some((d, epoch));
-            save_weights(&model.valid(), &files.best)?;
+            save_safetensors_with_metadata(&model.valid(), &files.best, &meta)?;
         }
-        save_weights(&model.valid(), &files.model)?;
+        save_safetensors_with_metadata(&model.valid(), &files.model, &meta)?;
         history.push(EpochRecord {
             epoch,
             train_loss: loss_sum / loss_count.max(1) as f64,
