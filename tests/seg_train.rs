@@ -315,3 +315,40 @@ fn augment_gallery() {
         }
     }
 }
+
+#[test]
+fn matmul_upsampling_equals_bilinear_interpolation() {
+    use radpipe::seg::bisenet::{upsample, upsample_matmul};
+    let device = Device::flex();
+    let mut rng = Rng::new(3);
+    for (from, to) in [
+        ([5, 7], [16, 20]),
+        ([16, 16], [5, 9]),
+        ([8, 8], [64, 64]),
+        ([3, 1], [6, 4]),
+    ] {
+        for align in [false, true] {
+            let n = 2 * 3 * from[0] * from[1];
+            let values: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
+            let x =
+                Tensor::<4>::from_data(TensorData::new(values, [2, 3, from[0], from[1]]), &device);
+            let a = upsample(x.clone(), to, align)
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("a");
+            let b = upsample_matmul(x, to, align)
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("b");
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst < 1e-5,
+                "{from:?} -> {to:?} align {align}: max diff {worst}"
+            );
+        }
+    }
+}
