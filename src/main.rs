@@ -47,6 +47,10 @@ enum Command {
     Segment(cli::segment::SegmentArgs),
     /// Stitch overlapping stations (full spine, long leg) into one 16-bit image on the GPU.
     Stitch(cli::stitch::StitchArgs),
+    /// Train BiSeNetV2 on image/mask folders (checkpoints every epoch, resumable).
+    Train(cli::train::TrainArgs),
+    /// Dice per site and angle error of a model on image/mask folders.
+    Evaluate(cli::evaluate::EvaluateArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,8 @@ fn main() -> ExitCode {
         Command::Crop(a) => cli::crop::run(a),
         Command::Segment(a) => cli::segment::run(a),
         Command::Stitch(a) => cli::stitch::run(a),
+        Command::Train(a) => cli::train::run(a),
+        Command::Evaluate(a) => cli::evaluate::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

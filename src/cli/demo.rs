@@ -4,7 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use radpipe::ops::window::WindowRequest;
+use radpipe::seg::weights::trained_input_size;
 use radpipe::stitch::{BlendMode, StitchParams};
+use radpipe::workflow::segment::{
+    DEFAULT_INPUT_SIZE, DeviceChoice, SegmentRequest, resolve_model, segment_files,
+};
 use radpipe::workflow::stitch::{StitchRequest, stitch_files};
 use radpipe::workflow::window::window_file;
 use radpipe::{Engine, Error};
@@ -109,6 +113,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Error> {
             s.file, s.offset[0], s.offset[1], s.gain
         );
     }
+    segment_demo(&engine, &data, out);
     let stats = engine.stats();
     println!(
         "outputs in {}/ — {} submissions, {} readbacks, {} pipelines built",
@@ -118,4 +123,46 @@ pub fn run(args: &DemoArgs) -> Result<(), Error> {
         stats.pipelines_created
     );
     Ok(())
+}
+
+/// Segments the bundled mid-sagittal slice with the shipped model and prints its angles; says so
+/// when no model ships yet (a failure here does not fail the window/level demo).
+fn segment_demo(engine: &Engine, data: &Path, out: &Path) {
+    let input = data.join("brain_mid_sagittal.png");
+    let model = match resolve_model(None) {
+        Ok(m) => m,
+        Err(_) => {
+            println!(
+                "  segment {}: skipped, no trained model is shipped yet (models/)",
+                input.display()
+            );
+            return;
+        }
+    };
+    let request = SegmentRequest {
+        size: trained_input_size(&model).unwrap_or(DEFAULT_INPUT_SIZE),
+        model: Some(model),
+        out_dir: out.to_path_buf(),
+        batch: 1,
+        device: DeviceChoice::Gpu,
+    };
+    match segment_files(Some(engine), std::slice::from_ref(&input), &request) {
+        Ok(entries) => {
+            for e in entries {
+                match (&e.error, e.angle_deg) {
+                    (Some(m), _) => println!("  segment {}: failed: {m}", e.file),
+                    (None, Some(a)) => println!(
+                        "  segment {} -> {}  ({} px, box {:.2}°, line {:.2}°, angle {a:.2}°)",
+                        e.file,
+                        e.mask.as_deref().unwrap_or(""),
+                        e.area_px,
+                        e.bbox.map_or(f64::NAN, |b| b.angle_deg),
+                        e.line.map_or(f64::NAN, |l| l.angle_deg),
+                    ),
+                    (None, None) => println!("  segment {}: no angle (empty mask)", e.file),
+                }
+            }
+        }
+        Err(e) => println!("  segment {}: failed: {e}", input.display()),
+    }
 }

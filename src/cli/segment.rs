@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use clap::ValueEnum;
+use radpipe::seg::weights::trained_input_size;
 use radpipe::workflow::segment::{
-    DEFAULT_INPUT_SIZE, DeviceChoice, SegmentRequest, segment_files, write_report,
+    DEFAULT_INPUT_SIZE, DeviceChoice, SegmentRequest, resolve_model, segment_files, write_report,
 };
 use radpipe::{Engine, Error};
 
@@ -26,9 +27,10 @@ pub struct SegmentArgs {
     /// Where the network runs.
     #[arg(long, value_enum, default_value_t = DeviceArg::Gpu)]
     device: DeviceArg,
-    /// Network input size (square; images are resized to it and the mask back to the image size).
-    #[arg(long, default_value_t = DEFAULT_INPUT_SIZE)]
-    size: u32,
+    /// Network input size (square; images are resized to it and the mask back to the image size)
+    /// [default: the size the model was trained at when its file records it, else 512].
+    #[arg(long)]
+    size: Option<u32>,
     /// Images per network batch.
     #[arg(long, default_value_t = 4)]
     batch: usize,
@@ -59,7 +61,14 @@ pub fn run(args: &SegmentArgs) -> Result<(), Error> {
     let request = SegmentRequest {
         model: args.model.clone(),
         out_dir: args.output.clone(),
-        size: args.size,
+        size: args
+            .size
+            .or_else(|| {
+                resolve_model(args.model.as_deref())
+                    .ok()
+                    .and_then(|m| trained_input_size(&m))
+            })
+            .unwrap_or(DEFAULT_INPUT_SIZE),
         batch: args.batch,
         device,
     };

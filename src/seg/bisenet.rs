@@ -476,6 +476,54 @@ pub fn upsample(x: Tensor<4>, size: [usize; 2], align_corners: bool) -> Tensor<4
     )
 }
 
+/// The `[out, input]` matrix of 1-D bilinear resampling with `align_corners` semantics (half-pixel
+/// centres when false, source index clamped at 0 and `input − 1`), as PyTorch/Paddle define it.
+pub fn bilinear_matrix(input: usize, out: usize, align_corners: bool) -> Vec<f32> {
+    let mut m = vec![0.0f32; out * input];
+    for d in 0..out {
+        let src = if align_corners {
+            if out > 1 {
+                d as f64 * (input - 1) as f64 / (out - 1) as f64
+            } else {
+                0.0
+            }
+        } else {
+            ((d as f64 + 0.5) * input as f64 / out as f64 - 0.5).max(0.0)
+        };
+        let i0 = (src.floor() as usize).min(input - 1);
+        let i1 = (i0 + 1).min(input - 1);
+        let l = (src - i0 as f64) as f32;
+        m[d * input + i0] += 1.0 - l;
+        m[d * input + i1] += l;
+    }
+    m
+}
+
+/// [`upsample`] as two matrix products (`Wy · x · Wxᵀ`): the same resampling, built from operations
+/// every burn backend can differentiate (burn 0.22's wgpu backend has no bilinear-interpolate
+/// backward), so training uses it on any device.
+pub fn upsample_matmul(x: Tensor<4>, size: [usize; 2], align_corners: bool) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    if [h, w] == size {
+        return x;
+    }
+    let device = x.device();
+    let wy = Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(bilinear_matrix(h, size[0], align_corners), [size[0], h]),
+        &device,
+    )
+    .reshape([1, 1, size[0], h])
+    .expand([n, c, size[0], h]);
+    let wxt = Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(bilinear_matrix(w, size[1], align_corners), [size[1], w]),
+        &device,
+    )
+    .transpose()
+    .reshape([1, 1, w, size[1]])
+    .expand([n, c, w, size[1]]);
+    wy.matmul(x).matmul(wxt)
+}
+
 /// Bilateral guided aggregation: the detail and semantic maps gate each other.
 #[derive(Module, Debug)]
 pub struct Bga {
@@ -496,6 +544,16 @@ pub struct Bga {
 impl Bga {
     /// Aggregated 1/8 features.
     pub fn forward(&self, dfm: Tensor<4>, sfm: Tensor<4>) -> Tensor<4> {
+        self.forward_with(dfm, sfm, upsample)
+    }
+
+    /// [`Bga::forward`] with the given bilinear resampling ([`upsample`] or [`upsample_matmul`]).
+    pub fn forward_with(
+        &self,
+        dfm: Tensor<4>,
+        sfm: Tensor<4>,
+        upsample: fn(Tensor<4>, [usize; 2], bool) -> Tensor<4>,
+    ) -> Tensor<4> {
         let db_feat_keep = self
             .db_branch_keep
             .1
@@ -583,14 +641,17 @@ impl BiSeNetV2 {
     }
 
     /// Training-mode logits: the main head and the four auxiliary heads, each at the input size
-    /// (PaddleSeg's `model(x)` in train mode, in the same order).
+    /// (PaddleSeg's `model(x)` in train mode, in the same order). Bilinear resampling is done with
+    /// [`upsample_matmul`] so that every backend can differentiate it.
     pub fn forward_train(&self, x: Tensor<4>) -> [Tensor<4>; 5] {
         let [_, _, h, w] = x.dims();
         let dfm = self.db.forward(x.clone());
         let s = self.sb.forward(x);
-        let up = |t: Tensor<4>| upsample(t, [h, w], self.align_corners);
+        let up = |t: Tensor<4>| upsample_matmul(t, [h, w], self.align_corners);
         [
-            up(self.head.forward(self.bga.forward(dfm, s.fm))),
+            up(self
+                .head
+                .forward(self.bga.forward_with(dfm, s.fm, upsample_matmul))),
             up(self.aux_head1.forward(s.stage2)),
             up(self.aux_head2.forward(s.stage3)),
             up(self.aux_head3.forward(s.stage4)),

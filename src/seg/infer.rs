@@ -18,6 +18,7 @@
 //! references — [`crate::ops::window::reference`], [`preprocess_reference`], [`mask_reference`] — and
 //! the network runs on burn's Flex backend.
 
+use std::path::Path;
 use std::sync::Mutex;
 
 use burn::module::Module;
@@ -26,7 +27,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::bisenet::BiSeNetV2;
 use crate::image::{Geometry, GpuImage, HostImage, PixelFormat, Pixels};
-use crate::ops::window::{self, WindowSettings};
+use crate::io::{Input, read_input};
+use crate::ops::window::{self, WindowRequest, WindowSettings};
 use crate::pipeline::{Bind, Recorder};
 use crate::{Engine, Error, Result};
 
@@ -351,19 +353,80 @@ fn bilinear(src: &[f32], w: u32, h: u32, dst_w: u32, dst_h: u32) -> Vec<f32> {
     out
 }
 
+/// Smallest image side radpipe segments (smaller images carry no anatomy worth a scan plane).
+pub const MIN_IMAGE_SIDE: u32 = 8;
+
+/// One input read and prepared: stored pixels and the window to 8-bit display values.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Stored pixels.
+    pub image: HostImage,
+    /// Window to 8-bit display values (`None`: already display values).
+    pub window: Option<WindowSettings>,
+}
+
+/// Reads an input file and decides how it becomes 8-bit display values, as `radpipe segment` and
+/// `radpipe train` both feed the network: DICOM is windowed (the file's window, else its VOI LUT, else
+/// the frame's range), 8-bit PNG/JPEG are used as they are, 16-bit rasters are windowed over their
+/// range. Images smaller than [`MIN_IMAGE_SIDE`] are refused.
+pub fn prepare(path: &Path) -> Result<Prepared> {
+    let request = WindowRequest::default();
+    let prepared = match read_input(path)? {
+        Input::Dicom(d) => {
+            let window =
+                WindowSettings::from_dicom(&d, 0, &request).map_err(|e| e.in_file(path))?;
+            Prepared {
+                image: d.frame(0)?,
+                window: Some(window),
+            }
+        }
+        Input::Raster(img) if img.format() == PixelFormat::U8 => Prepared {
+            image: img,
+            window: None,
+        },
+        Input::Raster(img) => {
+            let window = WindowSettings::for_image(&img, &request).map_err(|e| e.in_file(path))?;
+            Prepared {
+                image: img,
+                window: Some(window),
+            }
+        }
+    };
+    let (w, h) = (prepared.image.width, prepared.image.height);
+    if w < MIN_IMAGE_SIDE || h < MIN_IMAGE_SIDE {
+        return Err(Error::InvalidImage(format!(
+            "image {w}x{h} is too small to segment (at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})"
+        ))
+        .in_file(path));
+    }
+    Ok(prepared)
+}
+
 /// CPU reference of `seg_preprocess.wgsl`: `channels` planes of the resized, normalised image.
 pub fn preprocess_reference(display: &HostImage, pre: &Preprocess, channels: usize) -> Vec<f32> {
     let src: Vec<f32> = (0..display.pixel_count())
         .map(|i| display.pixels.get_f64(i) as f32)
         .collect();
     let plane = bilinear(&src, display.width, display.height, pre.width, pre.height);
+    normalise_planes(&plane, pre, channels)
+}
+
+/// The normalisation half of [`preprocess_reference`]: display values (0..255) already at the network
+/// size → `channels` equal planes of `v · gain + bias`. Training feeds its augmented images through
+/// this, so the network sees the same normalisation as at inference.
+pub fn normalise_planes(plane: &[f32], pre: &Preprocess, channels: usize) -> Vec<f32> {
     let (gain, bias) = (pre.gain(), pre.bias());
-    let normalised: Vec<f32> = plane.iter().map(|&v| v * gain + bias).collect();
-    let mut out = Vec::with_capacity(normalised.len() * channels);
+    let mut out = Vec::with_capacity(plane.len() * channels);
     for _ in 0..channels {
-        out.extend_from_slice(&normalised);
+        out.extend(plane.iter().map(|&v| v * gain + bias));
     }
     out
+}
+
+/// The bilinear resize `seg_preprocess.wgsl` (and [`preprocess_reference`]) applies: half-pixel
+/// centres, source coordinates clamped to the image.
+pub fn resize_reference(src: &[f32], width: u32, height: u32, dst_w: u32, dst_h: u32) -> Vec<f32> {
+    bilinear(src, width, height, dst_w, dst_h)
 }
 
 /// The margin resized to `width`×`height` (f32, as `seg_mask.wgsl` computes it before thresholding).

@@ -7,11 +7,18 @@
 //! - [`weights`]: `.pdparams` import, safetensors and burn-record load/save, checked by tensor name.
 //! - [`infer`]: preprocessing → network → mask on the GPU with no CPU trip, or on the CPU.
 //! - [`geometry`]: largest component, minimum-area box, least-squares line, final angle.
+//! - [`dataset`], [`augment`], [`loss`], [`train`]: training on image/mask folders (`radpipe train`).
+//! - [`evaluate`]: Dice per site and angle error on labelled images (`radpipe evaluate`).
 
+pub mod augment;
 pub mod bisenet;
+pub mod dataset;
+pub mod evaluate;
 pub mod geometry;
 pub mod infer;
+pub mod loss;
 pub mod pickle;
+pub mod train;
 pub mod weights;
 
 pub use bisenet::{BiSeNetV2, BiSeNetV2Config};

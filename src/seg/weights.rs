@@ -259,10 +259,21 @@ fn half_to_f32(h: u16) -> f32 {
 
 /// Serialises tensors as safetensors bytes (F32, names sorted, header padded to 8 bytes).
 pub fn safetensors_bytes(named: &NamedTensors) -> Result<Vec<u8>> {
+    safetensors_bytes_with_metadata(named, &BTreeMap::new())
+}
+
+/// [`safetensors_bytes`] with extra `__metadata__` entries (strings, as the format requires).
+pub fn safetensors_bytes_with_metadata(
+    named: &NamedTensors,
+    extra: &BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
     let mut header = serde_json::Map::new();
     let mut metadata = serde_json::Map::new();
     metadata.insert("producer".into(), "radpipe".into());
     metadata.insert("names".into(), "paddleseg".into());
+    for (k, v) in extra {
+        metadata.insert(k.clone(), v.clone().into());
+    }
     header.insert("__metadata__".into(), serde_json::Value::Object(metadata));
     let mut offset = 0usize;
     for (name, t) in &named.tensors {
@@ -568,6 +579,62 @@ pub fn export_tensors(model: &BiSeNetV2) -> Result<NamedTensors> {
     Ok(NamedTensors {
         source: PathBuf::new(),
         tensors: e.out,
+    })
+}
+
+/// Metadata key under which `radpipe train` records the network input side it trained at.
+pub const INPUT_SIZE_KEY: &str = "input_size";
+
+/// The `__metadata__` strings of a safetensors file (empty for other formats or none).
+pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
+    if WeightsFormat::of(path)? != WeightsFormat::Safetensors {
+        return Ok(BTreeMap::new());
+    }
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut len8 = [0u8; 8];
+    std::io::Read::read_exact(&mut file, &mut len8).map_err(|e| Error::io(path, e))?;
+    let len = u64::from_le_bytes(len8);
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len > size.saturating_sub(8) {
+        return Err(Error::format(
+            path,
+            "safetensors: header longer than the file",
+        ));
+    }
+    let mut header = vec![0u8; len as usize];
+    std::io::Read::read_exact(&mut file, &mut header).map_err(|e| Error::io(path, e))?;
+    let header: serde_json::Value = serde_json::from_slice(&header)
+        .map_err(|e| Error::format(path, format!("safetensors: header is not JSON: {e}")))?;
+    Ok(header["__metadata__"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The input side a model was trained at, when its file records it ([`INPUT_SIZE_KEY`]).
+pub fn trained_input_size(path: &Path) -> Option<u32> {
+    read_metadata(path).ok()?.get(INPUT_SIZE_KEY)?.parse().ok()
+}
+
+/// Saves the weights as `.safetensors` with extra metadata strings.
+pub fn save_safetensors_with_metadata(
+    model: &BiSeNetV2,
+    path: &Path,
+    metadata: &BTreeMap<String, String>,
+) -> Result<()> {
+    if WeightsFormat::of(path)? != WeightsFormat::Safetensors {
+        return Err(Error::unsupported(
+            path,
+            "metadata is written to .safetensors only",
+        ));
+    }
+    let bytes = safetensors_bytes_with_metadata(&export_tensors(model)?, metadata)?;
+    write_atomic(path, |w| {
+        w.write_all(&bytes).map_err(|e| Error::io(path, e))
     })
 }
 

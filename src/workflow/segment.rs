@@ -9,15 +9,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::image::{HostImage, PixelFormat};
-use crate::io::{Input, atomic, raster, read_input};
-use crate::ops::window::{WindowRequest, WindowSettings};
+use crate::io::{atomic, raster};
 use crate::seg::geometry::{Fit, MaskMeasurement, PatientAxis, measure};
 use crate::seg::infer::{Backend, Preprocess, SegInput, Segmenter};
 use crate::{Engine, Error, Result};
 
-/// Smallest image side radpipe segments (smaller images carry no anatomy worth a scan plane).
-pub const MIN_IMAGE_SIDE: u32 = 8;
+pub use crate::seg::infer::{MIN_IMAGE_SIDE, Prepared, prepare};
 
 /// Default network input side.
 pub const DEFAULT_INPUT_SIZE: u32 = 512;
@@ -131,45 +128,6 @@ pub fn resolve_model(model: Option<&Path>) -> Result<PathBuf> {
          missing); pass --model PATH with PaddleSeg weights (.pdparams), .safetensors or a burn \
          record (.bpk)"
     )))
-}
-
-/// One input read and prepared: stored pixels and the window to 8-bit display values.
-struct Prepared {
-    image: HostImage,
-    window: Option<WindowSettings>,
-}
-
-fn prepare(path: &Path) -> Result<Prepared> {
-    let request = WindowRequest::default();
-    let prepared = match read_input(path)? {
-        Input::Dicom(d) => {
-            let window =
-                WindowSettings::from_dicom(&d, 0, &request).map_err(|e| e.in_file(path))?;
-            Prepared {
-                image: d.frame(0)?,
-                window: Some(window),
-            }
-        }
-        Input::Raster(img) if img.format() == PixelFormat::U8 => Prepared {
-            image: img,
-            window: None,
-        },
-        Input::Raster(img) => {
-            let window = WindowSettings::for_image(&img, &request).map_err(|e| e.in_file(path))?;
-            Prepared {
-                image: img,
-                window: Some(window),
-            }
-        }
-    };
-    let (w, h) = (prepared.image.width, prepared.image.height);
-    if w < MIN_IMAGE_SIDE || h < MIN_IMAGE_SIDE {
-        return Err(Error::InvalidImage(format!(
-            "image {w}x{h} is too small to segment (at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})"
-        ))
-        .in_file(path));
-    }
-    Ok(prepared)
 }
 
 /// `OUTDIR/<stem>_mask.png` for every input; refuses two inputs with the same stem and an output
