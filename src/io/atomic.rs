@@ -26,11 +26,13 @@ where
             ),
         ));
     }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".radpipe-")
-        .suffix(".partial")
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(path, e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".radpipe-").suffix(".partial");
+    // Temporary files are private (0600) by default; an output gets the permissions any new file
+    // gets here (0666 less the umask), as if it had been created directly.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(&dir).map_err(|e| Error::io(path, e))?;
     {
         let file = tmp.as_file_mut();
         let mut writer = std::io::BufWriter::new(file);
@@ -65,6 +67,22 @@ fn canonical_or_self(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn outputs_get_ordinary_file_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plain = dir.path().join("plain.bin");
+        std::fs::File::create(&plain).expect("create");
+        let target = dir.path().join("out.bin");
+        write_atomic(&target, |w| {
+            w.write_all(b"data").map_err(|e| Error::io("x", e))
+        })
+        .expect("write");
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&target), mode(&plain));
+    }
 
     #[test]
     fn failed_fill_leaves_nothing_behind() {
