@@ -1,8 +1,8 @@
 //! `radpipe segment` from the command line, on burn's CPU backend (no adapter needed) with the
 //! PaddleSeg fixture weights, modified where a test needs a known answer: a head bias that makes every
 //! pixel background (an empty mask: reported, no angle) or foreground (the mask is the whole image,
-//! so the box is the image and the angle 0°). Errors: no model (none ships yet), a missing weights
-//! file, weights missing a tensor (named), a tiny image (named; the other files still processed).
+//! so the box is the image and the angle 0°). The shipped model (models/MODEL.md) on the bundled
+//! mid-sagittal slice. Errors: a missing weights file, weights missing a tensor (named), a tiny image (named; the other files still processed).
 
 mod common;
 
@@ -126,20 +126,6 @@ fn bad_inputs_are_named_errors() {
     let out = d.join("out");
     std::fs::create_dir(&out).expect("mkdir");
 
-    // No model: none ships yet.
-    let (code, _, stderr) = run(&[
-        img.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-        "--device".as_ref(),
-        "cpu".as_ref(),
-    ]);
-    assert_eq!(code, 1);
-    assert!(
-        stderr.contains("--model") && stderr.contains("does not ship"),
-        "{stderr}"
-    );
-
     // A model file that is not there.
     let (code, _, stderr) = run(&[
         img.as_os_str(),
@@ -217,4 +203,46 @@ fn bad_inputs_are_named_errors() {
             .contains("too small")
     );
     assert!(json[1]["error"].is_null());
+}
+
+/// The shipped model, used by default (no `--model`), on the bundled mid-sagittal slice (ITK's
+/// BrainMidSagittalSlice.png, a scanner and orientation the model never saw): the corpus callosum is
+/// found where it is. The bounds come from the slice's anatomy (checked by eye on an overlay: the CC
+/// spans x ≈ 58–128, y ≈ 78–110 of the 217×180 image, tilted ≈ 15° up toward the front), not from the
+/// model's output; an untrained network (random or fixture weights) fails them.
+#[test]
+fn shipped_model_finds_the_corpus_callosum_on_the_bundled_slice() {
+    let model = repo_path("models/bisenet_v2_corpus_callosum.safetensors");
+    require(&model);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("report.json");
+    let slice = repo_path("data/demo/brain_mid_sagittal.png");
+    let (code, stdout, stderr) = run(&[
+        slice.as_os_str(),
+        "-o".as_ref(),
+        dir.path().as_os_str(),
+        "--device".as_ref(),
+        "cpu".as_ref(),
+        "--json".as_ref(),
+        json.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("report")).expect("json");
+    let e = &v[0];
+    let area = e["area_px"].as_f64().expect("area");
+    assert!((350.0..=1500.0).contains(&area), "CC area {area} px: {e}");
+    let c = &e["box"]["center"];
+    let (cx, cy) = (c[0].as_f64().expect("x"), c[1].as_f64().expect("y"));
+    assert!(
+        (75.0..=110.0).contains(&cx) && (80.0..=105.0).contains(&cy),
+        "centre ({cx}, {cy}): {e}"
+    );
+    let long = e["box"]["size"][0].as_f64().expect("w");
+    assert!((55.0..=95.0).contains(&long), "long axis {long} px: {e}");
+    let angle = e["angle_deg"].as_f64().expect("angle");
+    assert!((-30.0..=-3.0).contains(&angle), "angle {angle}°: {e}");
+    let mask = radpipe::io::raster::read_raster(&dir.path().join("brain_mid_sagittal_mask.png"))
+        .expect("mask");
+    assert_eq!((mask.width, mask.height), (217, 180));
 }

@@ -133,7 +133,7 @@ fn segment_demo(engine: &Engine, data: &Path, out: &Path) {
         Ok(m) => m,
         Err(_) => {
             println!(
-                "  segment {}: skipped, no trained model is shipped yet (models/)",
+                "  segment {}: skipped, the shipped model (models/) is missing",
                 input.display()
             );
             return;

@@ -114,7 +114,7 @@ impl SegmentEntry {
     }
 }
 
-/// The model file to use: the one given, else the shipped default — which does not exist yet.
+/// The model file to use: the one given, else the shipped default (models/, see models/MODEL.md).
 pub fn resolve_model(model: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = model {
         return Ok(p.to_path_buf());
@@ -124,8 +124,8 @@ pub fn resolve_model(model: Option<&Path>) -> Result<PathBuf> {
         return Ok(shipped);
     }
     Err(Error::InvalidParams(format!(
-        "no segmentation model: radpipe does not ship a trained BiSeNetV2 yet ({DEFAULT_MODEL} is \
-         missing); pass --model PATH with PaddleSeg weights (.pdparams), .safetensors or a burn \
+        "no segmentation model: the shipped {DEFAULT_MODEL} is missing from this installation; pass \
+         --model PATH with PaddleSeg weights (.pdparams), .safetensors or a burn \
          record (.bpk)"
     )))
 }
