@@ -292,26 +292,100 @@ impl TrainRequest {
     }
 }
 
+/// Exact f64 in checkpoint JSON: serde_json (without its `float_roundtrip` feature, which would rebuild
+/// burn and cubecl) may parse a number one ULP off, so a resumed history would not equal the one
+/// written. Values are written as their shortest round-trip decimal string and parsed with
+/// `str::parse`, which is exact; plain JSON numbers (older checkpoints) are still read.
+mod exact_f64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        Number(f64),
+    }
+
+    fn parse<E: serde::de::Error>(r: Repr) -> Result<f64, E> {
+        match r {
+            Repr::Text(t) => t.parse().map_err(E::custom),
+            Repr::Number(v) => Ok(v),
+        }
+    }
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        parse(Repr::deserialize(d)?)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(v) => s.serialize_some(&v.to_string()),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+            Option::<Repr>::deserialize(d)?.map(parse).transpose()
+        }
+    }
+
+    pub mod map {
+        use std::collections::BTreeMap;
+
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            m: &BTreeMap<String, f64>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.collect_map(m.iter().map(|(k, v)| (k, v.to_string())))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<BTreeMap<String, f64>, D::Error> {
+            BTreeMap::<String, Repr>::deserialize(d)?
+                .into_iter()
+                .map(|(k, r)| parse(r).map(|v| (k, v)))
+                .collect()
+        }
+    }
+}
+
 /// One epoch's metrics (a row of the metrics CSV).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     /// Epoch, 1-based.
     pub epoch: usize,
     /// Mean training loss over the epoch's steps.
+    #[serde(with = "exact_f64")]
     pub train_loss: f64,
     /// Learning rate at the epoch's last step.
+    #[serde(with = "exact_f64")]
     pub lr: f64,
     /// Optimiser steps in this epoch.
     pub steps: usize,
     /// Seconds spent training (steps only).
+    #[serde(with = "exact_f64")]
     pub train_seconds: f64,
     /// Mean validation Dice per held-out site.
+    #[serde(with = "exact_f64::map")]
     pub val_site_dice: BTreeMap<String, f64>,
     /// Mean of the per-site means; `None` without validation sites.
+    #[serde(with = "exact_f64::option")]
     pub val_mean_dice: Option<f64>,
     /// Mean validation angle error, degrees.
+    #[serde(with = "exact_f64::option")]
     pub val_angle_error_deg: Option<f64>,
     /// Seconds for the whole epoch (training, validation, checkpoint).
+    #[serde(with = "exact_f64")]
     pub seconds: f64,
 }
 
@@ -970,6 +1044,33 @@ fn say(progress: bool, line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn epoch_records_round_trip_exactly_through_checkpoint_json() {
+        let mut r = EpochRecord {
+            epoch: 1,
+            train_loss: 3.8184361457824707,
+            lr: 0.002,
+            steps: 2,
+            train_seconds: 0.657917069,
+            val_site_dice: BTreeMap::from([("C".to_string(), 0.24320473778196552)]),
+            val_mean_dice: Some(0.24320473778196552),
+            val_angle_error_deg: None,
+            seconds: 1.0 / 3.0,
+        };
+        for k in 0..2000u32 {
+            r.train_loss = f64::from(k).sqrt() * std::f64::consts::PI;
+            let back: EpochRecord =
+                serde_json::from_slice(&serde_json::to_vec(&r).expect("json")).expect("parse");
+            assert_eq!(back, r);
+        }
+        // Checkpoints written before: plain JSON numbers still read.
+        let old = r#"{"epoch":1,"train_loss":1.5,"lr":0.002,"steps":2,"train_seconds":0.5,
+            "val_site_dice":{"C":0.25},"val_mean_dice":0.25,"val_angle_error_deg":null,"seconds":1.0}"#;
+        let rec: EpochRecord = serde_json::from_str(old).expect("old format");
+        assert_eq!(rec.val_site_dice["C"], 0.25);
+        assert_eq!(rec.val_angle_error_deg, None);
+    }
 
     #[test]
     fn schedule_warms_up_then_anneals() {
