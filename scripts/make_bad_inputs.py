@@ -28,6 +28,21 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "data" / "bad"
 
 
+# Files found by `fuzz/` (mutations of the seeds above and of pydicom's MIT test files).
+FUZZ_FOUND = {
+    "meta_unknown_vr_hides_length.dcm": (
+        "fuzz/dicom_reader: an unknown VR code (NB) in the file meta group; dicom-rs reads it as UN "
+        "with a 4-byte length, the old pre-scan read a 2-byte length, lost step and missed a data-set "
+        "element claiming 3.4 GB (dicom-rs allocated it: 3.4 GB RSS for a 2 KB file)"
+    ),
+    "meta_desync_4gb.dcm": (
+        "fuzz/dicom_reader: an off-group tag (27FF,0002) inside the file meta group length; dicom-rs "
+        "reads the meta group by its group length, the old pre-scan stopped at the first non-0002 tag "
+        "and missed an element claiming 4.2 GB (4.1 GB RSS for a 13 KB file)"
+    ),
+}
+
+
 def ct() -> pydicom.Dataset:
     return pydicom.dcmread(get_testdata_file("CT_small.dcm"))
 
@@ -142,6 +157,48 @@ def main() -> None:
 
     (OUT / "not_an_image.txt").write_text("radpipe bad-input corpus: plain text, not an image\n")
     manifest["not_an_image.txt"] = "plain text"
+
+    # A Deflated Explicit VR Little Endian data set whose Pixel Data claims 3 GiB: the lie is only
+    # visible after inflating, so the length pre-scan must inflate (streaming) to see it.
+    def elem(group: int, element: int, vr: bytes, value: bytes, length: int | None = None) -> bytes:
+        n = len(value) if length is None else length
+        if vr in (b"OB", b"OW", b"SQ", b"UN", b"UT"):
+            return struct.pack("<HH2sHI", group, element, vr, 0, n) + value
+        return struct.pack("<HH2sH", group, element, vr, n) + value
+
+    dataset = (
+        elem(0x0008, 0x0060, b"CS", b"MR")
+        + elem(0x0028, 0x0002, b"US", struct.pack("<H", 1))
+        + elem(0x0028, 0x0004, b"CS", b"MONOCHROME2 ")
+        + elem(0x0028, 0x0010, b"US", struct.pack("<H", 4))
+        + elem(0x0028, 0x0011, b"US", struct.pack("<H", 4))
+        + elem(0x0028, 0x0100, b"US", struct.pack("<H", 16))
+        + elem(0x0028, 0x0101, b"US", struct.pack("<H", 16))
+        + elem(0x0028, 0x0102, b"US", struct.pack("<H", 15))
+        + elem(0x0028, 0x0103, b"US", struct.pack("<H", 0))
+        + elem(0x7FE0, 0x0010, b"OW", bytes(32), length=3 << 30)
+    )
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    deflated = packer.compress(dataset) + packer.flush()
+    ts = b"1.2.840.10008.1.2.1.99\0"
+    meta_body = (
+        elem(0x0002, 0x0001, b"OB", b"\0\1")
+        + elem(0x0002, 0x0002, b"UI", b"1.2.840.10008.5.1.4.1.1.7\0")
+        + elem(0x0002, 0x0003, b"UI", b"2.25.1\0")
+        + elem(0x0002, 0x0010, b"UI", ts)
+    )
+    meta = elem(0x0002, 0x0000, b"UL", struct.pack("<I", len(meta_body))) + meta_body
+    (OUT / "deflated_length_lie.dcm").write_bytes(bytes(128) + b"DICM" + meta + deflated)
+    manifest["deflated_length_lie.dcm"] = (
+        "Deflated Explicit VR Little Endian data set whose Pixel Data element claims 3 GiB "
+        "(the lie is visible only after inflating)"
+    )
+
+    # Inputs the dicom_reader fuzz target found (kept verbatim in fuzz/regressions/dicom_reader/).
+    found = ROOT / "fuzz" / "regressions" / "dicom_reader"
+    for name, what in FUZZ_FOUND.items():
+        (OUT / f"fuzz_{name}").write_bytes((found / name).read_bytes())
+        manifest[f"fuzz_{name}"] = what
 
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(f"wrote {len(manifest)} files to {OUT.relative_to(ROOT)}")

@@ -7,8 +7,9 @@
 //! (dicom-rs builds nested items recursively). It follows defined- and undefined-length sequences and
 //! items and encapsulated pixel data fragments, interpreting headers exactly as dicom-rs's decoders do
 //! (an unknown VR code is `UN` with a 4-byte length; any undefined-length element other than Pixel Data
-//! is a sequence in the same syntax), so that the two walks agree. Deflated data sets are not scanned
-//! (their lengths refer to inflated data).
+//! is a sequence in the same syntax), and the file meta group exactly as dicom-rs's `FileMetaTable` does
+//! (its group length decides where the data set starts), so that the two walks agree. Deflated data
+//! sets are inflated in a streaming pass (refused beyond 4 GiB) and walked the same way.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -28,7 +29,7 @@ pub(super) enum Syntax {
 }
 
 impl Syntax {
-    /// The data set encoding of a transfer syntax; `None` for deflated ones (not scanned).
+    /// The data set encoding of a transfer syntax; `None` for deflated ones (see [`scan_deflated`]).
     pub(super) fn of(ts_uid: &str) -> Option<Syntax> {
         match ts_uid.trim_end_matches(['\0', ' ']) {
             "1.2.840.10008.1.2" => Some(Syntax::ImplicitLe),
@@ -177,30 +178,7 @@ pub(super) fn scan<R: Read + Seek>(
                 };
                 // As dicom-rs does: an unknown VR code is read as UN, with the long length form.
                 let vr = VR::from_binary(code).unwrap_or(VR::UN);
-                let long = !matches!(
-                    vr,
-                    VR::AE
-                        | VR::AS
-                        | VR::AT
-                        | VR::CS
-                        | VR::DA
-                        | VR::DS
-                        | VR::DT
-                        | VR::FL
-                        | VR::FD
-                        | VR::IS
-                        | VR::LO
-                        | VR::LT
-                        | VR::PN
-                        | VR::SH
-                        | VR::SL
-                        | VR::SS
-                        | VR::ST
-                        | VR::TM
-                        | VR::UI
-                        | VR::UL
-                        | VR::US
-                );
+                let long = !short_length(vr);
                 let len = if long {
                     if w.bytes::<2>().is_none() {
                         return Ok(());
@@ -243,55 +221,175 @@ fn dictionary_vr(tag: Tag) -> Option<VR> {
     })
 }
 
-/// Reads the file meta group (Explicit VR Little Endian, group 0002) at the reader's position and
-/// returns its Transfer Syntax UID and the position where the data set starts. `None` when the group
-/// cannot be read (dicom-rs will report why).
+/// Reads the file meta group at the reader's position exactly as dicom-rs 0.10's `FileMetaTable` does,
+/// so that both agree on where the data set starts: the first element must be (0002,0000) with a
+/// 4-byte value (the group length); elements are then read — whatever their group — until the bytes read
+/// reach that length, with dicom-rs's explicit VR header rules (an unknown VR code is `UN` with the long
+/// length form; item tags carry no VR). Returns the Transfer Syntax UID and the position where the data
+/// set starts; `None` when dicom-rs itself will refuse the group (it then reports why). Every element's
+/// length is checked against what is left of the file.
 pub(super) fn meta_transfer_syntax<R: Read + Seek>(
     r: &mut R,
     pos: u64,
     len: u64,
 ) -> Result<Option<(String, u64)>, String> {
     let mut w = Walker { r, pos, len };
+    let Some((tag, vr_len, _)) = explicit_header(&mut w)? else {
+        return Ok(None);
+    };
+    if tag != Tag(0x0002, 0x0000) || vr_len != 4 {
+        return Ok(None);
+    }
+    let Some(group_length) = w.u32(Syntax::ExplicitLe) else {
+        return Ok(None);
+    };
     let mut ts = None;
-    loop {
-        let start = w.pos;
-        let Some(group) = w.u16(Syntax::ExplicitLe) else {
+    let mut read: u32 = 0;
+    while read < group_length {
+        let Some((tag, value_len, header)) = explicit_header(&mut w)? else {
             return Ok(None);
         };
-        if group != 0x0002 {
-            w.r.seek(SeekFrom::Start(start))
-                .map_err(|e| format!("cannot seek: {e}"))?;
-            return Ok(ts.map(|t| (t, start)));
+        if value_len == UNDEFINED {
+            return Ok(None);
         }
-        let Some(element) = w.u16(Syntax::ExplicitLe) else {
-            return Ok(None);
-        };
-        let Some(code) = w.bytes::<2>() else {
-            return Ok(None);
-        };
-        let len = match VR::from_binary(code) {
-            Some(VR::OB | VR::UN | VR::OW | VR::SQ | VR::UT | VR::UC | VR::UR) => {
-                if w.bytes::<2>().is_none() {
-                    return Ok(None);
-                }
-                w.u32(Syntax::ExplicitLe)
-            }
-            _ => w.u16(Syntax::ExplicitLe).map(u32::from),
-        };
-        let Some(len) = len else { return Ok(None) };
-        let tag = Tag(group, element);
-        w.check(tag, len)?;
-        if element == 0x0010 && len <= 256 {
-            let mut value = vec![0u8; len as usize];
+        w.check(tag, value_len)?;
+        if tag == Tag(0x0002, 0x0010) {
+            let mut value = vec![0u8; value_len as usize];
             if w.r.read_exact(&mut value).is_err() {
                 return Ok(None);
             }
-            w.pos += u64::from(len);
+            w.pos += u64::from(value_len);
             ts = Some(String::from_utf8_lossy(&value).into_owned());
         } else {
-            w.skip(u64::from(len))?;
+            w.skip(u64::from(value_len))?;
         }
+        read = read.saturating_add(header).saturating_add(value_len);
     }
+    Ok(ts.map(|t| (t, w.pos)))
+}
+
+/// One explicit-VR little-endian element header as dicom-rs's decoder reads it: tag, value length and
+/// header size. `None` at the end of the data.
+fn explicit_header<R: Read + Seek>(
+    w: &mut Walker<'_, R>,
+) -> Result<Option<(Tag, u32, u32)>, String> {
+    let s = Syntax::ExplicitLe;
+    let (Some(group), Some(element)) = (w.u16(s), w.u16(s)) else {
+        return Ok(None);
+    };
+    let tag = Tag(group, element);
+    if group == 0xFFFE {
+        return Ok(w.u32(s).map(|len| (tag, len, 8)));
+    }
+    let Some(code) = w.bytes::<2>() else {
+        return Ok(None);
+    };
+    let vr = VR::from_binary(code).unwrap_or(VR::UN);
+    if short_length(vr) {
+        return Ok(w.u16(s).map(|len| (tag, u32::from(len), 8)));
+    }
+    if w.bytes::<2>().is_none() {
+        return Ok(None);
+    }
+    Ok(w.u32(s).map(|len| (tag, len, 12)))
+}
+
+/// VRs whose explicit-VR value length is 16 bits (PS3.5 7.1.2).
+fn short_length(vr: VR) -> bool {
+    matches!(
+        vr,
+        VR::AE
+            | VR::AS
+            | VR::AT
+            | VR::CS
+            | VR::DA
+            | VR::DS
+            | VR::DT
+            | VR::FL
+            | VR::FD
+            | VR::IS
+            | VR::LO
+            | VR::LT
+            | VR::PN
+            | VR::SH
+            | VR::SL
+            | VR::SS
+            | VR::ST
+            | VR::TM
+            | VR::UI
+            | VR::UL
+            | VR::US
+    )
+}
+
+/// Deflated data sets inflate to at most this much; beyond it the file is refused (a deflate bomb).
+pub(super) const MAX_INFLATED: u64 = 4 << 30;
+
+/// A forward-only stream seen as `Seek`: seeking forward reads and discards, which lets the walk run
+/// over an inflating decoder.
+struct ForwardOnly<R> {
+    inner: R,
+    pos: u64,
+}
+
+impl<R: Read> Read for ForwardOnly<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> Seek for ForwardOnly<R> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            SeekFrom::Current(n) if n >= 0 => self.pos + n as u64,
+            SeekFrom::Start(n) if n >= self.pos => n,
+            _ => {
+                return Err(std::io::Error::other(
+                    "cannot seek backwards in a deflated stream",
+                ));
+            }
+        };
+        let want = target - self.pos;
+        let got = std::io::copy(&mut (&mut *self).take(want), &mut std::io::sink())?;
+        if got < want {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(self.pos)
+    }
+}
+
+/// A raw-deflate decoder over the data from `pos` on.
+fn inflate<R: Read + Seek>(
+    r: &mut R,
+    pos: u64,
+) -> Result<flate2::read::DeflateDecoder<&mut R>, String> {
+    r.seek(SeekFrom::Start(pos))
+        .map_err(|e| format!("cannot seek: {e}"))?;
+    Ok(flate2::read::DeflateDecoder::new(r))
+}
+
+/// Scans a Deflated Explicit VR Little Endian data set (raw deflate from `pos` to the end): one
+/// streaming pass measures the inflated size (refusing more than [`MAX_INFLATED`]), a second walks its
+/// element headers with the same checks as [`scan`]. Memory stays at the decoder's window.
+pub(super) fn scan_deflated<R: Read + Seek>(r: &mut R, pos: u64) -> Result<(), String> {
+    let size = std::io::copy(
+        &mut inflate(r, pos)?.take(MAX_INFLATED + 1),
+        &mut std::io::sink(),
+    )
+    .map_err(|e| format!("the deflated data set does not inflate: {e}"))?;
+    if size > MAX_INFLATED {
+        return Err(format!(
+            "the deflated data set inflates to more than {} GiB",
+            MAX_INFLATED >> 30
+        ));
+    }
+    let mut stream = ForwardOnly {
+        inner: inflate(r, pos)?,
+        pos: 0,
+    };
+    scan(&mut stream, 0, size, Syntax::ExplicitLe)
 }
 
 #[cfg(test)]
@@ -365,5 +463,83 @@ mod tests {
         let n = v.len() as u64;
         let err = scan(&mut Cursor::new(v), 0, n, Syntax::ExplicitLe).expect_err("deep");
         assert!(err.contains("nested"), "{err}");
+    }
+
+    /// A file meta group as bytes: (0002,0000) with `length` followed by `body`.
+    fn meta(length: u32, body: &[u8]) -> Vec<u8> {
+        let mut v = explicit((0x0002, 0x0000), b"UL", 4, false);
+        v.extend(length.to_le_bytes());
+        v.extend(body);
+        v
+    }
+
+    #[test]
+    fn meta_group_is_read_by_its_group_length_like_dicom_rs() {
+        let ts = b"1.2.840.10008.1.2.1\0";
+        let mut body = explicit((0x0002, 0x0010), b"UI", ts.len() as u32, false);
+        body.extend(ts);
+        // An unknown VR code: dicom-rs reads 2 reserved bytes and a 4-byte length.
+        body.extend(explicit((0x0002, 0x9999), b"NB", 2, true));
+        body.extend([7, 7]);
+        // An off-group element still inside the group length is part of the meta group for dicom-rs.
+        body.extend(explicit((0x0009, 0x0010), b"LO", 2, false));
+        body.extend(*b"AB");
+        let meta_len = body.len() as u32;
+        let mut v = meta(meta_len, &body);
+        let data_start = v.len() as u64;
+        v.extend(explicit((0x0008, 0x0060), b"CS", 2, false));
+        v.extend(*b"MR");
+        let n = v.len() as u64;
+        let (found, start) = meta_transfer_syntax(&mut Cursor::new(v), 0, n)
+            .expect("scan")
+            .expect("meta");
+        assert_eq!(found, "1.2.840.10008.1.2.1\0");
+        assert_eq!(start, data_start);
+    }
+
+    #[test]
+    fn meta_group_without_group_length_or_with_lying_lengths() {
+        // No (0002,0000) first: dicom-rs refuses the file itself, nothing to scan.
+        let v = explicit((0x0002, 0x0010), b"UI", 2, false);
+        let n = v.len() as u64;
+        assert_eq!(meta_transfer_syntax(&mut Cursor::new(v), 0, n), Ok(None));
+        // A meta element claiming more than the file holds.
+        let body = explicit((0x0002, 0x0002), b"UN", 0x7FFF_0000, true);
+        let v = meta(body.len() as u32, &body);
+        let n = v.len() as u64;
+        let err = meta_transfer_syntax(&mut Cursor::new(v), 0, n).expect_err("lie");
+        assert!(
+            err.contains("(0002,0002) declares 2147418112 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn deflated_data_sets_are_inflated_and_walked() {
+        use std::io::Write;
+        let deflate = |raw: &[u8]| {
+            let mut e =
+                flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(raw).expect("deflate");
+            e.finish().expect("deflate")
+        };
+        let mut honest = explicit((0x0028, 0x0010), b"US", 2, false);
+        honest.extend([4, 0]);
+        honest.extend(explicit((0x7FE0, 0x0010), b"OW", 8, true));
+        honest.extend([0; 8]);
+        let mut file = vec![0xAA; 10];
+        file.extend(deflate(&honest));
+        assert_eq!(scan_deflated(&mut Cursor::new(file), 10), Ok(()));
+
+        let mut lie = explicit((0x7FE0, 0x0010), b"OW", 0xC000_0000, true);
+        lie.extend([0; 8]);
+        let err = scan_deflated(&mut Cursor::new(deflate(&lie)), 0).expect_err("lie");
+        assert!(
+            err.contains("declares 3221225472 bytes but only 8 remain"),
+            "{err}"
+        );
+
+        let err = scan_deflated(&mut Cursor::new(vec![0xFF; 64]), 0).expect_err("not deflate");
+        assert!(err.contains("does not inflate"), "{err}");
     }
 }

@@ -113,10 +113,11 @@ fn open_bare(path: &Path, head: &[u8]) -> Result<DefaultDicomObject> {
 fn check_lengths<R: Read + Seek>(r: &mut R, start: u64, len: u64) -> Result<(), String> {
     r.seek(SeekFrom::Start(start))
         .map_err(|e| format!("cannot seek: {e}"))?;
-    if let Some((ts, dataset)) = guard::meta_transfer_syntax(r, start, len)?
-        && let Some(syntax) = Syntax::of(&ts)
-    {
-        guard::scan(r, dataset, len, syntax)?;
+    if let Some((ts, dataset)) = guard::meta_transfer_syntax(r, start, len)? {
+        match Syntax::of(&ts) {
+            Some(syntax) => guard::scan(r, dataset, len, syntax)?,
+            None => guard::scan_deflated(r, dataset)?,
+        }
     }
     Ok(())
 }
