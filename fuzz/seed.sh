@@ -3,7 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p corpus/dicom_reader corpus/raster_reader corpus/cli_params corpus/model_weights
-cp ../tests/data/dicom/*.dcm ../tests/data/bad/*.dcm ../data/demo/*.dcm corpus/dicom_reader/
+# Prefixed by folder: tests/data/dicom and data/demo both hold a ct_small.dcm.
+for dir in ../tests/data/dicom ../tests/data/bad ../data/demo regressions/dicom_reader; do
+    prefix=$(basename "$dir")
+    for f in "$dir"/*.dcm; do cp "$f" "corpus/dicom_reader/${prefix}_$(basename "$f")"; done
+done
 cp ../tests/data/bad/*.png corpus/raster_reader/ 2>/dev/null || true
 find ../tests/fixtures ../data/demo -name '*.png' -size -64k | head -40 | xargs -I{} cp {} corpus/raster_reader/
 printf '1,0,0,0,1,0' > corpus/cli_params/matrix

@@ -192,6 +192,31 @@ def copy_verbatim(name: str, dest: Path) -> dict:
             "derivation": "verbatim copy"}
 
 
+def encode_j2k_lossy(name: str, dest: Path, ratio: int) -> dict:
+    """Re-encode a native file's pixels as lossy JPEG 2000 (OpenJPEG through pylibjpeg-openjpeg),
+    keeping every other attribute; Lossy Image Compression attributes are set as PS3.3 C.7.6.1.1.5
+    asks. OpenJPEG's encoder is deterministic, so reruns give the same bytes."""
+    from pydicom.uid import JPEG2000
+    s = src(name)
+    ds = pydicom.dcmread(s)
+    pixels = ds.pixel_array.copy()
+    ds.compress(JPEG2000, pixels, encoding_plugin="pylibjpeg", j2k_cr=[ratio])
+    ds.LossyImageCompression = "01"
+    ds.LossyImageCompressionRatio = ratio
+    ds.LossyImageCompressionMethod = "ISO_15444_1"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(dest, enforce_file_format=True)
+    back = pydicom.dcmread(dest).pixel_array.astype(np.int64)
+    err = np.abs(back - pixels.astype(np.int64))
+    assert 0 < err.max() < 200, err.max()  # lossy, but the same image
+    note_written(dest)
+    return {"origin_package": origin_of(s), "origin_file": name,
+            "derivation": f"pixels re-encoded as lossy JPEG 2000 (1.2.840.10008.1.2.4.91, "
+                          f"OpenJPEG via pylibjpeg-openjpeg, compression ratio {ratio}: "
+                          f"max error {int(err.max())}, mean {err.mean():.2f}); other "
+                          "attributes kept, Lossy Image Compression attributes added"}
+
+
 def crop_native(name: str, dest: Path, size: tuple[int, int],
                 extra=None, derivation: str = "") -> dict:
     """Centre crop a single-frame native file, keep all other attributes."""
@@ -322,7 +347,7 @@ def make_inputs() -> dict:
     info["vlut.dcm"] = crop_native("vlut_04.dcm", D / "vlut.dcm", (256, 256))
     info["vlut.dcm"]["derivation"] += "; VOI LUT Sequence kept"
 
-    info["ct_j2k.dcm"] = copy_verbatim("693_J2KI.dcm", D / "ct_j2k.dcm")
+    info["ct_j2k.dcm"] = encode_j2k_lossy("CT_small.dcm", D / "ct_j2k.dcm", ratio=12)
     info["mr_j2k_lossless.dcm"] = copy_verbatim("MR_small_jp2klossless.dcm",
                                                 D / "mr_j2k_lossless.dcm")
     info["mr_rle.dcm"] = copy_verbatim("MR_small_RLE.dcm", D / "mr_rle.dcm")
@@ -810,8 +835,8 @@ def main() -> None:
             "no pixel has that value) and PresentationLUTShape (emri: IDENTITY).",
             "ct_j2k.dcm is lossy JPEG 2000 (decoded here by pylibjpeg-openjpeg); other "
             "J2K decoders may legitimately differ slightly, so its stored sha256 may "
-            "only match an OpenJPEG-based decoder. Its BitsStored is 14 (file from "
-            "pydicom issue #693: BitsStored differs from the J2K sample precision).",
+            "only match an OpenJPEG-based decoder. It is CT_small.dcm's pixels "
+            "(signed 16-bit) re-encoded lossy by this script (ratio 12).",
             "mr_slope.dcm, cr_mono1.dcm, mr_multiwindow.dcm, mlut.dcm, vlut.dcm are "
             "centre crops (DerivationDescription-like remark: 'cropped from the "
             "original, pixel values unchanged'); see inputs[...].derivation.",

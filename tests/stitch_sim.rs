@@ -354,3 +354,40 @@ fn a_station_at_another_spacing_is_resampled_to_the_first() {
     assert!(err[0].abs() <= 0.5 && err[1].abs() <= 0.5);
     assert!(q.psnr >= 40.0, "PSNR {:.2}", q.psnr);
 }
+
+/// What stitching costs in host round trips, from `engine.stats()` on an engine of its own: without
+/// registration the stations go up once each and only the finished canvas comes back (one readback,
+/// so no CPU wait between stages); registration adds exactly its NCC score grids (three levels per
+/// registered pair: two pairs here), and nothing else.
+#[test]
+fn stitch_reads_back_only_the_canvas_and_the_ncc_grids() {
+    let engine = common::fresh_engine();
+    let st = stations(common::seed(
+        "stitch_reads_back_only_the_canvas_and_the_ncc_grids",
+    ));
+    for (blend, refine, readbacks) in [
+        (BlendMode::Linear, false, 1),
+        (BlendMode::Multiband, false, 1),
+        (BlendMode::Linear, true, 1 + 3 * 2),
+    ] {
+        let params = StitchParams {
+            refine,
+            blend,
+            compensate: Compensation::Gain,
+            ..StitchParams::default()
+        };
+        let before = engine.stats();
+        let result = stitch(&engine, &st, &params).expect("stitch");
+        let d = engine.stats().since(&before);
+        eprintln!(
+            "{blend:?} refine {refine}: {} uploads, {} submissions, {} readbacks ({} bytes)",
+            d.uploads, d.submissions, d.readbacks, d.readback_bytes
+        );
+        assert_eq!(d.readbacks, readbacks, "{blend:?} refine {refine}");
+        let canvas_bytes = result.image.pixel_count() as u64 * 2;
+        assert!(
+            d.readback_bytes >= canvas_bytes,
+            "the canvas itself comes back"
+        );
+    }
+}
