@@ -290,3 +290,86 @@ fn rotate_stage_matches_the_rotate_op() {
     let got = radpipe::io::raster::read_raster(&out.path().join("mr.png")).expect("png");
     assert_eq!(got.pixels, expected.pixels);
 }
+
+/// A match stage after a window: every image's display values are matched to a reference read and
+/// uploaded once for the batch, and equal the match op run by hand (window, then `match_image`).
+/// A reference of another sample format fails each image by name without stopping the batch.
+#[test]
+fn match_stage_matches_the_match_op_and_uploads_its_reference_once() {
+    use radpipe::ops::histmatch::{HostMatchReference, MatchParams, match_image};
+    use radpipe::ops::window;
+
+    let ct = repo_path("tests/data/dicom/ct_small.dcm");
+    let mr = repo_path("tests/data/dicom/mr_small.dcm");
+    let reference = repo_path("data/demo/brain_mid_sagittal.png");
+    let input = folder_with(&[("a_ct.dcm", &ct), ("b_mr.dcm", &mr)]);
+    let pipes = tempfile::tempdir().expect("pipes");
+    std::fs::copy(&reference, pipes.path().join("ref.png")).expect("copy ref");
+    let pipeline = pipes.path().join("p.toml");
+    std::fs::write(
+        &pipeline,
+        "output = \"png\"\n[[stage]]\nop = \"window\"\n[[stage]]\nop = \"match\"\nreference = \"ref.png\"\n",
+    )
+    .expect("write pipeline");
+    let spec = PipelineSpec::read(&pipeline).expect("spec");
+    let inputs = batch::collect_inputs(input.path()).expect("inputs");
+    let engine = common::fresh_engine();
+    let out = tempfile::tempdir().expect("out");
+    let report = batch::run_batch(&engine, &spec, &inputs, out.path(), |_| {}).expect("batch");
+    assert_eq!(report.processed, 2, "{:?}", report.failed);
+    assert_eq!(report.stats.uploads, 1 + 2, "{:?}", report.stats);
+    assert_eq!(report.stats.submissions, 2, "{:?}", report.stats);
+    assert_eq!(report.stats.readbacks, 2, "{:?}", report.stats);
+
+    let ref_image = radpipe::io::raster::read_raster(&reference).expect("ref");
+    for (name, src) in [("a_ct", &ct), ("b_mr", &mr)] {
+        let dicom = radpipe::io::dicom::read_dicom(src).expect("read");
+        let stored = dicom.frame(0).expect("frame");
+        let settings =
+            window::WindowSettings::from_dicom(&dicom, 0, &window::WindowRequest::default())
+                .expect("settings");
+        let shown = window::window_image(&engine, &stored, &settings).expect("window");
+        let expected = match_image(
+            &engine,
+            &shown,
+            None,
+            &HostMatchReference::Image {
+                image: &ref_image,
+                rect: None,
+                mask: None,
+            },
+            &MatchParams::default(),
+        )
+        .expect("match");
+        let got =
+            radpipe::io::raster::read_raster(&out.path().join(format!("{name}.png"))).expect("png");
+        assert_eq!(got.pixels, expected.pixels, "{name}");
+        assert_ne!(got.pixels, shown.pixels, "{name}: matching changed nothing");
+    }
+
+    // Stored 16-bit values against an 8-bit reference: refused per image, by name.
+    std::fs::write(
+        &pipeline,
+        "output = \"png\"\n[[stage]]\nop = \"match\"\nreference = \"ref.png\"\n",
+    )
+    .expect("write pipeline");
+    let spec = PipelineSpec::read(&pipeline).expect("spec");
+    let out = tempfile::tempdir().expect("out");
+    let report = batch::run_batch(&engine, &spec, &inputs, out.path(), |_| {}).expect("batch");
+    assert_eq!(report.processed, 0);
+    assert_eq!(report.failed.len(), 2);
+    for (input, why) in &report.failed {
+        assert!(
+            why.contains(&input.display().to_string()) && why.contains("same sample format"),
+            "{why}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(out.path()).expect("out").count(), 0);
+
+    // A missing reference stops the batch before any image, naming the reference.
+    std::fs::remove_file(pipes.path().join("ref.png")).expect("rm");
+    let err = batch::run_batch(&engine, &spec, &inputs, out.path(), |_| {})
+        .expect_err("missing reference")
+        .to_string();
+    assert!(err.contains("ref.png"), "{err}");
+}

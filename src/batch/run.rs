@@ -12,6 +12,8 @@ use crate::io::dicom::{DicomImage, Photometric};
 use crate::io::{Input, OutputKind, OutputMeta, read_input, write_output};
 use crate::ops::clahe::{self, ClaheParams};
 use crate::ops::equalize::{self, EqualizeParams};
+use crate::ops::histmatch::{self, MatchParams, MatchReference};
+use crate::ops::histogram::Region;
 use crate::ops::resize::{self, ResizeMode, ResizeParams};
 use crate::ops::warp::{self, Border, Transform, WarpParams, rotation_matrix};
 use crate::ops::window::{self, WindowRequest, WindowSettings};
@@ -63,6 +65,12 @@ enum Prepared {
     Rotate(WarpParams),
     Equalize(EqualizeParams),
     Clahe(ClaheParams),
+    Match {
+        /// Index into the batch's uploaded references.
+        reference: usize,
+        name: String,
+        params: MatchParams,
+    },
 }
 
 impl Prepared {
@@ -88,6 +96,7 @@ impl Prepared {
                 Transform::Perspective(_) => "warp".into(),
             },
             Prepared::Equalize(_) => "equalize".into(),
+            Prepared::Match { name, .. } => format!("histogram matched to {name}"),
             Prepared::Clahe(p) => format!(
                 "clahe clip {} tiles {}x{}",
                 p.clip_limit, p.tiles_x, p.tiles_y
@@ -128,6 +137,7 @@ pub fn collect_inputs(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared>> {
+    let references = spec.references();
     let (mut width, mut height) = match input {
         Input::Dicom(d) => (d.width, d.height),
         Input::Raster(img) => (img.width, img.height),
@@ -223,6 +233,33 @@ fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared>> {
                     invert,
                 })
             }
+            StageSpec::Match {
+                reference,
+                bits,
+                bins,
+            } => {
+                if pending_invert {
+                    return Err(Error::InvalidParams(
+                        "a match stage on MONOCHROME1 stored values would keep them inverted: put a window or equalize stage before it"
+                            .into(),
+                    ));
+                }
+                stored_values = false;
+                Prepared::Match {
+                    reference: references
+                        .iter()
+                        .position(|r| *r == reference.as_path())
+                        .unwrap_or_default(),
+                    name: reference
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    params: MatchParams {
+                        bits: *bits,
+                        bins: *bins,
+                    },
+                }
+            }
             StageSpec::Clahe {
                 clip_limit,
                 tiles,
@@ -275,7 +312,7 @@ fn decode(spec: &PipelineSpec, input: &Path, output: PathBuf) -> Result<Job> {
     })
 }
 
-fn record(engine: &Engine, job: Job) -> Result<InFlight> {
+fn record(engine: &Engine, job: Job, references: &[GpuImage]) -> Result<InFlight> {
     let uploaded: GpuImage = engine.upload(&job.stored)?;
     let mut rec = Recorder::new(engine);
     let mut current = uploaded;
@@ -286,6 +323,18 @@ fn record(engine: &Engine, job: Job) -> Result<InFlight> {
             Prepared::Rotate(params) => warp::encode(&mut rec, &current, params)?,
             Prepared::Equalize(params) => equalize::encode(&mut rec, &current, params)?,
             Prepared::Clahe(params) => clahe::encode(&mut rec, &current, params)?,
+            Prepared::Match {
+                reference, params, ..
+            } => {
+                let image = references.get(*reference).ok_or_else(|| {
+                    Error::InvalidParams("match reference was not uploaded".into())
+                })?;
+                let reference = MatchReference::Image {
+                    image,
+                    region: Region::ALL,
+                };
+                histmatch::encode(&mut rec, &current, &Region::ALL, &reference, params)?
+            }
         };
     }
     let download = rec.download(&current)?;
@@ -321,6 +370,7 @@ fn write(kind: OutputKind, job: &Job, image: &HostImage) -> Result<()> {
                     }
                     Prepared::Equalize(p) => p.bits.map(|b| b as u16),
                     Prepared::Clahe(p) => p.bits.map(|b| b as u16),
+                    Prepared::Match { params, .. } => params.bits.map(|b| b as u16),
                     Prepared::Resize(_) | Prepared::Rotate(_) => None,
                 };
             } else if let Some(src) = source {
@@ -388,6 +438,18 @@ pub fn run_batch(
     }
     let start = Instant::now();
     let before = engine.stats();
+    // Match references: read and uploaded once for the whole batch (their stored values, frame 0).
+    let references: Vec<GpuImage> = spec
+        .references()
+        .into_iter()
+        .map(|path| {
+            let image = match read_input(path)? {
+                Input::Dicom(d) => d.frame(0).map_err(|e| e.in_file(path))?,
+                Input::Raster(img) => img,
+            };
+            engine.upload(&image).map_err(|e| e.in_file(path))
+        })
+        .collect::<Result<_>>()?;
     let plan = plan_outputs(inputs, out_dir, &spec.output);
     let mut failed = Vec::new();
     let mut processed = 0;
@@ -401,7 +463,9 @@ pub fn run_batch(
         scope.spawn(move || {
             for (input, output) in plan {
                 let job = output.and_then(|out| {
-                    crate::io::atomic::ensure_not_input(&out, &[&input])?;
+                    let mut sources = vec![input.as_path()];
+                    sources.extend(spec.references());
+                    crate::io::atomic::ensure_not_input(&out, &sources)?;
                     decode(spec, &input, out)
                 });
                 if job_tx.send((input, job)).is_err() {
@@ -443,7 +507,7 @@ pub fn run_batch(
             (f.job, image)
         };
         for (input, job) in job_rx {
-            match job.and_then(|j| record(engine, j).map_err(|e| e.in_file(&input))) {
+            match job.and_then(|j| record(engine, j, &references).map_err(|e| e.in_file(&input))) {
                 Ok(flight) => in_flight.push_back(flight),
                 Err(e) => report(input, None, Err(e)),
             }

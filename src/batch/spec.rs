@@ -31,10 +31,17 @@
 //! op = "clahe"              # contrast-limited adaptive equalization (OpenCV createCLAHE)
 //! clip-limit = 2.0
 //! tiles = [8, 8]
+//!
+//! [[stage]]
+//! op = "match"              # histogram matching to a reference image (see `radpipe match`)
+//! reference = "ref.png"     # relative to the pipeline file; same sample format as the stage input
+//! bits = 12                 # optional, as for equalize
 //! ```
 //!
 //! A window stage reads the file's own stored values and transforms, so only geometric stages
-//! (resize, rotate) may come before it; histogram stages may come anywhere.
+//! (resize, rotate) may come before it; histogram stages may come anywhere. A match reference is read
+//! and uploaded once per batch; each image's histogram and the reference's are counted on the GPU in
+//! the image's own command encoder.
 
 use std::path::Path;
 
@@ -94,6 +101,15 @@ pub enum StageSpec {
         /// Significant bits of integer samples.
         bits: Option<u32>,
         /// Bins (power of two).
+        bins: Option<u32>,
+    },
+    /// Histogram matching to a reference image.
+    Match {
+        /// The reference image (relative paths are taken from the pipeline file's folder).
+        reference: std::path::PathBuf,
+        /// Significant bits of integer samples.
+        bits: Option<u32>,
+        /// Bins of the image histogram (power of two).
         bins: Option<u32>,
     },
 }
@@ -159,6 +175,11 @@ impl StageSpec {
                 }
             }
             StageSpec::Equalize { .. } => {}
+            StageSpec::Match { reference, .. } => {
+                if reference.as_os_str().is_empty() {
+                    return Err(format!("stage {n} (match) needs a reference image path"));
+                }
+            }
             StageSpec::Clahe {
                 clip_limit, tiles, ..
             } => {
@@ -196,7 +217,7 @@ pub struct PipelineSpec {
 impl PipelineSpec {
     /// Parses and validates pipeline TOML (`origin` names the file in errors).
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
-        let spec: PipelineSpec = toml::from_str(text)
+        let mut spec: PipelineSpec = toml::from_str(text)
             .map_err(|e| Error::format(origin, format!("invalid pipeline: {}", e.message())))?;
         if spec.stages.is_empty() {
             return Err(Error::format(origin, "the pipeline has no [[stage]]"));
@@ -208,6 +229,14 @@ impl PipelineSpec {
                 .validate(i, &spec.stages[..i])
                 .map_err(|e| Error::format(origin, e))?;
         }
+        let folder = origin.parent().unwrap_or(Path::new(""));
+        for stage in &mut spec.stages {
+            if let StageSpec::Match { reference, .. } = stage
+                && reference.is_relative()
+            {
+                *reference = folder.join(&*reference);
+            }
+        }
         Ok(spec)
     }
 
@@ -215,6 +244,19 @@ impl PipelineSpec {
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::parse(&text, path)
+    }
+
+    /// The distinct match references, in stage order.
+    pub fn references(&self) -> Vec<&Path> {
+        let mut refs: Vec<&Path> = Vec::new();
+        for stage in &self.stages {
+            if let StageSpec::Match { reference, .. } = stage
+                && !refs.contains(&reference.as_path())
+            {
+                refs.push(reference);
+            }
+        }
+        refs
     }
 
     /// The output kind from `output`.
@@ -268,6 +310,28 @@ mod tests {
     }
 
     #[test]
+    fn match_references_are_taken_from_the_pipeline_folder() {
+        let spec = PipelineSpec::parse(
+            "output = \"png\"\n[[stage]]\nop = \"match\"\nreference = \"ref.png\"\nbits = 12\n\
+             [[stage]]\nop = \"match\"\nreference = \"/abs/r.dcm\"\n[[stage]]\nop = \"match\"\nreference = \"ref.png\"\n",
+            Path::new("pipes/p.toml"),
+        )
+        .expect("parse");
+        assert_eq!(
+            spec.stages[0],
+            StageSpec::Match {
+                reference: Path::new("pipes").join("ref.png"),
+                bits: Some(12),
+                bins: None
+            }
+        );
+        assert_eq!(
+            spec.references(),
+            vec![Path::new("pipes/ref.png"), Path::new("/abs/r.dcm")]
+        );
+    }
+
+    #[test]
     fn errors_name_the_file() {
         for text in [
             "output = \"png\"\n",
@@ -282,6 +346,9 @@ mod tests {
             "output = \"png\"\n[[stage]]\nop = \"rotate\"\nangle = 3\nborder = \"wrap\"\n",
             "output = \"png\"\n[[stage]]\nop = \"clahe\"\nclip-limit = nan\n",
             "output = \"png\"\n[[stage]]\nop = \"equalize\"\n[[stage]]\nop = \"window\"\n",
+            "output = \"png\"\n[[stage]]\nop = \"match\"\n",
+            "output = \"png\"\n[[stage]]\nop = \"match\"\nreference = \"\"\n",
+            "output = \"png\"\n[[stage]]\nop = \"match\"\nreference = \"r.png\"\n[[stage]]\nop = \"window\"\n",
             "not toml at all [",
         ] {
             let err = PipelineSpec::parse(text, Path::new("my.toml"))
