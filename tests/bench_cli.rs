@@ -72,3 +72,41 @@ fn bad_options_are_refused() {
         );
     }
 }
+
+/// The bench's reference kernel (`window-plain`) computes what it claims: its output equals its
+/// formula evaluated on the CPU for the bench's own input (a ramp crossing the whole window), within
+/// one level where f32 rounding of the fused GPU arithmetic may differ, and its output is not constant.
+#[test]
+fn plain_window_reference_kernel_matches_its_formula() {
+    use radpipe::bench::BenchCase;
+    use radpipe::bench::cases::PlainWindowCase;
+
+    let engine = radpipe::Engine::new().expect("engine");
+    let side = 64;
+    let case = PlainWindowCase::new(&engine, side).expect("case");
+    let mut rec = radpipe::pipeline::Recorder::new(&engine);
+    case.record(&mut rec).expect("record");
+    let download = rec.download(case.output()).expect("download");
+    rec.submit().expect("submit");
+    let got = download.wait().expect("readback");
+    let expected = case.reference(side).expect("reference");
+    let radpipe::image::Pixels::U8(got) = got.pixels else {
+        panic!("u8 output expected");
+    };
+    let worst = got
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
+        .max()
+        .expect("pixels");
+    assert!(worst <= 1, "max difference {worst}");
+    assert!(
+        expected.contains(&0)
+            && expected.contains(&255)
+            && expected.iter().any(|&v| v > 0 && v < 255)
+    );
+    assert!(
+        PlainWindowCase::new(&engine, 3).is_err(),
+        "9 pixels are not whole words"
+    );
+}

@@ -11,7 +11,7 @@ use crate::ops::histogram::{
 use crate::ops::resize::{self, ResizeMode, ResizeParams};
 use crate::ops::warp::{self, Transform, WarpParams, rotation_matrix};
 use crate::ops::window::{self, WindowSettings, WindowSource};
-use crate::pipeline::Recorder;
+use crate::pipeline::{Bind, Recorder};
 use crate::transforms::{ModalityLut, Voi, VoiFunction, Window};
 use crate::{Engine, Geometry, Result};
 
@@ -47,6 +47,12 @@ pub fn all_ops() -> Vec<OpSpec> {
             name: "window",
             description: "modality rescale + LINEAR window, u16 in, u8 out",
             make: |e, s| Ok(Box::new(WindowCase::new(e, s)?)),
+        },
+        OpSpec {
+            name: "window-plain",
+            description: "reference point: the plainest window kernel (u16 in, u8 out, 4 pixels per \
+                          invocation, no DICOM transforms); not a radpipe op",
+            make: |e, s| Ok(Box::new(PlainWindowCase::new(e, s)?)),
         },
         OpSpec {
             name: "rotate",
@@ -163,6 +169,98 @@ impl WindowCase {
 impl BenchCase for WindowCase {
     fn record(&self, rec: &mut Recorder<'_>) -> Result<()> {
         window::encode(rec, &self.input, &self.settings).map(|_| ())
+    }
+    fn pixels(&self) -> u64 {
+        self.input.pixel_count() as u64
+    }
+    fn bytes(&self) -> u64 {
+        3 * self.input.pixel_count() as u64
+    }
+}
+
+/// Uniform of `shaders/bench_window_plain.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PlainParams {
+    words: u32,
+    slope: f32,
+    intercept: f32,
+    lo: f32,
+    k: f32,
+    _pad: [u32; 3],
+}
+
+/// The plainest window kernel, same input and window as [`WindowCase`]: what the adapter does on the
+/// simplest pass, so the real ops' pixel rates can be read against it.
+pub struct PlainWindowCase {
+    input: GpuImage,
+    output: GpuImage,
+    params: PlainParams,
+}
+
+impl PlainWindowCase {
+    /// Uploads the input once; the side must make a whole number of 4-pixel words.
+    pub fn new(engine: &Engine, side: u32) -> Result<Self> {
+        let pixels = u64::from(side) * u64::from(side);
+        if pixels % 4 != 0 {
+            return Err(crate::Error::InvalidParams(format!(
+                "window-plain needs a multiple of 4 pixels; {side}x{side} is not"
+            )));
+        }
+        let (center, width) = (40.0f32, 400.0f32);
+        Ok(PlainWindowCase {
+            input: engine.upload(&test_image(side)?)?,
+            output: engine.alloc_image(side, side, PixelFormat::U8, Geometry::default())?,
+            params: PlainParams {
+                words: u32::try_from(pixels / 4).map_err(|_| {
+                    crate::Error::InvalidParams(format!("window-plain: {side}x{side} too large"))
+                })?,
+                slope: 1.0,
+                intercept: -1024.0,
+                lo: center - width / 2.0,
+                k: 255.0 / width,
+                _pad: [0; 3],
+            },
+        })
+    }
+}
+
+impl PlainWindowCase {
+    /// The output image (valid after a recorded iteration is submitted).
+    pub fn output(&self) -> &GpuImage {
+        &self.output
+    }
+
+    /// The kernel's formula on the CPU, for the bench's own input (same f32 operations).
+    pub fn reference(&self, side: u32) -> Result<Vec<u8>> {
+        let p = self.params;
+        let image = test_image(side)?;
+        Ok((0..image.pixel_count())
+            .map(|i| {
+                let x = image.pixels.get_f64(i) as f32 * p.slope + p.intercept;
+                ((x - p.lo) * p.k + 0.5).floor().clamp(0.0, 255.0) as u8
+            })
+            .collect())
+    }
+}
+
+impl BenchCase for PlainWindowCase {
+    fn record(&self, rec: &mut Recorder<'_>) -> Result<()> {
+        let kernel = rec
+            .engine()
+            .shaders()
+            .kernel("bench_window_plain", "main")?;
+        let uniform = rec.uniform(&self.params, "bench_window_plain params")?;
+        let groups = rec.groups_1d(&kernel, u64::from(self.params.words));
+        rec.dispatch(
+            &kernel,
+            &[
+                Bind::Pooled(&uniform),
+                Bind::Image(&self.input),
+                Bind::Image(&self.output),
+            ],
+            groups,
+        )
     }
     fn pixels(&self) -> u64 {
         self.input.pixel_count() as u64
