@@ -373,3 +373,54 @@ fn match_stage_matches_the_match_op_and_uploads_its_reference_once() {
         .to_string();
     assert!(err.contains("ref.png"), "{err}");
 }
+
+/// A warp stage (perspective matrix, explicit size, reflect border) equals `radpipe warp`'s library
+/// call, and a singular matrix is refused when the pipeline file is read, naming the file.
+#[test]
+fn warp_stage_matches_the_warp_op_and_singular_matrices_are_refused() {
+    use radpipe::ops::warp;
+
+    let ct = repo_path("tests/data/dicom/ct_small.dcm");
+    let input = folder_with(&[("ct.dcm", &ct)]);
+    let out = tempfile::tempdir().expect("out");
+    let m = [1.05, 0.08, -6.0, -0.04, 0.97, 3.5, 0.0004, -0.0002, 1.0];
+    let text = format!(
+        "output = \"dcm\"\n[[stage]]\nop = \"warp\"\nmatrix = {m:?}\nsize = [150, 110]\nborder = \"reflect\"\n"
+    );
+    let spec = PipelineSpec::parse(&text, Path::new("inline.toml")).expect("spec");
+    let inputs = batch::collect_inputs(input.path()).expect("inputs");
+    let engine = common::fresh_engine();
+    let report = batch::run_batch(&engine, &spec, &inputs, out.path(), |_| {}).expect("batch");
+    assert_eq!(report.processed, 1, "{:?}", report.failed);
+    assert_eq!(report.stats.submissions, 1);
+    assert_eq!(report.stats.readbacks, 1);
+
+    let stored = radpipe::io::dicom::read_dicom(&ct)
+        .expect("read")
+        .frame(0)
+        .expect("frame");
+    let mut params = warp::WarpParams::new(
+        warp::Transform::Perspective([[m[0], m[1], m[2]], [m[3], m[4], m[5]], [m[6], m[7], m[8]]]),
+        150,
+        110,
+    );
+    params.border = warp::Border::Reflect101;
+    let expected = warp::warp_image(&engine, &stored, &params).expect("warp");
+    let got = radpipe::io::dicom::read_dicom(&out.path().join("ct.dcm"))
+        .expect("output")
+        .frame(0)
+        .expect("output frame");
+    assert_eq!((got.width, got.height), (150, 110));
+    assert_eq!(got.pixels, expected.pixels);
+
+    let err = PipelineSpec::parse(
+        "output = \"png\"\n[[stage]]\nop = \"warp\"\nmatrix = [1, 2, 0, 2, 4, 0]\n",
+        Path::new("singular.toml"),
+    )
+    .expect_err("singular")
+    .to_string();
+    assert!(
+        err.starts_with("singular.toml: ") && err.contains("singular"),
+        "{err}"
+    );
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
-use super::spec::{BorderSpec, PipelineSpec, ResizeModeSpec, StageSpec};
+use super::spec::{BorderSpec, PipelineSpec, ResizeModeSpec, StageSpec, warp_transform};
 use crate::image::{GpuImage, HostImage, PixelFormat};
 use crate::io::dicom::{DicomImage, Photometric};
 use crate::io::{Input, OutputKind, OutputMeta, read_input, write_output};
@@ -63,6 +63,7 @@ enum Prepared {
     Window(WindowSettings),
     Resize(ResizeParams),
     Rotate(WarpParams),
+    Warp(WarpParams),
     Equalize(EqualizeParams),
     Clahe(ClaheParams),
     Match {
@@ -95,6 +96,7 @@ impl Prepared {
                 ),
                 Transform::Perspective(_) => "warp".into(),
             },
+            Prepared::Warp(p) => format!("warp to {}x{}", p.width, p.height),
             Prepared::Equalize(_) => "equalize".into(),
             Prepared::Match { name, .. } => format!("histogram matched to {name}"),
             Prepared::Clahe(p) => format!(
@@ -217,12 +219,24 @@ fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared>> {
                     width,
                     height,
                 );
-                params.border = match border {
-                    Some(BorderSpec::Replicate) => Border::Replicate,
-                    Some(BorderSpec::Reflect) => Border::Reflect101,
-                    _ => Border::Constant(0.0),
-                };
+                params.border = border_of(*border);
                 Prepared::Rotate(params)
+            }
+            StageSpec::Warp {
+                matrix,
+                inverse,
+                size,
+                border,
+            } => {
+                let transform = warp_transform(matrix).ok_or_else(|| {
+                    Error::InvalidParams("a warp matrix has 6 or 9 numbers".into())
+                })?;
+                let [out_w, out_h] = size.unwrap_or([width, height]);
+                let mut params = WarpParams::new(transform, out_w, out_h);
+                params.inverse = inverse.unwrap_or(false);
+                params.border = border_of(*border);
+                (width, height) = (out_w, out_h);
+                Prepared::Warp(params)
             }
             StageSpec::Equalize { bits, bins } => {
                 let invert = std::mem::take(&mut pending_invert);
@@ -296,6 +310,14 @@ fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared>> {
     Ok(prepared)
 }
 
+fn border_of(border: Option<BorderSpec>) -> Border {
+    match border {
+        Some(BorderSpec::Replicate) => Border::Replicate,
+        Some(BorderSpec::Reflect) => Border::Reflect101,
+        _ => Border::Constant(0.0),
+    }
+}
+
 fn decode(spec: &PipelineSpec, input: &Path, output: PathBuf) -> Result<Job> {
     let read = read_input(input)?;
     let stages = prepare(spec, &read).map_err(|e| e.in_file(input))?;
@@ -320,7 +342,9 @@ fn record(engine: &Engine, job: Job, references: &[GpuImage]) -> Result<InFlight
         current = match stage {
             Prepared::Window(settings) => window::encode(&mut rec, &current, settings)?,
             Prepared::Resize(params) => resize::encode(&mut rec, &current, params)?,
-            Prepared::Rotate(params) => warp::encode(&mut rec, &current, params)?,
+            Prepared::Rotate(params) | Prepared::Warp(params) => {
+                warp::encode(&mut rec, &current, params)?
+            }
             Prepared::Equalize(params) => equalize::encode(&mut rec, &current, params)?,
             Prepared::Clahe(params) => clahe::encode(&mut rec, &current, params)?,
             Prepared::Match {
@@ -359,11 +383,12 @@ fn write(kind: OutputKind, job: &Job, image: &HostImage) -> Result<()> {
                 ),
                 ..OutputMeta::default()
             };
-            if let Some(last_value_stage) = stages
-                .iter()
-                .rev()
-                .find(|s| !matches!(s, Prepared::Resize(_) | Prepared::Rotate(_)))
-            {
+            if let Some(last_value_stage) = stages.iter().rev().find(|s| {
+                !matches!(
+                    s,
+                    Prepared::Resize(_) | Prepared::Rotate(_) | Prepared::Warp(_)
+                )
+            }) {
                 meta.bits_stored = match last_value_stage {
                     Prepared::Window(s) => {
                         crate::workflow::window::output_meta(s, source).bits_stored
@@ -371,7 +396,7 @@ fn write(kind: OutputKind, job: &Job, image: &HostImage) -> Result<()> {
                     Prepared::Equalize(p) => p.bits.map(|b| b as u16),
                     Prepared::Clahe(p) => p.bits.map(|b| b as u16),
                     Prepared::Match { params, .. } => params.bits.map(|b| b as u16),
-                    Prepared::Resize(_) | Prepared::Rotate(_) => None,
+                    Prepared::Resize(_) | Prepared::Rotate(_) | Prepared::Warp(_) => None,
                 };
             } else if let Some(src) = source {
                 // Only geometric stages: the samples are still stored values of modality units.

@@ -24,6 +24,13 @@
 //! border = "replicate"      # constant (0) | replicate | reflect
 //!
 //! [[stage]]
+//! op = "warp"               # bilinear affine (6 numbers) or perspective (9) warp (see `radpipe warp`)
+//! matrix = [1.0, 0.1, -20.0, 0.0, 1.0, 5.0]   # source → destination, OpenCV's row order
+//! inverse = false           # true: the matrix maps destination → source (WARP_INVERSE_MAP)
+//! size = [512, 512]         # optional output size; default the input's
+//! border = "constant"       # constant (0) | replicate | reflect
+//!
+//! [[stage]]
 //! op = "equalize"           # global histogram equalization (OpenCV equalizeHist on 8-bit)
 //! bits = 12                 # optional: significant bits of 16-bit samples
 //!
@@ -84,6 +91,17 @@ pub enum StageSpec {
         /// Border: `constant` (0, default), `replicate` or `reflect`.
         border: Option<BorderSpec>,
     },
+    /// Affine or perspective warp by a given matrix.
+    Warp {
+        /// Six (affine) or nine (perspective) numbers, row by row.
+        matrix: Vec<f64>,
+        /// The matrix maps destination → source.
+        inverse: Option<bool>,
+        /// Output columns and rows (default: the input's).
+        size: Option<[u32; 2]>,
+        /// Border: `constant` (0, default), `replicate` or `reflect`.
+        border: Option<BorderSpec>,
+    },
     /// Global histogram equalization.
     Equalize {
         /// Significant bits of integer samples.
@@ -139,7 +157,10 @@ pub enum ResizeModeSpec {
 impl StageSpec {
     /// Whether the stage keeps stored values meaning what they meant (only moves them around).
     pub fn is_geometric(&self) -> bool {
-        matches!(self, StageSpec::Resize { .. } | StageSpec::Rotate { .. })
+        matches!(
+            self,
+            StageSpec::Resize { .. } | StageSpec::Rotate { .. } | StageSpec::Warp { .. }
+        )
     }
 
     /// Checks what can be checked without an image.
@@ -174,6 +195,20 @@ impl StageSpec {
                     ));
                 }
             }
+            StageSpec::Warp {
+                matrix,
+                inverse,
+                size,
+                ..
+            } => {
+                let transform = self::warp_transform(matrix)
+                    .ok_or_else(|| format!("stage {n} (warp) needs a matrix of 6 or 9 numbers"))?;
+                crate::ops::warp::dst_to_src(&transform, inverse.unwrap_or(false))
+                    .map_err(|e| format!("stage {n} (warp): {e}"))?;
+                if size.is_some_and(|[w, h]| w == 0 || h == 0) {
+                    return Err(format!("stage {n} (warp) size must be at least 1x1"));
+                }
+            }
             StageSpec::Equalize { .. } => {}
             StageSpec::Match { reference, .. } => {
                 if reference.as_os_str().is_empty() {
@@ -200,6 +235,20 @@ impl StageSpec {
             }
         }
         Ok(())
+    }
+}
+
+/// The transform of a warp stage's matrix: 6 numbers affine, 9 perspective, else `None`.
+pub fn warp_transform(m: &[f64]) -> Option<crate::ops::warp::Transform> {
+    use crate::ops::warp::Transform;
+    match m {
+        [a, b, c, d, e, f] => Some(Transform::Affine([[*a, *b, *c], [*d, *e, *f]])),
+        [a, b, c, d, e, f, g, h, i] => Some(Transform::Perspective([
+            [*a, *b, *c],
+            [*d, *e, *f],
+            [*g, *h, *i],
+        ])),
+        _ => None,
     }
 }
 
@@ -347,6 +396,9 @@ mod tests {
             "output = \"png\"\n[[stage]]\nop = \"clahe\"\nclip-limit = nan\n",
             "output = \"png\"\n[[stage]]\nop = \"equalize\"\n[[stage]]\nop = \"window\"\n",
             "output = \"png\"\n[[stage]]\nop = \"match\"\n",
+            "output = \"png\"\n[[stage]]\nop = \"warp\"\nmatrix = [1, 0, 0, 0, 1]\n",
+            "output = \"png\"\n[[stage]]\nop = \"warp\"\nmatrix = [1, 2, 0, 2, 4, 0]\n",
+            "output = \"png\"\n[[stage]]\nop = \"warp\"\nmatrix = [1, 0, 0, 0, 1, 0]\nsize = [0, 4]\n",
             "output = \"png\"\n[[stage]]\nop = \"match\"\nreference = \"\"\n",
             "output = \"png\"\n[[stage]]\nop = \"match\"\nreference = \"r.png\"\n[[stage]]\nop = \"window\"\n",
             "not toml at all [",
