@@ -1,7 +1,8 @@
 //! Images beyond what the adapter can bind: window/level runs in row bands and warps run in tiles
 //! (with the true image borders), both checked against the untiled CPU reference; what cannot be tiled
 //! is refused with an error that says so, before any GPU call — never a wgpu validation panic. The
-//! limit is lowered here (EngineOptions::max_image_bytes) so the test needs no huge image.
+//! limit is lowered here (EngineOptions::max_image_bytes) so the test needs no huge image. A lost
+//! device (destroyed on purpose) turns later calls into errors that say the device was lost.
 
 mod common;
 
@@ -157,4 +158,28 @@ fn adapter_limits_are_reported_in_the_error() {
         .check_fits(65535, 65535, radpipe::PixelFormat::U16)
         .expect_err("8 GiB must exceed the binding limit");
     assert!(err.to_string().contains(&limit.to_string()), "{err}");
+}
+
+/// A lost device (here destroyed on purpose, as a driver reset or an unplugged eGPU would) makes every
+/// later call return an error — upload, record, submit and readback — never a panic or an abort.
+#[test]
+fn a_lost_device_gives_errors_not_panics() {
+    let engine = common::fresh_engine();
+    let mut rng = Rng::new(seed("a_lost_device_gives_errors_not_panics"));
+    let img = random_u16(&mut rng, 64, 48);
+    let settings = WindowSettings::for_image(&img, &WindowRequest::default()).expect("settings");
+    window_image(&engine, &img, &settings).expect("before the loss");
+    engine.device().destroy();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        window_image(&engine, &img, &settings)
+    }));
+    match outcome {
+        Ok(result) => {
+            let err = result.expect_err("a destroyed device cannot window");
+            eprintln!("after device loss: {err}");
+            assert!(matches!(err, Error::Gpu(_)), "{err:?}");
+            assert!(err.to_string().contains("device was lost"), "{err}");
+        }
+        Err(_) => panic!("window_image panicked on a lost device"),
+    }
 }

@@ -161,6 +161,13 @@ impl Engine {
                 v.push(e.to_string());
             }
         }));
+        // And its loss (driver reset, destroyed device), so later errors can say why.
+        let lost = uncaptured.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut v) = lost.lock() {
+                v.push(format!("the GPU device was lost ({reason:?}): {message}"));
+            }
+        });
         let engine = Engine::build(
             device,
             queue,
@@ -321,6 +328,19 @@ impl Engine {
     /// The shader registry.
     pub fn shaders(&self) -> &ShaderRegistry {
         &self.inner.shaders
+    }
+
+    /// `what` failed: the error, with whatever the device reported outside any scope meanwhile (its
+    /// loss, for one) appended, so the message says why (own devices only).
+    pub fn gpu_failure(&self, what: String) -> Error {
+        // Device-lost callbacks run while the device is polled.
+        let _ = self.inner.device.poll(wgpu::PollType::Poll);
+        let reported = self.take_uncaptured_errors();
+        if reported.is_empty() {
+            Error::Gpu(what)
+        } else {
+            Error::Gpu(format!("{what}; {}", reported.join("; ")))
+        }
     }
 
     /// Errors the device raised outside any scope (own devices only), drained.

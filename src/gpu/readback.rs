@@ -83,7 +83,7 @@ impl PendingReadback {
                 submission_index: self.submission.clone(),
                 timeout: None,
             })
-            .map_err(|e| Error::Gpu(format!("waiting for readback: {e}")))?;
+            .map_err(|e| engine.gpu_failure(format!("waiting for readback: {e}")))?;
         rx.recv()
             .map_err(|_| Error::Gpu("readback callback dropped (device lost?)".into()))?
             .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
