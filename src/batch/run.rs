@@ -263,7 +263,12 @@ fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared>> {
                     reference: references
                         .iter()
                         .position(|r| *r == reference.as_path())
-                        .unwrap_or_default(),
+                        .ok_or_else(|| {
+                            Error::InvalidParams(format!(
+                                "match reference {} is not among the pipeline's references",
+                                reference.display()
+                            ))
+                        })?,
                     name: reference
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
