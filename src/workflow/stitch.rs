@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::image::{HostImage, PixelFormat};
+use crate::image::PixelFormat;
 use crate::io::dicom::{DerivedDicom, DicomImage, Photometric, write_derived_dicom};
 use crate::io::{Input, OutputKind, atomic, output_kind, raster, raw, read_input};
 use crate::ops::window::{WindowRequest, WindowSettings, window_image};
@@ -88,7 +88,13 @@ pub fn stitch_files(engine: &Engine, request: &StitchRequest) -> Result<(Stitche
         dicoms.push(d);
     }
     let first = dicoms.first().and_then(Option::as_ref);
-    check_output(&request.output, kind, &stations[0].image, first)?;
+    super::warp::check_output_kind(
+        &request.output,
+        kind,
+        &stations[0].image,
+        first,
+        ("the stations are", "the stations are"),
+    )?;
     let result = stitch(engine, &stations, &request.params)?;
     match kind {
         OutputKind::Png => raster::write_png(&request.output, &result.image)?,
@@ -118,35 +124,6 @@ pub fn stitch_files(engine: &Engine, request: &StitchRequest) -> Result<(Stitche
         })?;
     }
     Ok((result, report))
-}
-
-fn check_output(
-    output: &Path,
-    kind: OutputKind,
-    image: &HostImage,
-    dicom: Option<&DicomImage>,
-) -> Result<()> {
-    let format = image.format();
-    match kind {
-        OutputKind::Png | OutputKind::Tiff
-            if !matches!(format, PixelFormat::U8 | PixelFormat::U16) =>
-        {
-            Err(Error::unsupported(
-                output,
-                format!(
-                    "PNG/TIFF output takes u8 or u16 samples and the stations are {format}; write .dcm or .raw"
-                ),
-            ))
-        }
-        OutputKind::Dicom if dicom.is_some_and(|d| d.photometric == Photometric::Monochrome1) => {
-            Err(Error::unsupported(
-                output,
-                "the stations are MONOCHROME1 and the derived-DICOM writer writes MONOCHROME2 only, which \
-                 would invert the display; write .png, .tif or .raw instead",
-            ))
-        }
-        _ => Ok(()),
-    }
 }
 
 fn write_dicom(output: &Path, result: &Stitched, source: Option<&DicomImage>) -> Result<()> {

@@ -115,7 +115,13 @@ pub fn warp_file(
             (img.clone(), None)
         }
     };
-    check_output_kind(output, kind, &image, dicom)?;
+    check_output_kind(
+        output,
+        kind,
+        &image,
+        dicom,
+        ("this image is", "the source is"),
+    )?;
     let result = run(engine, &image, request).map_err(|e| e.in_file(input))?;
     let mut notes = Vec::new();
     match kind {
@@ -133,12 +139,14 @@ pub fn warp_file(
     })
 }
 
-/// Refuses, before any GPU work, outputs that cannot hold the result.
-fn check_output_kind(
+/// Refuses, before any GPU work, outputs that cannot hold the result. `samples` and `source` name what
+/// is being written in the messages ("this image is", "the source is"; stitching: "the stations are").
+pub(crate) fn check_output_kind(
     output: &Path,
     kind: OutputKind,
     image: &HostImage,
     dicom: Option<&DicomImage>,
+    (samples, source): (&str, &str),
 ) -> Result<()> {
     let format = image.format();
     match kind {
@@ -148,15 +156,17 @@ fn check_output_kind(
             Err(Error::unsupported(
                 output,
                 format!(
-                    "PNG/TIFF output takes u8 or u16 samples and this image is {format}; write .dcm or .raw"
+                    "PNG/TIFF output takes u8 or u16 samples and {samples} {format}; write .dcm or .raw"
                 ),
             ))
         }
         OutputKind::Dicom if dicom.is_some_and(|d| d.photometric == Photometric::Monochrome1) => {
             Err(Error::unsupported(
                 output,
-                "the source is MONOCHROME1 and the derived-DICOM writer writes MONOCHROME2 only, which \
-                 would invert the display; write .png, .tif or .raw instead",
+                format!(
+                    "{source} MONOCHROME1 and the derived-DICOM writer writes MONOCHROME2 only, which \
+                     would invert the display; write .png, .tif or .raw instead"
+                ),
             ))
         }
         _ => Ok(()),

@@ -173,21 +173,7 @@ pub(super) fn scan<R: Read + Seek>(
                 (dictionary_vr(tag), len)
             }
             Syntax::ExplicitLe | Syntax::ExplicitBe => {
-                let Some(code) = w.bytes::<2>() else {
-                    return Ok(());
-                };
-                // As dicom-rs does: an unknown VR code is read as UN, with the long length form.
-                let vr = VR::from_binary(code).unwrap_or(VR::UN);
-                let long = !short_length(vr);
-                let len = if long {
-                    if w.bytes::<2>().is_none() {
-                        return Ok(());
-                    }
-                    w.u32(syntax)
-                } else {
-                    w.u16(syntax).map(u32::from)
-                };
-                let Some(len) = len else {
+                let Some((vr, len, _)) = vr_and_length(&mut w, syntax) else {
                     return Ok(());
                 };
                 (Some(vr), len)
@@ -234,7 +220,7 @@ pub(super) fn meta_transfer_syntax<R: Read + Seek>(
     len: u64,
 ) -> Result<Option<(String, u64)>, String> {
     let mut w = Walker { r, pos, len };
-    let Some((tag, vr_len, _)) = explicit_header(&mut w)? else {
+    let Some((tag, vr_len, _)) = explicit_header(&mut w) else {
         return Ok(None);
     };
     if tag != Tag(0x0002, 0x0000) || vr_len != 4 {
@@ -246,7 +232,7 @@ pub(super) fn meta_transfer_syntax<R: Read + Seek>(
     let mut ts = None;
     let mut read: u32 = 0;
     while read < group_length {
-        let Some((tag, value_len, header)) = explicit_header(&mut w)? else {
+        let Some((tag, value_len, header)) = explicit_header(&mut w) else {
             return Ok(None);
         };
         if value_len == UNDEFINED {
@@ -270,28 +256,26 @@ pub(super) fn meta_transfer_syntax<R: Read + Seek>(
 
 /// One explicit-VR little-endian element header as dicom-rs's decoder reads it: tag, value length and
 /// header size. `None` at the end of the data.
-fn explicit_header<R: Read + Seek>(
-    w: &mut Walker<'_, R>,
-) -> Result<Option<(Tag, u32, u32)>, String> {
+fn explicit_header<R: Read + Seek>(w: &mut Walker<'_, R>) -> Option<(Tag, u32, u32)> {
     let s = Syntax::ExplicitLe;
-    let (Some(group), Some(element)) = (w.u16(s), w.u16(s)) else {
-        return Ok(None);
-    };
-    let tag = Tag(group, element);
-    if group == 0xFFFE {
-        return Ok(w.u32(s).map(|len| (tag, len, 8)));
+    let tag = Tag(w.u16(s)?, w.u16(s)?);
+    if tag.0 == 0xFFFE {
+        return w.u32(s).map(|len| (tag, len, 8));
     }
-    let Some(code) = w.bytes::<2>() else {
-        return Ok(None);
-    };
+    vr_and_length(w, s).map(|(_, len, header)| (tag, len, header))
+}
+
+/// The VR and value length after an explicit-VR tag, as dicom-rs reads them: an unknown VR code is `UN`
+/// with the long form (2 reserved bytes, 4-byte length). Also returns the whole header's size (8 or 12).
+/// `None` at the end of the data.
+fn vr_and_length<R: Read + Seek>(w: &mut Walker<'_, R>, s: Syntax) -> Option<(VR, u32, u32)> {
+    let code = w.bytes::<2>()?;
     let vr = VR::from_binary(code).unwrap_or(VR::UN);
     if short_length(vr) {
-        return Ok(w.u16(s).map(|len| (tag, u32::from(len), 8)));
+        return w.u16(s).map(|len| (vr, u32::from(len), 8));
     }
-    if w.bytes::<2>().is_none() {
-        return Ok(None);
-    }
-    Ok(w.u32(s).map(|len| (tag, len, 12)))
+    w.bytes::<2>()?;
+    w.u32(s).map(|len| (vr, len, 12))
 }
 
 /// VRs whose explicit-VR value length is 16 bits (PS3.5 7.1.2).
