@@ -7,21 +7,12 @@
 
 mod common;
 
+use common::cli::{radpipe, s};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::repo_path;
-
-fn radpipe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_radpipe"))
-        .args(args)
-        .output()
-        .expect("run radpipe")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 /// stderr without lavapipe's XDG_RUNTIME_DIR noise.
 fn radpipe_lines(o: &Output) -> Vec<String> {

@@ -3,31 +3,12 @@
 
 mod common;
 
+use common::cli::{radpipe, s, stderr};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::repo_path;
-
-fn radpipe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_radpipe"))
-        .args(args)
-        .output()
-        .expect("run radpipe")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// stderr without the line libwayland prints when Mesa's Vulkan WSI probes for a Wayland session
-/// (`XDG_RUNTIME_DIR is invalid or not set`): environment noise from the driver, not radpipe's output.
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr)
-        .lines()
-        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
 
 /// Asserts a clean failure: exit code 1, one error line naming `name`, no panic, `output` absent.
 fn assert_refused(o: &Output, name: &str, output: &Path) {

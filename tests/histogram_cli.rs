@@ -4,32 +4,14 @@
 
 mod common;
 
+use common::cli::{radpipe, s, stderr};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{assert_close, repo_path};
 use radpipe::PixelFormat;
 use radpipe::io::raster::read_raster;
-
-fn radpipe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_radpipe"))
-        .args(args)
-        .output()
-        .expect("run radpipe")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// stderr without libwayland's `XDG_RUNTIME_DIR` line (driver noise, not radpipe's output).
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr)
-        .lines()
-        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
 
 /// A clean failure: exit `code`, no panic, `output` absent and no partial file; for exit 1 exactly
 /// one line that contains `name`.

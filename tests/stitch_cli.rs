@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::cli::{radpipe, s, stderr};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -14,26 +16,6 @@ use radpipe::io::dicom::{DerivedDicom, read_dicom, write_derived_dicom};
 use radpipe::stitch::simulate::{SimStation, cut_stations};
 use radpipe::stitch::{Station, StitchError, StitchParams, stitch};
 use sha2::{Digest, Sha256};
-
-fn radpipe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_radpipe"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("run radpipe")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr)
-        .lines()
-        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
 
 fn assert_refused(o: &Output, also: &str, output: &Path) {
     let err = stderr(o);

@@ -5,32 +5,14 @@
 
 mod common;
 
+use common::cli::{radpipe, s, stderr};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::repo_path;
 use radpipe::image::{HostImage, PixelFormat, Pixels};
 use radpipe::transforms::ModalityLut;
-
-fn radpipe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_radpipe"))
-        .args(args)
-        .output()
-        .expect("run radpipe")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// stderr without Mesa's Wayland probe line (driver noise, not radpipe's output).
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr)
-        .lines()
-        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
 
 fn assert_ok(o: &Output, what: &str) {
     assert!(o.status.success(), "{what}: {}", stderr(o));

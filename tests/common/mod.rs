@@ -3,6 +3,8 @@
 //! `test-output/` for a person to look at.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
