@@ -4,6 +4,8 @@
 # ./gpu-check-out) as bench.json plus logs.tar.gz (the device tool returns at most 8 files). Every step
 # has its own time limit so one hang cannot eat the rest.
 # Usage: bash scripts/gpu_check.sh   (from the repository root)
+# A dry run on a CPU adapter: GPU_CHECK_SIZES=256 GPU_CHECK_ITERS=2 GPU_CHECK_EVAL_SITES=SBL
+#   GPU_TRAIN_SIZE=64 GPU_CHECK_SECONDS=400 bash scripts/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -39,7 +41,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,
   --format=csv 2>&1 | tee "$out/nvidia_smi.txt"
 
 log radpipe bench
-timeout 120 "$bin/radpipe" bench --sizes 1024,4096,8192 --iters 50 --json "$out/bench.json" \
+timeout 120 "$bin/radpipe" bench --sizes "${GPU_CHECK_SIZES:-1024,4096,8192}" --iters "${GPU_CHECK_ITERS:-50}" --json "$out/bench.json" \
   2>&1 | tee "$out/bench.txt"
 
 log GPU-vs-CPU tests
@@ -51,20 +53,20 @@ done | tee "$out/tests.txt"
 
 
 log evaluate on the GPU
-timeout 120 "$bin/radpipe" evaluate --data "${GPU_CHECK_DATA:-.devcarry/cc384}" --sites Pitt,Yale,SBL \
+timeout 120 "$bin/radpipe" evaluate --data "${GPU_CHECK_DATA:-.devcarry/cc384}" --sites "${GPU_CHECK_EVAL_SITES:-Pitt,Yale,SBL}" \
   --device gpu 2>&1 | tee "$out/evaluate.txt"
 
 # Training on the GPU with whatever time is left: a short probe (2 epochs of 10 steps; the second is
-# warm) gives the step time, then one run whose cosine schedule fits the remaining time.
+# warm; the first, if it is all that finished, overestimates) gives the step time, then one run whose cosine schedule fits the remaining time.
 data=${GPU_CHECK_DATA:-.devcarry/cc384}
 if [ -d "$data" ]; then
   mkdir -p "$out/probe" "$out/train"
   log train probe
-  train() { "$bin/radpipe" train --data "$data" --batch 8 --device gpu --val-sites Pitt,Yale,SBL -q "$@"; }
-  timeout 150 train -o "$out/probe/m.safetensors" --size "${GPU_TRAIN_SIZE:-384}" --epochs 2 \
+  train=("$bin/radpipe" train --data "$data" --batch 8 --device gpu --val-sites Pitt,Yale,SBL -q)
+  timeout 150 "${train[@]}" -o "$out/probe/m.safetensors" --size "${GPU_TRAIN_SIZE:-384}" --epochs 2 \
     --steps-per-epoch 10 --val-limit 4 >"$out/probe.log" 2>&1
   cat "$out/probe/m.metrics.csv" 2>/dev/null
-  step=$(awk -F, 'NR==3 {print $5 / $4}' "$out/probe/m.metrics.csv" 2>/dev/null)
+  step=$(awk -F, 'NR >= 2 { v = $5 / $4 } END { print v }' "$out/probe/m.metrics.csv" 2>/dev/null)
   size=${GPU_TRAIN_SIZE:-384}
   left=$((deadline - $(date +%s) - 20))
   # An epoch: 95 steps plus the 143 validation images (about 8 steps' worth of forward passes).
@@ -77,7 +79,7 @@ if [ -d "$data" ]; then
   echo "step ${step}s at 384², ${left}s left: $epochs epochs at ${size}²"
   if [ "$epochs" -ge 6 ]; then
     log train
-    timeout $((deadline - $(date +%s))) train -o "$out/train/model.safetensors" --size "$size" \
+    timeout $((deadline - $(date +%s))) "${train[@]}" -o "$out/train/model.safetensors" --size "$size" \
       --epochs "$epochs" >"$out/train.log" 2>&1
     echo "train exit $?"
     cat "$out/train/model.metrics.csv"

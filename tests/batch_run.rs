@@ -424,3 +424,102 @@ fn warp_stage_matches_the_warp_op_and_singular_matrices_are_refused() {
         "{err}"
     );
 }
+
+/// A segment stage gives the same masks as the segmentation library call on the same images (the
+/// DICOM windowed by its own window first, the 8-bit PNG as it is), with one upload and one
+/// readback per image and the network loaded once; misplaced or 16-bit-fed segment stages are
+/// refused by name.
+#[test]
+fn segment_stage_matches_the_segmenter_and_reads_back_once_per_image() {
+    use radpipe::ops::window::{WindowRequest, WindowSettings};
+    use radpipe::seg::infer::{Backend, Preprocess, SegInput, Segmenter};
+    use radpipe::workflow::segment::resolve_model;
+
+    let brain = repo_path("data/demo/brain_mid_sagittal.png");
+    let mr = repo_path("tests/data/dicom/mr_small.dcm");
+    let input = folder_with(&[("a_brain.png", &brain), ("b_mr.dcm", &mr)]);
+    let spec = PipelineSpec::parse(
+        "output = \"png\"\n[[stage]]\nop = \"segment\"\nsize = 256\n",
+        Path::new("inline.toml"),
+    )
+    .expect("spec");
+    let inputs = batch::collect_inputs(input.path()).expect("inputs");
+    let engine = common::fresh_engine();
+    let out = tempfile::tempdir().expect("out");
+    let report = batch::run_batch(&engine, &spec, &inputs, out.path(), |_| {}).expect("batch");
+    assert_eq!(report.processed, 2, "{:?}", report.failed);
+    assert_eq!(report.stats.uploads, 2, "{:?}", report.stats);
+    assert_eq!(report.stats.readbacks, 2, "{:?}", report.stats);
+
+    let segmenter = Segmenter::load(
+        &resolve_model(None).expect("shipped model"),
+        Backend::Gpu(engine.clone()),
+        Preprocess::square(256),
+    )
+    .expect("segmenter");
+    let png = radpipe::io::raster::read_raster(&brain).expect("png");
+    let dicom = radpipe::io::dicom::read_dicom(&mr).expect("dicom");
+    let stored = dicom.frame(0).expect("frame");
+    let settings =
+        WindowSettings::from_dicom(&dicom, 0, &WindowRequest::default()).expect("window");
+    for (name, image, window) in [("a_brain", &png, None), ("b_mr", &stored, Some(&settings))] {
+        let expected = segmenter
+            .segment(&[SegInput { image, window }])
+            .expect("segment")
+            .remove(0);
+        let got = radpipe::io::raster::read_raster(&out.path().join(format!("{name}.png")))
+            .expect("mask");
+        assert_eq!(
+            (got.width, got.height),
+            (image.width, image.height),
+            "{name}"
+        );
+        assert_eq!(got.pixels, expected.pixels, "{name}");
+    }
+    let Pixels::U8(mask) = &radpipe::io::raster::read_raster(&out.path().join("a_brain.png"))
+        .expect("mask")
+        .pixels
+    else {
+        panic!("mask is not 8-bit");
+    };
+    let foreground = mask.iter().filter(|&&v| v == 255).count();
+    assert!(
+        foreground > 200 && mask.iter().all(|&v| v == 0 || v == 255),
+        "the bundled slice's corpus callosum: {foreground} px"
+    );
+
+    // 12-bit display values cannot feed the network: refused per image, naming it.
+    let spec = PipelineSpec::parse(
+        "output = \"png\"\n[[stage]]\nop = \"window\"\nbits = 12\n[[stage]]\nop = \"segment\"\n",
+        Path::new("inline.toml"),
+    )
+    .expect("spec");
+    let out = tempfile::tempdir().expect("out");
+    let mr_dir = folder_with(&[("b_mr.dcm", &mr)]);
+    let mr_only = batch::collect_inputs(mr_dir.path()).expect("inputs");
+    let report = batch::run_batch(&engine, &spec, &mr_only, out.path(), |_| {}).expect("batch");
+    assert_eq!(report.processed, 0);
+    let (input, why) = &report.failed[0];
+    assert!(
+        why.contains(&input.display().to_string()) && why.contains("8-bit display values"),
+        "{why}"
+    );
+    assert_eq!(std::fs::read_dir(out.path()).expect("out").count(), 0);
+
+    // A segment stage anywhere but last, or a network size out of range, is refused with the file.
+    for (text, expected) in [
+        (
+            "output = \"png\"\n[[stage]]\nop = \"segment\"\n[[stage]]\nop = \"equalize\"\n",
+            "must be the last stage",
+        ),
+        (
+            "output = \"png\"\n[[stage]]\nop = \"segment\"\nsize = 16\n",
+            "size 16 must be within",
+        ),
+    ] {
+        let err = PipelineSpec::parse(text, Path::new("seg.toml"))
+            .expect_err(expected)
+            .to_string();
+        assert!(err.contains("seg.toml") && err.contains(expected), "{err}");
+    }
+}

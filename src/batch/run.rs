@@ -18,7 +18,10 @@ use crate::ops::resize::{self, ResizeMode, ResizeParams};
 use crate::ops::warp::{self, Border, Transform, WarpParams, rotation_matrix};
 use crate::ops::window::{self, WindowRequest, WindowSettings};
 use crate::pipeline::{Download, Recorder};
+use crate::seg::infer::{Backend, Preprocess, Segmenter};
+use crate::seg::weights::trained_input_size;
 use crate::transforms::ModalityLut;
+use crate::workflow::segment::{DEFAULT_INPUT_SIZE, resolve_model};
 use crate::{Engine, Error, Result, Stats};
 
 /// Images decoded ahead of the GPU, and images in flight on the GPU.
@@ -72,6 +75,10 @@ enum Prepared {
         name: String,
         params: MatchParams,
     },
+    /// The network's mask; `window` turns stored values into 8-bit display values first.
+    Segment {
+        window: Option<WindowSettings>,
+    },
 }
 
 impl Prepared {
@@ -103,6 +110,7 @@ impl Prepared {
                 "clahe clip {} tiles {}x{}",
                 p.clip_limit, p.tiles_x, p.tiles_y
             ),
+            Prepared::Segment { .. } => "BiSeNetV2 corpus callosum mask".into(),
         }
     }
 }
@@ -298,6 +306,23 @@ fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared>> {
                     invert,
                 })
             }
+            StageSpec::Segment { .. } => {
+                // Stored values get the file's own window to 8 bits, as `radpipe segment` feeds
+                // the network; display values go in as they are (and must be 8-bit).
+                let window = match input {
+                    _ if !stored_values => None,
+                    Input::Dicom(d) => {
+                        Some(WindowSettings::from_dicom(d, 0, &WindowRequest::default())?)
+                    }
+                    Input::Raster(img) if img.format() == PixelFormat::U8 => None,
+                    Input::Raster(img) => {
+                        Some(WindowSettings::for_image(img, &WindowRequest::default())?)
+                    }
+                };
+                pending_invert = false;
+                stored_values = false;
+                Prepared::Segment { window }
+            }
         };
         prepared.push(stage);
     }
@@ -339,11 +364,20 @@ fn decode(spec: &PipelineSpec, input: &Path, output: PathBuf) -> Result<Job> {
     })
 }
 
-fn record(engine: &Engine, job: Job, references: &[GpuImage]) -> Result<InFlight> {
+fn record(
+    engine: &Engine,
+    job: Job,
+    references: &[GpuImage],
+    segmenter: Option<&Segmenter>,
+) -> Result<InFlight> {
     let uploaded: GpuImage = engine.upload(&job.stored)?;
     let mut rec = Recorder::new(engine);
     let mut current = uploaded;
-    for stage in &job.stages {
+    let (body, segment_window) = match job.stages.split_last() {
+        Some((Prepared::Segment { window }, body)) => (body, Some(window.clone())),
+        _ => (job.stages.as_slice(), None),
+    };
+    for stage in body {
         current = match stage {
             Prepared::Window(settings) => window::encode(&mut rec, &current, settings)?,
             Prepared::Resize(params) => resize::encode(&mut rec, &current, params)?,
@@ -364,10 +398,30 @@ fn record(engine: &Engine, job: Job, references: &[GpuImage]) -> Result<InFlight
                 };
                 histmatch::encode(&mut rec, &current, &Region::ALL, &reference, params)?
             }
+            Prepared::Segment { .. } => {
+                return Err(Error::InvalidParams(
+                    "a segment stage must be the last stage".into(),
+                ));
+            }
         };
     }
-    let download = rec.download(&current)?;
-    rec.submit()?;
+    let download = match segment_window {
+        Some(settings) => {
+            let segmenter = segmenter.ok_or_else(|| {
+                Error::InvalidParams("the segmentation model was not loaded".into())
+            })?;
+            let display = match &settings {
+                Some(s) => window::encode(&mut rec, &current, s)?,
+                None => current,
+            };
+            segmenter.segment_resident(rec, &display)?
+        }
+        None => {
+            let download = rec.download(&current)?;
+            rec.submit()?;
+            download
+        }
+    };
     Ok(InFlight { job, download })
 }
 
@@ -401,7 +455,10 @@ fn write(kind: OutputKind, job: &Job, image: &HostImage) -> Result<()> {
                     Prepared::Equalize(p) => p.bits.map(|b| b as u16),
                     Prepared::Clahe(p) => p.bits.map(|b| b as u16),
                     Prepared::Match { params, .. } => params.bits.map(|b| b as u16),
-                    Prepared::Resize(_) | Prepared::Rotate(_) | Prepared::Warp(_) => None,
+                    Prepared::Resize(_)
+                    | Prepared::Rotate(_)
+                    | Prepared::Warp(_)
+                    | Prepared::Segment { .. } => None,
                 };
             } else if let Some(src) = source {
                 // Only geometric stages: the samples are still stored values of modality units.
@@ -480,6 +537,21 @@ pub fn run_batch(
             engine.upload(&image).map_err(|e| e.in_file(path))
         })
         .collect::<Result<_>>()?;
+    // The network, loaded once for the whole batch onto the engine's device.
+    let segmenter = match spec.segment() {
+        Some((weights, size)) => {
+            let model = resolve_model(weights)?;
+            let size = size
+                .or_else(|| trained_input_size(&model))
+                .unwrap_or(DEFAULT_INPUT_SIZE);
+            Some(Segmenter::load(
+                &model,
+                Backend::Gpu(engine.clone()),
+                Preprocess::square(size),
+            )?)
+        }
+        None => None,
+    };
     let plan = plan_outputs(inputs, out_dir, &spec.output);
     let mut failed = Vec::new();
     let mut processed = 0;
@@ -537,7 +609,9 @@ pub fn run_batch(
             (f.job, image)
         };
         for (input, job) in job_rx {
-            match job.and_then(|j| record(engine, j, &references).map_err(|e| e.in_file(&input))) {
+            match job.and_then(|j| {
+                record(engine, j, &references, segmenter.as_ref()).map_err(|e| e.in_file(&input))
+            }) {
                 Ok(flight) => in_flight.push_back(flight),
                 Err(e) => report(input, None, Err(e)),
             }

@@ -43,12 +43,20 @@
 //! op = "match"              # histogram matching to a reference image (see `radpipe match`)
 //! reference = "ref.png"     # relative to the pipeline file; same sample format as the stage input
 //! bits = 12                 # optional, as for equalize
+//!
+//! [[stage]]
+//! op = "segment"            # BiSeNetV2 corpus-callosum mask (0/255, 8-bit, the image's size); last stage
+//! weights = "model.safetensors"   # optional: default the shipped model; relative to the pipeline file
+//! size = 256                # optional network input side: default the model's own, else 512
 //! ```
 //!
 //! A window stage reads the file's own stored values and transforms, so only geometric stages
 //! (resize, rotate) may come before it; histogram stages may come anywhere. A match reference is read
 //! and uploaded once per batch; each image's histogram and the reference's are counted on the GPU in
-//! the image's own command encoder.
+//! the image's own command encoder. A segment stage must be the last: it turns 8-bit display values
+//! into the mask (images still holding stored values get the file's own window first, as `radpipe segment`
+//! does); the network is loaded once per batch and runs on the engine's device, so the image goes from
+//! upload to mask readback without a CPU wait.
 
 use std::path::Path;
 
@@ -130,6 +138,14 @@ pub enum StageSpec {
         /// Bins of the image histogram (power of two).
         bins: Option<u32>,
     },
+    /// BiSeNetV2 segmentation: the image becomes its mask (u8 0/255). Must be the last stage.
+    Segment {
+        /// Weights (.safetensors, .pdparams, .bpk; relative paths are taken from the pipeline file's
+        /// folder); default: the shipped model.
+        weights: Option<std::path::PathBuf>,
+        /// Network input side; default: the size the model was trained at, else 512.
+        size: Option<u32>,
+    },
 }
 
 /// Warp border as written in the file.
@@ -210,6 +226,24 @@ impl StageSpec {
                 }
             }
             StageSpec::Equalize { .. } => {}
+            StageSpec::Segment { size, .. } => {
+                use crate::seg::infer::{MAX_INPUT_SIDE, MIN_INPUT_SIDE};
+                if before
+                    .iter()
+                    .any(|s| matches!(s, StageSpec::Segment { .. }))
+                {
+                    return Err(format!(
+                        "stage {n} (segment): a pipeline segments at most once"
+                    ));
+                }
+                if let Some(v) = size
+                    && !(MIN_INPUT_SIDE..=MAX_INPUT_SIDE).contains(v)
+                {
+                    return Err(format!(
+                        "stage {n} (segment) size {v} must be within {MIN_INPUT_SIDE}..={MAX_INPUT_SIDE}"
+                    ));
+                }
+            }
             StageSpec::Match { reference, .. } => {
                 if reference.as_os_str().is_empty() {
                     return Err(format!("stage {n} (match) needs a reference image path"));
@@ -278,12 +312,27 @@ impl PipelineSpec {
                 .validate(i, &spec.stages[..i])
                 .map_err(|e| Error::format(origin, e))?;
         }
+        let last = spec.stages.len() - 1;
+        if let Some(i) = spec.stages[..last]
+            .iter()
+            .position(|s| matches!(s, StageSpec::Segment { .. }))
+        {
+            return Err(Error::format(
+                origin,
+                format!(
+                    "stage {} (segment) must be the last stage: its output is the mask",
+                    i + 1
+                ),
+            ));
+        }
         let folder = origin.parent().unwrap_or(Path::new(""));
         for stage in &mut spec.stages {
-            if let StageSpec::Match { reference, .. } = stage
-                && reference.is_relative()
-            {
-                *reference = folder.join(&*reference);
+            match stage {
+                StageSpec::Match { reference: p, .. }
+                | StageSpec::Segment {
+                    weights: Some(p), ..
+                } if p.is_relative() => *p = folder.join(&*p),
+                _ => {}
             }
         }
         Ok(spec)
@@ -293,6 +342,14 @@ impl PipelineSpec {
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::parse(&text, path)
+    }
+
+    /// The segment stage's weights (`None`: the shipped model) and network size, if it has one.
+    pub fn segment(&self) -> Option<(Option<&Path>, Option<u32>)> {
+        self.stages.iter().find_map(|s| match s {
+            StageSpec::Segment { weights, size } => Some((weights.as_deref(), *size)),
+            _ => None,
+        })
     }
 
     /// The distinct match references, in stage order.
