@@ -100,14 +100,20 @@ fn random_settings(rng: &mut Rng, img: &HostImage) -> WindowSettings {
     }
 }
 
-/// 1 LSB, plus what f32 arithmetic can lose on this window: the modality value carries a relative error
-/// of a few f32 epsilons, and the window's slope (out_max / width) amplifies it. For clinical windows
-/// (width ≥ ~50 at 16 bits) this is below 1 LSB; a width-1 window at |x| = 20000 is not resolvable in f32.
+/// 1 LSB, plus what f32 arithmetic can lose on this window: each sum carries an error of a few f32
+/// epsilons of its terms' magnitudes (|x·slope| + |intercept|, then |centre| + |width|, which can be far
+/// above the result when they cancel), and the window's slope (out_max / width) amplifies it. For
+/// clinical windows (width ≥ ~50 at 16 bits) this is below 1 LSB; a width-1 window at |x| = 20000 is not
+/// resolvable in f32.
 fn f32_tolerance(img: &HostImage, s: &WindowSettings) -> f64 {
     let Voi::Window(w) = &s.voi else { return 1.0 };
+    let terms = |x: f64| match &s.modality {
+        ModalityLut::Rescale { slope, intercept } => (x * slope).abs() + intercept.abs(),
+        ModalityLut::Table(_) => s.modality.apply(x).abs(),
+    };
     let magnitude = (0..img.pixel_count())
-        .map(|i| s.modality.apply(img.pixels.get_f64(i)).abs())
-        .fold(w.center.abs(), f64::max);
+        .map(|i| terms(img.pixels.get_f64(i)))
+        .fold(w.center.abs() + w.width.abs(), f64::max);
     let slope = s.out_max() / w.width;
     1.0 + (slope * magnitude * 4.0 * f64::from(f32::EPSILON)).ceil()
 }
@@ -143,8 +149,15 @@ fn random_images_match_the_reference() {
         assert_eq!(gpu.format(), settings.out_format());
         let name = format!("window_random_{case}_{format}_{w}x{h}_seed{seed}");
         let tolerance = f32_tolerance(&img, &settings);
-        // Beyond 1 LSB the f32 bound governs every pixel in the window's ramp; the fraction then says nothing.
-        let fraction = if tolerance > 1.0 { 1.0 } else { 0.005 };
+        // Beyond 1 LSB the f32 bound governs every pixel in the window's ramp; the fraction then says
+        // nothing. An 8-bit input has at most 256 distinct values and one value on a rounding tie
+        // flips every pixel holding it, so there the fraction counts values (about 2 % of the pixels
+        // of a small image are a handful of values): 0.5 % failed 1 seed in 40 on a 255×3 image.
+        let fraction = match (tolerance > 1.0, format) {
+            (true, _) => 1.0,
+            (false, PixelFormat::U8) => 0.02,
+            (false, _) => 0.005,
+        };
         assert_close(&name, &gpu, &cpu, tolerance, fraction);
     }
 }

@@ -158,7 +158,11 @@ pub fn assert_close(
     // Small images: a fraction below one pixel still allows one differing pixel.
     let allowed_off = ((max_off_fraction * diffs.len() as f64).ceil() as usize).max(1);
     if worst > max_diff || off > allowed_off {
-        let first = diffs.iter().position(|&d| d > max_diff).unwrap_or(0);
+        let first = diffs
+            .iter()
+            .position(|&d| d > max_diff)
+            .or_else(|| diffs.iter().position(|&d| d > 0.0))
+            .unwrap_or(0);
         let at = write_failure_images(name, actual, expected);
         panic!(
             "{name}: max |diff| {worst} (allowed {max_diff}), {off} of {} pixels differ ({:.4}%, allowed {:.4}%); \
