@@ -14,5 +14,7 @@ printf '1,0,0,0,1,0' > corpus/cli_params/matrix
 printf '512x512' > corpus/cli_params/size
 printf '1,99' > corpus/cli_params/percentiles
 printf 'output = "png"\n[[stage]]\nop = "resize"\nscale = 0.5\n[[stage]]\nop = "window"\ncenter = 40\nwidth = 400\n[[stage]]\nop = "clahe"\nclip-limit = 2.0\ntiles = [8, 8]\n' > corpus/cli_params/pipeline.toml
+printf 'output = "png"\n[[stage]]\nop = "warp"\nmatrix = [1.0, 0.1, -20.0, 0.0, 1.0, 5.0, 0.0001, 0.0, 1.0]\nsize = [64, 64]\nborder = "reflect"\n[[stage]]\nop = "match"\nreference = "ref.png"\nbits = 12\n' > corpus/cli_params/pipeline_warp_match.toml
+printf 'output = "png"\n[[stage]]\nop = "window"\nbits = 8\n[[stage]]\nop = "segment"\nweights = "cc.safetensors"\nsize = 288\n' > corpus/cli_params/pipeline_segment.toml
 cp ../tests/fixtures/bisenet/tiny_proto2.pdparams corpus/model_weights/
 head -c 4096 ../tests/fixtures/bisenet/weights.pdparams > corpus/model_weights/weights_head.pdparams

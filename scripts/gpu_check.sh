@@ -57,7 +57,8 @@ timeout 120 "$bin/radpipe" evaluate --data "${GPU_CHECK_DATA:-.devcarry/cc384}" 
   --device gpu 2>&1 | tee "$out/evaluate.txt"
 
 # Training on the GPU with whatever time is left: a short probe (2 epochs of 10 steps; the second is
-# warm; the first, if it is all that finished, overestimates) gives the step time, then one run whose cosine schedule fits the remaining time.
+# warm; the first, if it is all that finished, overestimates) gives the step time, then one run whose
+# cosine schedule fits the remaining time (384², or 256² when fewer than 12 epochs of 384² would fit).
 data=${GPU_CHECK_DATA:-.devcarry/cc384}
 if [ -d "$data" ]; then
   mkdir -p "$out/probe" "$out/train"
@@ -76,7 +77,7 @@ if [ -d "$data" ]; then
     epochs=$(awk -v s="$step" -v l="$left" 'BEGIN { if (s > 0) print int(l / (s / 2.25 * 103 * 1.1 + 5)); else print 0 }')
   fi
   [ "$epochs" -gt 100 ] && epochs=100
-  echo "step ${step}s at 384², ${left}s left: $epochs epochs at ${size}²"
+  echo "step ${step}s at ${GPU_TRAIN_SIZE:-384}², ${left}s left: $epochs epochs at ${size}²"
   if [ "$epochs" -ge 6 ]; then
     log train
     timeout $((deadline - $(date +%s))) "${train[@]}" -o "$out/train/model.safetensors" --size "$size" \
