@@ -18,10 +18,9 @@ use crate::ops::resize::{self, ResizeMode, ResizeParams};
 use crate::ops::warp::{self, Border, Transform, WarpParams, rotation_matrix};
 use crate::ops::window::{self, WindowRequest, WindowSettings};
 use crate::pipeline::{Download, Recorder};
-use crate::seg::infer::{Backend, Preprocess, Segmenter};
-use crate::seg::weights::trained_input_size;
+use crate::seg::infer::{Backend, Preprocess, Segmenter, display_window};
 use crate::transforms::ModalityLut;
-use crate::workflow::segment::{DEFAULT_INPUT_SIZE, resolve_model};
+use crate::workflow::segment::{input_size, resolve_model};
 use crate::{Engine, Error, Result, Stats};
 
 /// Images decoded ahead of the GPU, and images in flight on the GPU.
@@ -309,15 +308,10 @@ fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared>> {
             StageSpec::Segment { .. } => {
                 // Stored values get the file's own window to 8 bits, as `radpipe segment` feeds
                 // the network; display values go in as they are (and must be 8-bit).
-                let window = match input {
-                    _ if !stored_values => None,
-                    Input::Dicom(d) => {
-                        Some(WindowSettings::from_dicom(d, 0, &WindowRequest::default())?)
-                    }
-                    Input::Raster(img) if img.format() == PixelFormat::U8 => None,
-                    Input::Raster(img) => {
-                        Some(WindowSettings::for_image(img, &WindowRequest::default())?)
-                    }
+                let window = if stored_values {
+                    display_window(input)?
+                } else {
+                    None
                 };
                 pending_invert = false;
                 stored_values = false;
@@ -541,13 +535,10 @@ pub fn run_batch(
     let segmenter = match spec.segment() {
         Some((weights, size)) => {
             let model = resolve_model(weights)?;
-            let size = size
-                .or_else(|| trained_input_size(&model))
-                .unwrap_or(DEFAULT_INPUT_SIZE);
             Some(Segmenter::load(
                 &model,
                 Backend::Gpu(engine.clone()),
-                Preprocess::square(size),
+                Preprocess::square(input_size(&model, size)),
             )?)
         }
         None => None,

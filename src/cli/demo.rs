@@ -4,10 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use radpipe::ops::window::WindowRequest;
-use radpipe::seg::weights::trained_input_size;
 use radpipe::stitch::{BlendMode, StitchParams};
 use radpipe::workflow::segment::{
-    DEFAULT_INPUT_SIZE, DeviceChoice, SegmentRequest, resolve_model, segment_files,
+    DeviceChoice, SegmentRequest, input_size, resolve_model, segment_files,
 };
 use radpipe::workflow::stitch::{StitchRequest, stitch_files};
 use radpipe::workflow::window::window_file;
@@ -140,7 +139,7 @@ fn segment_demo(engine: &Engine, data: &Path, out: &Path) {
         }
     };
     let request = SegmentRequest {
-        size: trained_input_size(&model).unwrap_or(DEFAULT_INPUT_SIZE),
+        size: input_size(&model, None),
         model: Some(model),
         out_dir: out.to_path_buf(),
         batch: 1,

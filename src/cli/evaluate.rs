@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use radpipe::seg::dataset::{check_sites, load_pair, pair_files, parse_sites};
 use radpipe::seg::evaluate::{Degradation, Summary, score_samples, summarise};
 use radpipe::seg::infer::{Backend, Preprocess, Segmenter};
-use radpipe::seg::weights::trained_input_size;
-use radpipe::workflow::segment::{DEFAULT_INPUT_SIZE, resolve_model};
+use radpipe::workflow::segment::{input_size, resolve_model};
 use radpipe::{Engine, Error};
 
 use super::segment::DeviceArg;
@@ -85,10 +84,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
             other => other,
         })?),
     };
-    let size = args
-        .size
-        .or_else(|| trained_input_size(&model))
-        .unwrap_or(DEFAULT_INPUT_SIZE);
+    let size = input_size(&model, args.size);
     let segmenter = Segmenter::load(&model, backend, Preprocess::square(size))?;
     let samples = pairs.iter().map(load_pair).collect::<Result<Vec<_>, _>>()?;
     println!(

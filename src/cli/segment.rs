@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use clap::ValueEnum;
-use radpipe::seg::weights::trained_input_size;
 use radpipe::workflow::segment::{
-    DEFAULT_INPUT_SIZE, DeviceChoice, SegmentRequest, resolve_model, segment_files, write_report,
+    DEFAULT_INPUT_SIZE, DeviceChoice, SegmentRequest, input_size, resolve_model, segment_files,
+    write_report,
 };
 use radpipe::{Engine, Error};
 
@@ -61,14 +61,10 @@ pub fn run(args: &SegmentArgs) -> Result<(), Error> {
     let request = SegmentRequest {
         model: args.model.clone(),
         out_dir: args.output.clone(),
-        size: args
-            .size
-            .or_else(|| {
-                resolve_model(args.model.as_deref())
-                    .ok()
-                    .and_then(|m| trained_input_size(&m))
-            })
-            .unwrap_or(DEFAULT_INPUT_SIZE),
+        size: match resolve_model(args.model.as_deref()) {
+            Ok(model) => input_size(&model, args.size),
+            Err(_) => args.size.unwrap_or(DEFAULT_INPUT_SIZE),
+        },
         batch: args.batch,
         device,
     };

@@ -365,33 +365,30 @@ pub struct Prepared {
     pub window: Option<WindowSettings>,
 }
 
-/// Reads an input file and decides how it becomes 8-bit display values, as `radpipe segment` and
-/// `radpipe train` both feed the network: DICOM is windowed (the file's window, else its VOI LUT, else
-/// the frame's range), 8-bit PNG/JPEG are used as they are, 16-bit rasters are windowed over their
-/// range. Images smaller than [`MIN_IMAGE_SIDE`] are refused.
-pub fn prepare(path: &Path) -> Result<Prepared> {
+/// How a read input becomes 8-bit display values for the network: DICOM is windowed (the file's
+/// window, else its VOI LUT, else the frame's range), 8-bit PNG/JPEG are used as they are (`None`),
+/// 16-bit rasters are windowed over their range. Shared by [`prepare`] and `radpipe run`'s segment
+/// stage.
+pub fn display_window(input: &Input) -> Result<Option<WindowSettings>> {
     let request = WindowRequest::default();
-    let prepared = match read_input(path)? {
-        Input::Dicom(d) => {
-            let window =
-                WindowSettings::from_dicom(&d, 0, &request).map_err(|e| e.in_file(path))?;
-            Prepared {
-                image: d.frame(0)?,
-                window: Some(window),
-            }
-        }
-        Input::Raster(img) if img.format() == PixelFormat::U8 => Prepared {
-            image: img,
-            window: None,
-        },
-        Input::Raster(img) => {
-            let window = WindowSettings::for_image(&img, &request).map_err(|e| e.in_file(path))?;
-            Prepared {
-                image: img,
-                window: Some(window),
-            }
-        }
+    match input {
+        Input::Dicom(d) => WindowSettings::from_dicom(d, 0, &request).map(Some),
+        Input::Raster(img) if img.format() == PixelFormat::U8 => Ok(None),
+        Input::Raster(img) => WindowSettings::for_image(img, &request).map(Some),
+    }
+}
+
+/// Reads an input file and decides how it becomes 8-bit display values ([`display_window`]), as
+/// `radpipe segment` and `radpipe train` both feed the network. Images smaller than
+/// [`MIN_IMAGE_SIDE`] are refused.
+pub fn prepare(path: &Path) -> Result<Prepared> {
+    let input = read_input(path)?;
+    let window = display_window(&input).map_err(|e| e.in_file(path))?;
+    let image = match input {
+        Input::Dicom(d) => d.frame(0)?,
+        Input::Raster(img) => img,
     };
+    let prepared = Prepared { image, window };
     let (w, h) = (prepared.image.width, prepared.image.height);
     if w < MIN_IMAGE_SIDE || h < MIN_IMAGE_SIDE {
         return Err(Error::InvalidImage(format!(

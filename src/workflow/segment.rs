@@ -15,6 +15,7 @@ use crate::seg::infer::{Backend, Preprocess, SegInput, Segmenter};
 use crate::{Engine, Error, Result};
 
 pub use crate::seg::infer::{MIN_IMAGE_SIDE, Prepared, prepare};
+use crate::seg::weights::trained_input_size;
 
 /// Default network input side.
 pub const DEFAULT_INPUT_SIZE: u32 = 512;
@@ -112,6 +113,14 @@ impl SegmentEntry {
             error: None,
         }
     }
+}
+
+/// The network input side: the one asked for, else the size `model` was trained at when its file
+/// records it, else [`DEFAULT_INPUT_SIZE`].
+pub fn input_size(model: &Path, requested: Option<u32>) -> u32 {
+    requested
+        .or_else(|| trained_input_size(model))
+        .unwrap_or(DEFAULT_INPUT_SIZE)
 }
 
 /// The model file to use: the one given, else the shipped default (models/, see models/MODEL.md).
