@@ -14,7 +14,7 @@ use radpipe::seg::dataset::{load_pair, pair_files};
 use radpipe::seg::infer::Preprocess;
 use radpipe::seg::loss::LossWeights;
 use radpipe::seg::train::{AdamState, AdamW, TrainRequest, read_checkpoint, train, train_step};
-use radpipe::seg::weights::{save_weights, trained_input_size};
+use radpipe::seg::weights::{read_weights, save_weights, trained_input_size};
 
 /// A synthetic "mid-sagittal slice": a textured disc (the head) with a bright curved band (the
 /// structure to segment) at a per-image position and thickness; mask = the band.
@@ -185,6 +185,91 @@ fn training_writes_weights_checkpoint_metrics_and_resumes_from_the_checkpoint_ep
     })
     .expect_err("different size");
     assert!(err.to_string().contains("--size 96"), "{err}");
+}
+
+#[test]
+fn init_fine_tunes_from_existing_weights_and_refuses_other_shapes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    make_data(&data, &["A", "B"], 2);
+    let base = |out: &Path| TrainRequest {
+        size: Some(64),
+        epochs: Some(1),
+        batch: Some(2),
+        warmup_steps: Some(1),
+        val_sites: Some(vec!["B".into()]),
+        steps_per_epoch: Some(1),
+        ..TrainRequest::new(&data, out)
+    };
+    let first = train(&TrainRequest {
+        lr: Some(2e-3),
+        ..base(&dir.path().join("a.safetensors"))
+    })
+    .expect("first run");
+    let start = read_weights(&first.files.model).expect("weights a");
+
+    // A new run from those weights with a learning rate too small to move them: its convolution
+    // kernels are the init file's (batch-norm running statistics do move), not a fresh init's.
+    let tuned = train(&TrainRequest {
+        lr: Some(1e-12),
+        init: Some(first.files.model.clone()),
+        ..base(&dir.path().join("b.safetensors"))
+    })
+    .expect("fine-tune");
+    let after = read_weights(&tuned.files.model).expect("weights b");
+    let fresh = train(&TrainRequest {
+        lr: Some(1e-12),
+        seed: Some(7),
+        ..base(&dir.path().join("c.safetensors"))
+    })
+    .expect("fresh run");
+    let fresh = read_weights(&fresh.files.model).expect("weights c");
+    let kernel = "head.conv_1x1.weight";
+    let max_diff = |a: &radpipe::seg::weights::NamedTensors,
+                    b: &radpipe::seg::weights::NamedTensors| {
+        a.tensors[kernel]
+            .values
+            .iter()
+            .zip(&b.tensors[kernel].values)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    };
+    assert!(max_diff(&start, &after) < 1e-6, "init weights not loaded");
+    assert!(
+        max_diff(&start, &fresh) > 1e-3,
+        "the comparison cannot fail"
+    );
+    let ckpt = read_checkpoint(&tuned.files.checkpoint).expect("checkpoint");
+    assert_eq!(
+        ckpt.state.settings.init.as_deref(),
+        Some(first.files.model.as_path())
+    );
+    assert_eq!(ckpt.state.step, 1, "a new run: its own step count");
+
+    // --init with --resume is refused; weights of another shape are refused naming the file.
+    let err = train(&TrainRequest {
+        resume: Some(tuned.files.checkpoint.clone()),
+        init: Some(first.files.model.clone()),
+        ..TrainRequest::new(&data, dir.path().join("b.safetensors"))
+    })
+    .expect_err("init and resume");
+    assert!(err.to_string().contains("give one of them"), "{err}");
+    let three = dir.path().join("three_classes.safetensors");
+    save_weights(
+        &BiSeNetV2Config::paddleseg(3, 0.25).init(&Device::flex()),
+        &three,
+    )
+    .expect("save");
+    let err = train(&TrainRequest {
+        init: Some(three.clone()),
+        ..base(&dir.path().join("d.safetensors"))
+    })
+    .expect_err("three classes");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("three_classes.safetensors") && msg.contains("3 classes"),
+        "{msg}"
+    );
 }
 
 #[test]

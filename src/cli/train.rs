@@ -34,6 +34,10 @@ pub struct TrainArgs {
     /// Continue from a checkpoint (MODEL.ckpt) with its settings; only --epochs may change.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Start a new run from these weights (.safetensors/.pdparams/.bpk) instead of PaddleSeg's
+    /// initialisation: fine-tuning, e.g. the shipped model at another --size or on your own data.
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
     /// Sites held out for validation, comma-separated (site = file-name prefix before the first _).
     #[arg(long)]
     val_sites: Option<String>,
@@ -71,6 +75,7 @@ pub fn run(args: &TrainArgs) -> Result<(), Error> {
     };
     let request = TrainRequest {
         resume: args.resume.clone(),
+        init: args.init.clone(),
         device,
         size: args.size,
         epochs: args.epochs,

@@ -21,6 +21,8 @@
 //!   `MODEL.safetensors` itself rewritten with the latest weights every epoch (loadable by
 //!   `radpipe segment --model`). Both weight files record the training input size in their
 //!   safetensors metadata (`input_size`), which `segment` and `evaluate` use when `--size` is not given.
+//! - **Fine-tune**: `init` starts a new run (new optimiser state and schedule) from existing weights,
+//!   for example the shipped model at another input size or on a site's own data.
 //! - **Resume**: `resume` reads a checkpoint and continues with the epoch after the one it saved, with
 //!   the checkpoint's settings (only the epoch count may be raised).
 //!
@@ -42,11 +44,39 @@ use super::evaluate::{Degradation, score_samples, summarise};
 use super::infer::{Backend, Preprocess, Segmenter, burn_device};
 use super::loss::{LossWeights, total_loss};
 use super::weights::{
-    INPUT_SIZE_KEY, NamedTensor, NamedTensors, export_tensors, model_from_tensors, paddle_name,
-    parse_safetensors, safetensors_bytes, save_safetensors_with_metadata,
+    INPUT_SIZE_KEY, NamedTensor, NamedTensors, export_tensors, infer_config, model_from_tensors,
+    paddle_name, parse_safetensors, read_weights, safetensors_bytes,
+    save_safetensors_with_metadata,
 };
 use crate::io::atomic::write_atomic;
 use crate::{Engine, Error, Result};
+
+/// A new run's starting weights, checked before any data is loaded: `None` for PaddleSeg's
+/// initialisation, else the `init` file's tensors (which must have the settings' classes and widths).
+fn init_tensors(settings: &TrainSettings) -> Result<Option<NamedTensors>> {
+    let Some(path) = &settings.init else {
+        return Ok(None);
+    };
+    let named = read_weights(path)?;
+    let found = infer_config(&named)?;
+    let wanted = BiSeNetV2Config::paddleseg(settings.num_classes, settings.lambd);
+    if found != wanted {
+        return Err(Error::format(
+            path,
+            format!(
+                "these weights have {} classes and widths {}/{}, but this run trains {} classes \
+                 and widths {}/{} (stem/stage 3); fine-tune from weights of the same shape",
+                found.num_classes,
+                found.stem_channels,
+                found.stage3_channels,
+                wanted.num_classes,
+                wanted.stem_channels,
+                wanted.stage3_channels
+            ),
+        ));
+    }
+    Ok(Some(named))
+}
 
 /// Everything that defines a training run (saved in its checkpoint).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -81,6 +111,9 @@ pub struct TrainSettings {
     pub loss: LossWeights,
     /// Augmentation.
     pub augment: AugmentConfig,
+    /// Weights the network started from (fine-tuning), `None` = PaddleSeg's initialisation.
+    #[serde(default)]
+    pub init: Option<PathBuf>,
 }
 
 impl Default for TrainSettings {
@@ -101,6 +134,7 @@ impl Default for TrainSettings {
             lambd: 0.25,
             loss: LossWeights::default(),
             augment: AugmentConfig::default(),
+            init: None,
         }
     }
 }
@@ -162,6 +196,8 @@ pub struct TrainRequest {
     pub output: PathBuf,
     /// Checkpoint to resume from.
     pub resume: Option<PathBuf>,
+    /// Weights a new run starts from (fine-tuning: a new optimiser and schedule; not with `resume`).
+    pub init: Option<PathBuf>,
     /// Device.
     pub device: TrainDevice,
     /// Settings for a new run (`None` fields: defaults, or the checkpoint's on resume).
@@ -195,6 +231,7 @@ impl TrainRequest {
             data: data.into(),
             output: output.into(),
             resume: None,
+            init: None,
             device: TrainDevice::Cpu,
             size: None,
             epochs: None,
@@ -223,6 +260,7 @@ impl TrainRequest {
             limit: self.limit,
             steps_per_epoch: self.steps_per_epoch,
             seed: self.seed.unwrap_or(d.seed),
+            init: self.init.clone(),
             ..d
         }
     }
@@ -230,6 +268,14 @@ impl TrainRequest {
     /// The checkpoint's settings with this request's epoch count; any other setting given that
     /// differs from the checkpoint's is refused.
     fn settings_for_resume(&self, saved: &TrainSettings, ckpt: &Path) -> Result<TrainSettings> {
+        if let Some(init) = &self.init {
+            return Err(Error::InvalidParams(format!(
+                "--init {} starts a new run from weights and --resume {} continues a checkpoint; \
+                 give one of them",
+                init.display(),
+                ckpt.display()
+            )));
+        }
         let mut differs = Vec::new();
         let mut check = |name: &str, given: Option<String>, saved: String| {
             if let Some(g) = given
@@ -795,6 +841,10 @@ pub fn train(request: &TrainRequest) -> Result<TrainOutcome> {
         _ => request.settings_for_new_run(),
     };
     settings.validate()?;
+    let init = match &checkpoint {
+        Some(_) => None,
+        None => init_tensors(&settings)?,
+    };
 
     let pairs = pair_files(&request.data)?;
     check_sites(&pairs, &settings.val_sites)?;
@@ -854,8 +904,11 @@ pub fn train(request: &TrainRequest) -> Result<TrainOutcome> {
                 (model, adam, s.rng, s.step, s.epoch, s.best, s.history)
             }
             None => (
-                BiSeNetV2Config::paddleseg(settings.num_classes, settings.lambd)
-                    .init(&train_device),
+                match &init {
+                    Some(named) => model_from_tensors(named, &train_device)?,
+                    None => BiSeNetV2Config::paddleseg(settings.num_classes, settings.lambd)
+                        .init(&train_device),
+                },
                 AdamState::default(),
                 Rng::new(settings.seed),
                 0,
