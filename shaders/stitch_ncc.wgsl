@@ -5,6 +5,11 @@
 // Values are centred and scaled by the host before summing so f32 sums keep their precision.
 //
 // A shift s moves station B's offset by s: B's content seen at canvas p is B's sample at map_b(p − s).
+//
+// For a search recorded whole on the GPU (src/stitch/search.rs), two values come from the search's
+// state buffer instead of the host: the candidate grid's origin (the previous level's best shift) and
+// station A's own correction c_A from an earlier pair (A is then sampled at map_a(p − c_A)). A slot
+// of −1 means zero.
 
 #import atlas
 
@@ -22,9 +27,9 @@ struct Params {
     c_step: f32,
     mean_b: f32,
     scale: f32,
+    origin_slot: i32, // state word of the grid origin (x, y), added to (c_x0, c_y0); −1: none
+    a_corr_slot: i32, // state word of station A's correction (x, y); −1: none
     _p0: f32,
-    _p1: f32,
-    _p2: f32,
     a_off: u32,
     a_w: u32,
     a_h: u32,
@@ -42,6 +47,14 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> atlas: array<f32>;
 @group(0) @binding(2) var<storage, read_write> scores: array<f32>;
+@group(0) @binding(3) var<storage, read> state: array<f32>;
+
+fn state_pair(slot: i32) -> vec2<f32> {
+    if slot < 0 {
+        return vec2<f32>(0.0, 0.0);
+    }
+    return vec2<f32>(state[u32(slot)], state[u32(slot) + 1u]);
+}
 
 var<workgroup> s_a: array<f32, 64>;
 var<workgroup> s_b: array<f32, 64>;
@@ -58,8 +71,10 @@ fn ncc(
     let cand = wg.x + wg.y * groups.x;
     let ci = cand % params.c_nx;
     let cj = cand / params.c_nx;
-    let shift_x = params.c_x0 + f32(ci) * params.c_step;
-    let shift_y = params.c_y0 + f32(cj) * params.c_step;
+    let origin = state_pair(params.origin_slot);
+    let corr_a = state_pair(params.a_corr_slot);
+    let shift_x = (params.c_x0 + origin.x) + f32(ci) * params.c_step;
+    let shift_y = (params.c_y0 + origin.y) + f32(cj) * params.c_step;
     var a = 0.0;
     var b = 0.0;
     var aa = 0.0;
@@ -70,8 +85,10 @@ fn ncc(
             let py = params.t_y0 + f32(j) * params.t_stride;
             for (var i = lid; i < params.t_nx; i += 64u) {
                 let px = params.t_x0 + f32(i) * params.t_stride;
-                let ax = params.a_m0.x * px + params.a_m0.y * py + params.a_m0.z;
-                let ay = params.a_m1.x * px + params.a_m1.y * py + params.a_m1.z;
+                let pax = px - corr_a.x;
+                let pay = py - corr_a.y;
+                let ax = params.a_m0.x * pax + params.a_m0.y * pay + params.a_m0.z;
+                let ay = params.a_m1.x * pax + params.a_m1.y * pay + params.a_m1.z;
                 let qx = px - shift_x;
                 let qy = py - shift_y;
                 let bx = params.b_m0.x * qx + params.b_m0.y * qy + params.b_m0.z;

@@ -1,9 +1,10 @@
 //! The stitching pipeline, end to end: check the stations, bring them to one pixel spacing (the
 //! bilinear resize kernel), place them, upload them once, and then work on one *atlas* — a single
 //! f32 storage buffer holding every station one after another — so registration, compensation and
-//! blending each bind one buffer whatever the number of stations. The only readbacks before the final
-//! canvas are the small NCC score grids (three per registered pair); the compensation statistics
-//! come from the host copies of the stations the caller passed in, so no image travels back.
+//! blending each bind one buffer whatever the number of stations. The only readback before the final
+//! canvas is the registration's search state (a few words per station, all pairs in one submission,
+//! see [`super::search`]); the compensation statistics come from the host copies of the stations the
+//! caller passed in, so no image travels back.
 
 use super::blend::{BlendMode, encode_blend, encode_pack, multiband, ramps, records};
 use super::compensate::{
@@ -13,7 +14,7 @@ use super::layout::{
     Layout, Placement, angles_from_geometry, canvas_geometry, common_spacing, overlap,
     placements_from_geometry, resampled_size,
 };
-use super::register::{NccPair, refine};
+use super::search::{PairSpec, SearchParams, register_pairs};
 use super::{Station, StitchError};
 use crate::image::{Geometry, GpuImage, HostImage, PixelFormat};
 use crate::ops::resize::{ResizeParams, resize_image};
@@ -292,20 +293,30 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
         let unit: Vec<Correction> = stations.iter().map(|_| Correction::gain(1.0)).collect();
         fill_atlas(engine, &uploaded, &entries, &unit, &atlas)?;
         let stats: Vec<(f64, f64)> = host.iter().map(|v| mean_std(v)).collect();
-        for i in 1..stations.len() {
-            let Some(j) = neighbours[i] else { continue };
-            let Some(r) = overlap(&entries[j].placement, &entries[i].placement) else {
-                continue;
-            };
-            let scale = 1.0 / stats[j].1.max(stats[i].1).max(1.0);
-            let pair = NccPair {
-                a: &entries[j],
-                b: &entries[i],
-                mean_a: stats[j].0 as f32,
-                mean_b: stats[i].0 as f32,
-                scale: scale as f32,
-            };
-            let refined = refine(engine, &atlas, &pair, r, params.max_shift, params.min_ncc)?;
+        // Every pair from the nominal placements, searched in one submission; a pair's fixed station
+        // moves with the correction its own pair found (on the GPU, see `search`).
+        let pairs: Vec<PairSpec> = (1..stations.len())
+            .filter_map(|i| {
+                let j = neighbours[i]?;
+                let r = overlap(&entries[j].placement, &entries[i].placement)?;
+                let scale = 1.0 / stats[j].1.max(stats[i].1).max(1.0);
+                Some(PairSpec {
+                    a: j,
+                    b: i,
+                    overlap: r,
+                    mean_a: stats[j].0 as f32,
+                    mean_b: stats[i].0 as f32,
+                    scale: scale as f32,
+                })
+            })
+            .collect();
+        let search = SearchParams {
+            max_shift: params.max_shift,
+            min_score: params.min_ncc,
+        };
+        let refined = register_pairs(engine, &atlas, &entries, &pairs, &search)?;
+        for (pair, refined) in pairs.iter().zip(refined) {
+            let i = pair.b;
             ncc[i] = Some(refined.score);
             if refined.accepted {
                 let p = &mut entries[i].placement;

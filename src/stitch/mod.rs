@@ -6,6 +6,8 @@
 //!   one pixel spacing for all, and the checks that refuse inconsistent inputs;
 //! - [`register`]: refines each neighbour's offset by normalised cross-correlation over the overlap
 //!   (`shaders/stitch_ncc.wgsl`), to sub-pixel precision, refusing poor matches;
+//! - [`search`]: that search for every pair recorded as one submission (best shifts, sub-pixel peak,
+//!   acceptance and chained corrections stay on the GPU; one readback for all pairs);
 //! - [`compensate`]: exposure compensation (gain, block gains, histogram matching) solved on the host
 //!   from overlap statistics and applied on the GPU (`shaders/stitch_gain.wgsl`);
 //! - [`blend`]: linear, feather and multi-band (Laplacian pyramid) blending
@@ -22,6 +24,7 @@ pub mod compensate;
 pub mod compose;
 pub mod layout;
 pub mod register;
+pub mod search;
 pub mod simulate;
 
 pub use blend::BlendMode;

@@ -12,13 +12,14 @@
 //! in the right basin; the tests check it on real content). NCC is invariant to gain and
 //! offset, so registration runs before exposure compensation. A score below the threshold, or a peak on
 //! the edge of the search range, keeps the nominal offset and says so: a poor match is never accepted
-//! silently.
+//! silently. The levels, the choice between them and the acceptance are recorded for all pairs at
+//! once by [`super::search`]; this file scores one grid.
 
 use super::compose::{AtlasEntry, atlas_sample};
 use crate::gpu::workgroups_1d;
-use crate::image::{Geometry, GpuImage, PixelFormat, Pixels};
+use crate::image::{Geometry, GpuImage, PixelFormat};
 use crate::pipeline::{Bind, Recorder};
-use crate::{Engine, Error, Result};
+use crate::{Error, Result};
 
 /// Uniform block of `shaders/stitch_ncc.wgsl`.
 #[repr(C)]
@@ -37,7 +38,9 @@ struct NccUniform {
     c_step: f32,
     mean_b: f32,
     scale: f32,
-    _p0: [f32; 3],
+    origin_slot: i32,
+    a_corr_slot: i32,
+    _p0: f32,
     a_off: u32,
     a_w: u32,
     a_h: u32,
@@ -128,6 +131,30 @@ pub fn encode_scores(
     t: &Template,
     c: &Candidates,
 ) -> Result<GpuImage> {
+    encode_scores_chained(rec, atlas, pair, t, c, None)
+}
+
+/// Where a score grid recorded inside a GPU-resident search takes two values from the search's
+/// state buffer (see `shaders/stitch_ncc.wgsl`): words of (x, y) pairs, `None` = zero.
+#[derive(Debug, Clone, Copy)]
+pub struct StateSlots<'a> {
+    /// The search's state buffer (f32 words).
+    pub state: &'a GpuImage,
+    /// Added to the candidate grid's first shift (the previous level's best).
+    pub origin: Option<u32>,
+    /// Station A's correction: A is sampled at `map_a(p − c_A)`.
+    pub a_corr: Option<u32>,
+}
+
+/// [`encode_scores`] with the grid origin and station A's correction read from a state buffer.
+pub fn encode_scores_chained(
+    rec: &mut Recorder<'_>,
+    atlas: &GpuImage,
+    pair: &NccPair<'_>,
+    t: &Template,
+    c: &Candidates,
+    slots: Option<StateSlots<'_>>,
+) -> Result<GpuImage> {
     if t.nx == 0 || t.ny == 0 || c.nx == 0 || c.ny == 0 {
         return Err(Error::InvalidParams(
             "NCC needs a non-empty template and candidate grid".into(),
@@ -149,7 +176,9 @@ pub fn encode_scores(
         c_step: c.step as f32,
         mean_b: pair.mean_b,
         scale: pair.scale,
-        _p0: [0.0; 3],
+        origin_slot: slot_word(slots.and_then(|s| s.origin))?,
+        a_corr_slot: slot_word(slots.and_then(|s| s.a_corr))?,
+        _p0: 0.0,
         a_off: pair.a.offset,
         a_w: pair.a.placement.width,
         a_h: pair.a.placement.height,
@@ -168,16 +197,31 @@ pub fn encode_scores(
     let scores = rec.alloc_image(c.nx, c.ny, PixelFormat::F32, Geometry::default())?;
     let max = rec.engine().limits().max_compute_workgroups_per_dimension;
     let groups = workgroups_1d(c.count() as u64, 1, max);
+    let no_state = rec.storage_table(&[], "stitch_ncc without search state")?;
+    let state = match slots {
+        Some(s) => Bind::Image(s.state),
+        None => Bind::Table(&no_state),
+    };
     rec.dispatch(
         &kernel,
         &[
             Bind::Pooled(&params),
             Bind::Image(atlas),
             Bind::Image(&scores),
+            state,
         ],
         groups,
     )?;
     Ok(scores)
+}
+
+/// A state word as the shaders take it: −1 for none.
+pub fn slot_word(slot: Option<u32>) -> Result<i32> {
+    match slot {
+        None => Ok(-1),
+        Some(w) => i32::try_from(w)
+            .map_err(|_| Error::InvalidParams(format!("state word {w} out of range"))),
+    }
 }
 
 /// The scores on the CPU: the shader's sampling (f32, [`atlas_sample`]) and sums in f64.
@@ -186,6 +230,18 @@ pub fn reference_scores(
     pair: &NccPair<'_>,
     t: &Template,
     c: &Candidates,
+) -> Vec<f64> {
+    reference_scores_chained(atlas, pair, t, c, [0.0, 0.0])
+}
+
+/// [`reference_scores`] with station A moved by `corr_a` (sampled at `map_a(p − corr_a)`), as
+/// [`encode_scores_chained`] does with a correction slot; `c` holds absolute shifts.
+pub fn reference_scores_chained(
+    atlas: &[f32],
+    pair: &NccPair<'_>,
+    t: &Template,
+    c: &Candidates,
+    corr_a: [f32; 2],
 ) -> Vec<f64> {
     let ma = pair.a.placement.canvas_to_station().map(|v| v as f32);
     let mb = pair.b.placement.canvas_to_station().map(|v| v as f32);
@@ -197,9 +253,10 @@ pub fn reference_scores(
                 let py = t.y0 as f32 + j as f32 * t.stride as f32;
                 for i in 0..t.nx {
                     let px = t.x0 as f32 + i as f32 * t.stride as f32;
+                    let (pax, pay) = (px - corr_a[0], py - corr_a[1]);
                     let (ax, ay) = (
-                        ma[0] * px + ma[1] * py + ma[2],
-                        ma[3] * px + ma[4] * py + ma[5],
+                        ma[0] * pax + ma[1] * pay + ma[2],
+                        ma[3] * pax + ma[4] * pay + ma[5],
                     );
                     let (qx, qy) = (px - sx, py - sy);
                     let (bx, by) = (
@@ -223,36 +280,6 @@ pub fn reference_scores(
             if denom > 0.0 { cov / denom } else { 0.0 }
         })
         .collect()
-}
-
-fn run_scores(
-    engine: &Engine,
-    atlas: &GpuImage,
-    pair: &NccPair<'_>,
-    t: &Template,
-    c: &Candidates,
-) -> Result<Vec<f32>> {
-    let mut rec = Recorder::new(engine);
-    let scores = encode_scores(&mut rec, atlas, pair, t, c)?;
-    let download = rec.download(&scores)?;
-    rec.submit()?;
-    match download.wait()?.pixels {
-        Pixels::F32(v) => Ok(v),
-        _ => Err(Error::Gpu("NCC scores came back in another format".into())),
-    }
-}
-
-/// The outcome of refining one station.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Refined {
-    /// Shift to add to the second station's offset (zero when not accepted).
-    pub shift: [f64; 2],
-    /// NCC at the refined shift.
-    pub score: f64,
-    /// False when the match was refused (score below threshold or peak at the search limit).
-    pub accepted: bool,
-    /// Why it was refused.
-    pub reason: Option<String>,
 }
 
 /// The template for a pair: the overlap of their footprints shrunk by the search range on each side
@@ -280,114 +307,12 @@ pub fn template(overlap: [f64; 4], max_shift: f64, stride: f64) -> Option<Templa
     })
 }
 
-/// Vertex offset of the parabola through (−1, l), (0, c), (1, r), within ±½.
-pub fn parabolic_peak(l: f64, c: f64, r: f64) -> f64 {
+/// Vertex offset of the parabola through (−1, l), (0, c), (1, r), within ±½ (f32, as
+/// `shaders/stitch_ncc_finish.wgsl` computes it).
+pub fn parabolic_peak(l: f32, c: f32, r: f32) -> f32 {
     let denom = l - 2.0 * c + r;
     if denom >= 0.0 {
         return 0.0;
     }
     (0.5 * (l - r) / denom).clamp(-0.5, 0.5)
-}
-
-/// Refines `pair.b`'s offset against `pair.a` within ±`max_shift` canvas pixels.
-pub fn refine(
-    engine: &Engine,
-    atlas: &GpuImage,
-    pair: &NccPair<'_>,
-    overlap: [f64; 4],
-    max_shift: f64,
-    min_score: f64,
-) -> Result<Refined> {
-    // One pixel beyond the asked range, so a peak at the limit still has neighbours for the parabola;
-    // a peak on that extra ring is refused as out of range.
-    let reach = max_shift.max(0.0).ceil() as i64 + 1;
-    let refuse = |score: f64, reason: String| Refined {
-        shift: [0.0, 0.0],
-        score,
-        accepted: false,
-        reason: Some(reason),
-    };
-    let Some(fine) = template(overlap, reach as f64, 1.0) else {
-        return Ok(refuse(0.0, "overlap too small to register".into()));
-    };
-    // Coarse to fine, so the cost stays small on large overlaps: every second shift on a template of
-    // at most ~20k points, then every shift within ±2 of the best on ≤ 80k points, then the 3×3
-    // neighbourhood of that best on ≤ 1M points for the parabola.
-    let capped = |stride0: f64, cap: f64| {
-        let mut stride = stride0;
-        loop {
-            match template(overlap, reach as f64, stride) {
-                Some(t) if f64::from(t.nx) * f64::from(t.ny) > cap => stride += 1.0,
-                Some(t) => return t,
-                None => return fine,
-            }
-        }
-    };
-    let best_of = |scores: &[f32], grid: &Candidates| {
-        let k = scores
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.is_finite())
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(k, _)| k)
-            .unwrap_or(0);
-        grid.shift(k)
-    };
-    let half = (reach as f64 / 2.0).ceil();
-    let coarse_grid = Candidates {
-        x0: -2.0 * half,
-        y0: -2.0 * half,
-        step: 2.0,
-        nx: 2 * half as u32 + 1,
-        ny: 2 * half as u32 + 1,
-    };
-    let coarse = capped(2.0, 20_000.0);
-    let [cx, cy] = best_of(
-        &run_scores(engine, atlas, pair, &coarse, &coarse_grid)?,
-        &coarse_grid,
-    );
-    let mid_grid = Candidates {
-        x0: cx - 2.0,
-        y0: cy - 2.0,
-        step: 1.0,
-        nx: 5,
-        ny: 5,
-    };
-    let mid = capped(1.0, 80_000.0);
-    let [bx, by] = best_of(
-        &run_scores(engine, atlas, pair, &mid, &mid_grid)?,
-        &mid_grid,
-    );
-    let local = Candidates {
-        x0: bx - 1.0,
-        y0: by - 1.0,
-        step: 1.0,
-        nx: 3,
-        ny: 3,
-    };
-    let fine = capped(1.0, 1_000_000.0);
-    let s = run_scores(engine, atlas, pair, &fine, &local)?;
-    let s = |i: usize, j: usize| f64::from(s[j * 3 + i]);
-    let centre = s(1, 1);
-    let dx = parabolic_peak(s(0, 1), centre, s(2, 1));
-    let dy = parabolic_peak(s(1, 0), centre, s(1, 2));
-    let shift = [bx + dx, by + dy];
-    if bx.abs() as i64 >= reach || by.abs() as i64 >= reach {
-        return Ok(refuse(
-            centre,
-            format!("best match ({bx}, {by}) outside the ±{max_shift} px search range"),
-        ));
-    }
-    if centre.is_nan() || centre < min_score {
-        return Ok(refuse(
-            centre,
-            format!("NCC {centre:.3} below the threshold {min_score}"),
-        ));
-    }
-    Ok(Refined {
-        shift,
-        score: centre,
-        accepted: true,
-        reason: None,
-    })
 }
