@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use radpipe::image::Pixels;
 use radpipe::ops::window::WindowRequest;
+use radpipe::seg::dataset::read_mask;
+use radpipe::seg::loss::dice;
 use radpipe::stitch::{BlendMode, StitchParams};
 use radpipe::workflow::segment::{
     DeviceChoice, SegmentRequest, input_size, resolve_model, segment_files,
@@ -124,17 +127,24 @@ pub fn run(args: &DemoArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// Segments the bundled mid-sagittal slice with the shipped model and prints its angles; says so
-/// when no model ships yet (a failure here does not fail the window/level demo).
+/// The bundled mid-sagittal slices: ITK's example slice (no mask) and the ICBM152 template's
+/// (with its corpus callosum mask from the template's white-matter map, see data/demo/SOURCES.md).
+const SLICES: [(&str, Option<&str>); 2] = [
+    ("brain_mid_sagittal.png", None),
+    (
+        "icbm152_mid_sagittal.png",
+        Some("icbm152_mid_sagittal_cc_mask.png"),
+    ),
+];
+
+/// Segments the bundled mid-sagittal slices with the shipped model and prints their angles (and
+/// the Dice against the bundled mask where one ships); says so when no model ships (a failure here
+/// does not fail the window/level demo).
 fn segment_demo(engine: &Engine, data: &Path, out: &Path) {
-    let input = data.join("brain_mid_sagittal.png");
     let model = match resolve_model(None) {
         Ok(m) => m,
         Err(_) => {
-            println!(
-                "  segment {}: skipped, the shipped model (models/) is missing",
-                input.display()
-            );
+            println!("  segment: skipped, the shipped model (models/) is missing");
             return;
         }
     };
@@ -145,23 +155,50 @@ fn segment_demo(engine: &Engine, data: &Path, out: &Path) {
         batch: 1,
         device: DeviceChoice::Gpu,
     };
-    match segment_files(Some(engine), std::slice::from_ref(&input), &request) {
-        Ok(entries) => {
-            for e in entries {
-                match (&e.error, e.angle_deg) {
-                    (Some(m), _) => println!("  segment {}: failed: {m}", e.file),
-                    (None, Some(a)) => println!(
-                        "  segment {} -> {}  ({} px, box {:.2}°, line {:.2}°, angle {a:.2}°)",
-                        e.file,
-                        e.mask.as_deref().unwrap_or(""),
-                        e.area_px,
-                        e.bbox.map_or(f64::NAN, |b| b.angle_deg),
-                        e.line.map_or(f64::NAN, |l| l.angle_deg),
-                    ),
-                    (None, None) => println!("  segment {}: no angle (empty mask)", e.file),
-                }
-            }
+    let inputs: Vec<PathBuf> = SLICES.iter().map(|(f, _)| data.join(f)).collect();
+    let entries = match segment_files(Some(engine), &inputs, &request) {
+        Ok(entries) => entries,
+        Err(e) => {
+            println!("  segment: failed: {e}");
+            return;
         }
-        Err(e) => println!("  segment {}: failed: {e}", input.display()),
+    };
+    for (e, (_, mask)) in entries.iter().zip(SLICES) {
+        match (&e.error, e.angle_deg) {
+            (Some(m), _) => println!("  segment {}: failed: {m}", e.file),
+            (None, Some(a)) => println!(
+                "  segment {} -> {}  ({} px, box {:.2}°, line {:.2}°, angle {a:.2}°{})",
+                e.file,
+                e.mask.as_deref().unwrap_or(""),
+                e.area_px,
+                e.bbox.map_or(f64::NAN, |b| b.angle_deg),
+                e.line.map_or(f64::NAN, |l| l.angle_deg),
+                mask.map_or(String::new(), |m| dice_note(
+                    e.mask.as_deref(),
+                    &data.join(m)
+                ))
+            ),
+            (None, None) => println!("  segment {}: no angle (empty mask)", e.file),
+        }
+    }
+}
+
+/// ", Dice 0.94 vs <mask>" for a predicted mask file against a bundled one (or why not).
+fn dice_note(predicted: Option<&str>, truth: &Path) -> String {
+    let bits = |p: &Path| -> Result<Vec<u8>, Error> {
+        match read_mask(p)?.pixels {
+            Pixels::U8(v) => Ok(v),
+            _ => Err(Error::format(p, "mask did not read as 8-bit")),
+        }
+    };
+    let Some(predicted) = predicted else {
+        return ", no Dice: no mask written".to_string();
+    };
+    match (bits(Path::new(predicted)), bits(truth)) {
+        (Ok(p), Ok(t)) if p.len() == t.len() => {
+            format!(", Dice {:.3} vs {}", dice(&p, &t), truth.display())
+        }
+        (Err(e), _) | (_, Err(e)) => format!(", no Dice: {e}"),
+        _ => ", no Dice: mask sizes differ".to_string(),
     }
 }
