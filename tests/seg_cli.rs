@@ -205,6 +205,22 @@ fn bad_inputs_are_named_errors() {
     assert!(json[1]["error"].is_null());
 }
 
+/// `radpipe segment` of a bundled file into `out` with the default model on the CPU backend; must
+/// succeed.
+fn segment_on_cpu(file: &str, out: &Path, extra: &[&std::ffi::OsStr]) {
+    let slice = repo_path(file);
+    let mut args = vec![
+        slice.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--device".as_ref(),
+        "cpu".as_ref(),
+    ];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
 /// The shipped model, used by default (no `--model`), on the bundled mid-sagittal slice (ITK's
 /// BrainMidSagittalSlice.png, a scanner and orientation the model never saw): the corpus callosum is
 /// found where it is. The bounds come from the slice's anatomy (checked by eye on an overlay: the CC
@@ -216,17 +232,11 @@ fn shipped_model_finds_the_corpus_callosum_on_the_bundled_slice() {
     require(&model);
     let dir = tempfile::tempdir().expect("tempdir");
     let json = dir.path().join("report.json");
-    let slice = repo_path("data/demo/brain_mid_sagittal.png");
-    let (code, stdout, stderr) = run(&[
-        slice.as_os_str(),
-        "-o".as_ref(),
-        dir.path().as_os_str(),
-        "--device".as_ref(),
-        "cpu".as_ref(),
-        "--json".as_ref(),
-        json.as_os_str(),
-    ]);
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    segment_on_cpu(
+        "data/demo/brain_mid_sagittal.png",
+        dir.path(),
+        &["--json".as_ref(), json.as_os_str()],
+    );
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("report")).expect("json");
     let e = &v[0];
@@ -258,15 +268,7 @@ fn shipped_model_dice_on_the_bundled_icbm152_slice() {
     let model = repo_path("models/bisenet_v2_corpus_callosum.safetensors");
     require(&model);
     let dir = tempfile::tempdir().expect("tempdir");
-    let slice = repo_path("data/demo/icbm152_mid_sagittal.png");
-    let (code, stdout, stderr) = run(&[
-        slice.as_os_str(),
-        "-o".as_ref(),
-        dir.path().as_os_str(),
-        "--device".as_ref(),
-        "cpu".as_ref(),
-    ]);
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    segment_on_cpu("data/demo/icbm152_mid_sagittal.png", dir.path(), &[]);
     let bits = |p: &Path| match radpipe::seg::dataset::read_mask(p).expect("mask").pixels {
         Pixels::U8(v) => v,
         other => panic!("mask format {:?}", other.format()),

@@ -173,17 +173,7 @@ fn encode_pick(
         out_slot: out,
         _p0: 0,
     };
-    let kernel = rec.engine().shaders().kernel("stitch_ncc_pick", "pick")?;
-    let params = rec.uniform(&u, "stitch_ncc_pick params")?;
-    rec.dispatch(
-        &kernel,
-        &[
-            Bind::Pooled(&params),
-            Bind::Image(scores),
-            Bind::Image(state),
-        ],
-        [1, 1, 1],
-    )
+    dispatch_one(rec, "stitch_ncc_pick", "pick", &u, scores, state)
 }
 
 fn encode_finish(
@@ -200,11 +190,21 @@ fn encode_finish(
         slot: block,
         _p0: 0,
     };
-    let kernel = rec
-        .engine()
-        .shaders()
-        .kernel("stitch_ncc_finish", "finish")?;
-    let params = rec.uniform(&u, "stitch_ncc_finish params")?;
+    dispatch_one(rec, "stitch_ncc_finish", "finish", &u, scores, state)
+}
+
+/// One workgroup of a search step: (uniform, a level's scores, the state), as both step shaders
+/// bind them.
+fn dispatch_one<T: bytemuck::Pod>(
+    rec: &mut Recorder<'_>,
+    shader: &str,
+    entry: &str,
+    uniform: &T,
+    scores: &GpuImage,
+    state: &GpuImage,
+) -> Result<()> {
+    let kernel = rec.engine().shaders().kernel(shader, entry)?;
+    let params = rec.uniform(uniform, &format!("{shader} params"))?;
     rec.dispatch(
         &kernel,
         &[
