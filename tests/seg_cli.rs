@@ -261,7 +261,8 @@ fn shipped_model_finds_the_corpus_callosum_on_the_bundled_slice() {
 /// callosum mask (the template's own white-matter probability ≥ 0.5 on the midline, largest
 /// component — made by `scripts/make_icbm_fixture.py`, not by radpipe and not hand-drawn). The
 /// template is an average of 152 brains, a different source from the training data (ABIDE).
-/// Measured: 0.931 with the 256² epoch-23 model; the bound leaves room for a retrained model's
+/// Measured: 0.939 with the shipped 320² model (0.931 with the 256² one before it); the bound leaves
+/// room for a retrained model's
 /// variation, while an untrained network or a misplaced mask scores near 0.
 #[test]
 fn shipped_model_dice_on_the_bundled_icbm152_slice() {
