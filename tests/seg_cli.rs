@@ -262,8 +262,8 @@ fn shipped_model_finds_the_corpus_callosum_on_the_bundled_slice() {
 /// component — made by `scripts/make_icbm_fixture.py`, not by radpipe and not hand-drawn). The
 /// template is an average of 152 brains, a different source from the training data (ABIDE).
 /// Measured: 0.939 with the shipped 320² model (0.931 with the 256² one before it); the bound leaves
-/// room for a retrained model's
-/// variation, while an untrained network or a misplaced mask scores near 0.
+/// room for a retrained model's variation, while an untrained network or a misplaced mask scores
+/// near 0.
 #[test]
 fn shipped_model_dice_on_the_bundled_icbm152_slice() {
     let model = repo_path("models/bisenet_v2_corpus_callosum.safetensors");
