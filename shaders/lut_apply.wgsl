@@ -7,6 +7,12 @@
 #import pixels
 #import histogram
 
+// Specialised per pipeline (src/ops/histogram.rs), so the format switches fold away at compile time;
+// the uniform still carries the same values, and the op checks that they agree.
+override IN_FORMAT: u32 = 1u;   // Binning::format
+override OUT_FORMAT: u32 = 1u;  // FMT_U8, FMT_U16 or FMT_F32
+override INVERT: u32 = 0u;      // integer output: 1 → out_max − v
+
 struct Params {
     binning: Binning,
     count: u32,       // pixels
@@ -22,12 +28,14 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> output: array<u32>;
 
 fn mapped(word: u32, lane: u32, range: vec2<f32>) -> u32 {
-    let bin = sample_bin(word, lane, params.binning, range);
+    var b = params.binning;
+    b.format = IN_FORMAT;
+    let bin = sample_bin(word, lane, b, range);
     if bin == NO_BIN {
         return 0x7FC00000u;
     }
     let v = lut[bin];
-    if params.invert == 1u {
+    if INVERT == 1u {
         return params.out_max - min(v, params.out_max);
     }
     return v;
@@ -36,13 +44,13 @@ fn mapped(word: u32, lane: u32, range: vec2<f32>) -> u32 {
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let word_index = linear_index(gid, groups, 256u);
-    let per_word = pixels_per_word(params.out_format);
+    let per_word = pixels_per_word(OUT_FORMAT);
     let first = word_index * per_word;
     if first >= params.count {
         return;
     }
     var range = vec2<f32>(0.0, 0.0);
-    if params.binning.format == FMT_F32 {
+    if IN_FORMAT == FMT_F32 {
         range = f32_range_halves(value_range[0], value_range[1], params.binning.bins);
     }
     // Input and output pack the same number of samples per word (u8 → u8, 16-bit → u16, f32 → f32),
@@ -51,7 +59,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var packed = 0u;
     for (var lane = 0u; lane < per_word; lane++) {
         if first + lane < params.count {
-            packed |= pack_lane(mapped(word, lane, range), lane, params.out_format);
+            packed |= pack_lane(mapped(word, lane, range), lane, OUT_FORMAT);
         }
     }
     output[word_index] = packed;

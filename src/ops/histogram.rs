@@ -634,17 +634,23 @@ pub fn encode_apply_lut(
         output.format,
         input.geometry.clone(),
     )?;
-    let kernel = rec.engine().shaders().kernel("lut_apply", "main")?;
-    let uniform = rec.uniform(
-        &ApplyParams {
-            binning: hist.binning.shader(),
-            count,
-            out_format: output.format.shader_code(),
-            invert: u32::from(output.invert),
-            out_max: output.max,
-        },
-        "lut_apply params",
+    let params = ApplyParams {
+        binning: hist.binning.shader(),
+        count,
+        out_format: output.format.shader_code(),
+        invert: u32::from(output.invert),
+        out_max: output.max,
+    };
+    let kernel = rec.engine().shaders().specialized(
+        "lut_apply",
+        "main",
+        &[
+            ("IN_FORMAT", f64::from(params.binning.format)),
+            ("OUT_FORMAT", f64::from(params.out_format)),
+            ("INVERT", f64::from(params.invert)),
+        ],
     )?;
+    let uniform = rec.uniform(&params, "lut_apply params")?;
     let words = output.format.gpu_bytes(input.pixel_count()) / 4;
     let groups = rec.groups_1d(&kernel, words);
     let range_bind = match &hist.range {
