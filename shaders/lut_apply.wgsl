@@ -7,18 +7,17 @@
 #import pixels
 #import histogram
 
-// Specialised per pipeline (src/ops/histogram.rs), so the format switches fold away at compile time;
-// the uniform still carries the same values, and the op checks that they agree.
-override IN_FORMAT: u32 = 1u;   // Binning::format
+// Specialised per pipeline (src/ops/histogram.rs), so the format switches fold away at compile time.
+override IN_FORMAT: u32 = 1u;   // the samples' FMT_* (the uniform's binning.format is not read)
 override OUT_FORMAT: u32 = 1u;  // FMT_U8, FMT_U16 or FMT_F32
 override INVERT: u32 = 0u;      // integer output: 1 → out_max − v
 
 struct Params {
     binning: Binning,
     count: u32,       // pixels
-    out_format: u32,  // FMT_U8, FMT_U16 or FMT_F32
-    invert: u32,      // integer output: 1 → out_max − v
-    out_max: u32,
+    out_max: u32,     // integer output's largest value (for INVERT)
+    _p0: u32,
+    _p1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -582,9 +582,9 @@ pub fn encode_cdf(rec: &mut Recorder<'_>, counts: &GpuTable) -> Result<GpuTable>
 struct ApplyParams {
     binning: ShaderBinning,
     count: u32,
-    out_format: u32,
-    invert: u32,
     out_max: u32,
+    _p0: u32,
+    _p1: u32,
 }
 
 /// How a LUT's entries become output samples.
@@ -637,17 +637,17 @@ pub fn encode_apply_lut(
     let params = ApplyParams {
         binning: hist.binning.shader(),
         count,
-        out_format: output.format.shader_code(),
-        invert: u32::from(output.invert),
         out_max: output.max,
+        _p0: 0,
+        _p1: 0,
     };
     let kernel = rec.engine().shaders().specialized(
         "lut_apply",
         "main",
         &[
             ("IN_FORMAT", f64::from(params.binning.format)),
-            ("OUT_FORMAT", f64::from(params.out_format)),
-            ("INVERT", f64::from(params.invert)),
+            ("OUT_FORMAT", f64::from(output.format.shader_code())),
+            ("INVERT", f64::from(u32::from(output.invert))),
         ],
     )?;
     let uniform = rec.uniform(&params, "lut_apply params")?;
