@@ -17,6 +17,11 @@
 //   - a large single-region count spreads workgroups over `copies` private copies of the histogram
 //     (workgroup w → copy w mod copies), merged by `merge_copies`, so the workgroups of one image
 //     do not all contend for the same counters.
+// * aligned_256, aligned_4096: the common case — integer samples, no mask, regions that start and end
+//   on word boundaries inside the image (a whole image of even width, CLAHE tiles that divide it) —
+//   as count_256/count_4096 but each invocation reads whole words and bins every sample in them (half
+//   the loads for 16-bit, a quarter for 8-bit), with no border folding, and the sample format is a
+//   pipeline constant (IN_FORMAT), so its switches fold away.
 // `hist` (or the copies) must be zeroed before the dispatch (the op records a clear).
 
 #import pixels
@@ -43,6 +48,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> mask: array<u32>;
 @group(0) @binding(3) var<storage, read> value_range: array<u32>;
 @group(0) @binding(4) var<storage, read_write> hist: array<atomic<u32>>;
+
+// aligned_256/aligned_4096 only: the samples' FMT_* (U8, U16 or I16), set per pipeline.
+override IN_FORMAT: u32 = 1u;
 
 var<workgroup> local_256: array<atomic<u32>, 256>;
 var<workgroup> local_4096: array<atomic<u32>, 4096>;
@@ -217,4 +225,109 @@ fn merge_copies(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         sum += input[k * bins + b];
     }
     atomicStore(&hist[b], sum);
+}
+
+// Bin of sample `lane` of a word, on the aligned path.
+fn aligned_bin(word: u32, lane: u32) -> u32 {
+    return int_bin(domain_value(word, lane, IN_FORMAT), params.binning);
+}
+
+// The aligned path's walk over region `region`'s words: invocation `start`, advancing by `stride`
+// words, with (x, y) in words tracked incrementally (no division in the loop).
+struct WordWalker {
+    x: u32,
+    y: u32,
+    dx: u32,
+    dy: u32,
+    row_words: u32,   // words per image row
+    region_words: u32,// words per region row
+    ox: u32,          // region origin: word column, pixel row
+    oy: u32,
+}
+
+fn word_walker(start: u32, stride: u32, region: u32) -> WordWalker {
+    let per_word = pixels_per_word(IN_FORMAT);
+    let rw = params.region_w / per_word;
+    let rx = region % params.regions_x;
+    let ry = region / params.regions_x;
+    return WordWalker(
+        start % rw,
+        start / rw,
+        stride % rw,
+        stride / rw,
+        params.width / per_word,
+        rw,
+        (params.origin_x + rx * params.region_w) / per_word,
+        params.origin_y + ry * params.region_h,
+    );
+}
+
+// The current word, then a step forward.
+fn next_word(w: ptr<function, WordWalker>) -> u32 {
+    let word = input[((*w).oy + (*w).y) * (*w).row_words + (*w).ox + (*w).x];
+    (*w).x += (*w).dx;
+    (*w).y += (*w).dy;
+    if (*w).x >= (*w).region_words {
+        (*w).x -= (*w).region_words;
+        (*w).y += 1u;
+    }
+    return word;
+}
+
+@compute @workgroup_size(256)
+fn aligned_256(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    atomicStore(&local_256[lid], 0u);
+    workgroupBarrier();
+    let per_word = pixels_per_word(IN_FORMAT);
+    let total = params.region_w / per_word * params.region_h;
+    let stride = groups.x * 256u;
+    var w = word_walker(wid.x * 256u + lid, stride, wid.y);
+    for (var k = wid.x * 256u + lid; k < total; k += stride) {
+        let word = next_word(&w);
+        for (var lane = 0u; lane < per_word; lane++) {
+            atomicAdd(&local_256[aligned_bin(word, lane)], 1u);
+        }
+    }
+    workgroupBarrier();
+    let bins = params.binning.bins;
+    if lid < bins {
+        let n = atomicLoad(&local_256[lid]);
+        if n != 0u {
+            atomicAdd(&hist[wid.y * bins + lid], n);
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn aligned_4096(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let bins = params.binning.bins;
+    for (var b = lid; b < bins; b += 256u) {
+        atomicStore(&local_4096[b], 0u);
+    }
+    workgroupBarrier();
+    let per_word = pixels_per_word(IN_FORMAT);
+    let total = params.region_w / per_word * params.region_h;
+    let stride = groups.x * 256u;
+    var w = word_walker(wid.x * 256u + lid, stride, wid.y);
+    for (var k = wid.x * 256u + lid; k < total; k += stride) {
+        let word = next_word(&w);
+        for (var lane = 0u; lane < per_word; lane++) {
+            atomicAdd(&local_4096[aligned_bin(word, lane)], 1u);
+        }
+    }
+    workgroupBarrier();
+    for (var b = lid; b < bins; b += 256u) {
+        let n = atomicLoad(&local_4096[b]);
+        if n != 0u {
+            atomicAdd(&hist[wid.y * bins + b], n);
+        }
+    }
 }

@@ -415,6 +415,24 @@ pub fn encode_range(rec: &mut Recorder<'_>, input: &GpuImage) -> Result<GpuTable
     Ok(range)
 }
 
+/// True when the count can take the aligned path of `histogram_count.wgsl` (whole words, no border
+/// folding): integer samples, no mask, and every region starts and ends on a word boundary inside the
+/// image.
+fn aligned(input: &GpuImage, binning: &Binning, layout: &CountLayout, masked: bool) -> bool {
+    let per_word = input.format.pixels_per_word() as u32;
+    let right =
+        u64::from(layout.origin_x) + u64::from(layout.regions_x) * u64::from(layout.region_w);
+    let bottom =
+        u64::from(layout.origin_y) + u64::from(layout.regions_y) * u64::from(layout.region_h);
+    !masked
+        && binning.format != PixelFormat::F32
+        && input.width.is_multiple_of(per_word)
+        && layout.origin_x.is_multiple_of(per_word)
+        && layout.region_w.is_multiple_of(per_word)
+        && right <= u64::from(input.width)
+        && bottom <= u64::from(input.height)
+}
+
 /// Records a count into a fresh, zeroed table of `regions_x · regions_y` rows.
 pub(crate) fn encode_count(
     rec: &mut Recorder<'_>,
@@ -445,7 +463,20 @@ pub(crate) fn encode_count(
     } else {
         1
     };
-    let kernel = rec.engine().shaders().kernel("histogram_count", entry)?;
+    let kernel = if entry != "count_global" && aligned(input, binning, &layout, mask.is_some()) {
+        let aligned_entry = if entry == "count_256" {
+            "aligned_256"
+        } else {
+            "aligned_4096"
+        };
+        rec.engine().shaders().specialized(
+            "histogram_count",
+            aligned_entry,
+            &[("IN_FORMAT", f64::from(binning.format.shader_code()))],
+        )?
+    } else {
+        rec.engine().shaders().kernel("histogram_count", entry)?
+    };
     let params = CountParams {
         binning: binning.shader(),
         width: input.width,
