@@ -177,10 +177,8 @@ struct ApplyParams {
     tiles_y: u32,
     inv_tw: f32,
     inv_th: f32,
-    out_format: u32,
-    invert: u32,
     out_max: u32,
-    _pad: [u32; 3],
+    _pad: u32,
 }
 
 fn check_input(input: &GpuImage, plan: &ClahePlan) -> Result<()> {
@@ -283,7 +281,22 @@ pub fn encode_interpolate(
         out_format,
         input.geometry.clone(),
     )?;
-    let kernel = rec.engine().shaders().kernel("clahe_apply", "main")?;
+    // The tile LUTs as horizontal pairs (two loads per pixel instead of four; see the shader).
+    let pairs = GpuTable::alloc(rec, plan.binning.bins, plan.tiles_y * (plan.tiles_x + 1))?;
+    let pair_kernel = rec.engine().shaders().kernel("clahe_apply", "pairs")?;
+    let pair_groups = rec.groups_1d(
+        &pair_kernel,
+        u64::from(plan.binning.bins) * u64::from(plan.tiles_y * (plan.tiles_x + 1)),
+    );
+    let kernel = rec.engine().shaders().specialized(
+        "clahe_apply",
+        "main",
+        &[
+            ("IN_FORMAT", f64::from(input.format.shader_code())),
+            ("OUT_FORMAT", f64::from(out_format.shader_code())),
+            ("INVERT", f64::from(u32::from(plan.invert))),
+        ],
+    )?;
     let uniform = rec.uniform(
         &ApplyParams {
             binning: plan.binning.shader(),
@@ -293,12 +306,20 @@ pub fn encode_interpolate(
             tiles_y: plan.tiles_y,
             inv_tw: plan.inv_tw,
             inv_th: plan.inv_th,
-            out_format: out_format.shader_code(),
-            invert: u32::from(plan.invert),
             out_max: plan.binning.vmax(),
-            _pad: [0; 3],
+            _pad: 0,
         },
         "clahe_apply params",
+    )?;
+    rec.dispatch(
+        &pair_kernel,
+        &[
+            Bind::Pooled(&uniform),
+            luts.bind(),
+            luts.bind(),
+            pairs.bind(),
+        ],
+        pair_groups,
     )?;
     let words = out_format.gpu_bytes(input.pixel_count()) / 4;
     let groups = rec.groups_1d(&kernel, words);
@@ -307,7 +328,7 @@ pub fn encode_interpolate(
         &[
             Bind::Pooled(&uniform),
             Bind::Image(input),
-            luts.bind(),
+            pairs.bind(),
             Bind::Image(&output),
         ],
         groups,
