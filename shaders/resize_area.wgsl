@@ -14,14 +14,19 @@
 #import pixels
 #import resample
 
+// Specialised per pipeline (src/ops/resize.rs sets them from the same plan as the uniform), so the
+// format switches fold away at compile time.
+override IN_FORMAT: u32 = 1u;   // the source's FMT_*
+override OUT_FORMAT: u32 = 1u;  // the output's FMT_*
+
 struct Params {
     src_width: u32,
     src_height: u32,
     dst_width: u32,
     dst_height: u32,
-    in_format: u32,
-    out_format: u32,
-    kind: u32,
+    in_format: u32,   // not read: IN_FORMAT
+    out_format: u32,  // not read: OUT_FORMAT
+    kind: u32,        // not read: one entry point per kind
     kx: u32,
     ky: u32,
     inv_area: f32,
@@ -53,7 +58,7 @@ fn weighted(dx: u32, dy: u32) -> f32 {
             let ce = params.col_entries + (col_first + i) * 2u;
             let sx = table[ce];
             let alpha = word_f32(table[ce + 1u]);
-            buf = buf + src_sample(sy * params.src_width + sx, params.in_format) * alpha;
+            buf = buf + src_sample(sy * params.src_width + sx, IN_FORMAT) * alpha;
         }
         sum = sum + buf * beta;
     }
@@ -63,19 +68,27 @@ fn weighted(dx: u32, dy: u32) -> f32 {
 fn blocks(dx: u32, dy: u32) -> f32 {
     let x0 = dx * params.kx;
     let y0 = dy * params.ky;
-    if params.in_format == FMT_F32 {
+    if IN_FORMAT == FMT_F32 {
         var fsum = 0.0;
         for (var j = 0u; j < params.ky; j++) {
             for (var i = 0u; i < params.kx; i++) {
-                fsum = fsum + src_sample((y0 + j) * params.src_width + x0 + i, params.in_format);
+                fsum = fsum + src_sample((y0 + j) * params.src_width + x0 + i, IN_FORMAT);
             }
         }
         return fsum * params.inv_area;
     }
+    // Integer samples two columns at a time (one load when they share a packed word); the sum is
+    // exact in any order.
     var isum = 0;
     for (var j = 0u; j < params.ky; j++) {
-        for (var i = 0u; i < params.kx; i++) {
-            isum = isum + src_sample_int(x0 + i, y0 + j, params.src_width, params.in_format);
+        let row = (y0 + j) * params.src_width + x0;
+        var i = 0u;
+        for (; i + 1u < params.kx; i += 2u) {
+            let v = src_pair(row + i, row + i + 1u, IN_FORMAT);
+            isum = isum + i32(v.x) + i32(v.y);
+        }
+        if i < params.kx {
+            isum = isum + i32(src_sample(row + i, IN_FORMAT));
         }
     }
     if params.kx == 2u && params.ky == 2u {
@@ -88,13 +101,13 @@ fn blocks(dx: u32, dy: u32) -> f32 {
 
 @compute @workgroup_size(256)
 fn weighted_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    var w = out_word(gid, groups, params.dst_width, params.dst_height, params.out_format);
+    var w = out_word(gid, groups, params.dst_width, params.dst_height, OUT_FORMAT);
     if w.lanes == 0u {
         return;
     }
     var packed = 0u;
     for (var lane = 0u; lane < w.lanes; lane++) {
-        packed |= lane_bits(weighted(w.x, w.y), lane, params.out_format);
+        packed |= lane_bits(weighted(w.x, w.y), lane, OUT_FORMAT);
         w = next_pixel(w, params.dst_width);
     }
     output[w.index] = packed;
@@ -102,13 +115,13 @@ fn weighted_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 
 @compute @workgroup_size(256)
 fn blocks_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    var w = out_word(gid, groups, params.dst_width, params.dst_height, params.out_format);
+    var w = out_word(gid, groups, params.dst_width, params.dst_height, OUT_FORMAT);
     if w.lanes == 0u {
         return;
     }
     var packed = 0u;
     for (var lane = 0u; lane < w.lanes; lane++) {
-        packed |= lane_bits(blocks(w.x, w.y), lane, params.out_format);
+        packed |= lane_bits(blocks(w.x, w.y), lane, OUT_FORMAT);
         w = next_pixel(w, params.dst_width);
     }
     output[w.index] = packed;

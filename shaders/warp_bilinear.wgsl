@@ -20,15 +20,21 @@
 #import pixels
 #import resample
 
+// Specialised per pipeline (src/ops/warp.rs sets them from the same plan as the uniform), so the
+// format and border switches fold away at compile time.
+override IN_FORMAT: u32 = 1u;   // the source's FMT_*
+override OUT_FORMAT: u32 = 1u;  // the output's FMT_*
+override BORDER: u32 = 0u;      // BORDER_CONSTANT, BORDER_REPLICATE or BORDER_REFLECT101
+
 struct Params {
     src_width: u32,
     src_height: u32,
     dst_width: u32,
     dst_height: u32,
-    in_format: u32,
-    out_format: u32,
-    mode: u32,
-    border: u32,
+    in_format: u32,   // not read: IN_FORMAT
+    out_format: u32,  // not read: OUT_FORMAT
+    mode: u32,        // not read: one entry point per mode
+    border: u32,      // not read: BORDER
     border_value: f32,
     row_table: u32,   // word offset of the per-row entries
     col_stride: u32,  // words per column entry
@@ -45,24 +51,29 @@ const FAR_BINS: f32 = 1048576.0;   // 2^20 (1/32 px): beyond this OpenCV's short
 
 // The 2×2 block at (ix, iy) as (p00, p01, p10, p11), border rules applied per row and column index.
 fn block(ix: i32, iy: i32) -> vec4<f32> {
-    let x0 = border_index(ix, i32(params.src_width), params.border);
-    let x1 = border_index(ix + 1, i32(params.src_width), params.border);
-    let y0 = border_index(iy, i32(params.src_height), params.border);
-    let y1 = border_index(iy + 1, i32(params.src_height), params.border);
-    return vec4<f32>(sample_at(x0, y0), sample_at(x1, y0), sample_at(x0, y1), sample_at(x1, y1));
+    let x0 = border_index(ix, i32(params.src_width), BORDER);
+    let x1 = border_index(ix + 1, i32(params.src_width), BORDER);
+    let y0 = border_index(iy, i32(params.src_height), BORDER);
+    let y1 = border_index(iy + 1, i32(params.src_height), BORDER);
+    return vec4<f32>(row_pair(x0, x1, y0), row_pair(x0, x1, y1));
 }
 
-// Source sample (x, y), or the border value when either index is -1 (constant border).
-fn sample_at(x: i32, y: i32) -> f32 {
-    let v = src_sample(u32(max(y, 0)) * params.src_width + u32(max(x, 0)), params.in_format);
-    return select(v, params.border_value, x < 0 || y < 0);
+// Source samples (x0, y) and (x1, y), each the border value when its index is -1 (constant border);
+// one load when both lie in the same packed word.
+fn row_pair(x0: i32, x1: i32, y: i32) -> vec2<f32> {
+    let row = u32(max(y, 0)) * params.src_width;
+    let v = src_pair(row + u32(max(x0, 0)), row + u32(max(x1, 0)), IN_FORMAT);
+    return vec2<f32>(
+        select(v.x, params.border_value, x0 < 0 || y < 0),
+        select(v.y, params.border_value, x1 < 0 || y < 0),
+    );
 }
 
 // True when a constant border applies and the 2×2 block at (ix, iy) lies entirely outside.
 fn block_outside(ix: i32, iy: i32) -> bool {
     let w = i32(params.src_width);
     let h = i32(params.src_height);
-    return params.border == BORDER_CONSTANT && (ix >= w || ix + 1 < 0 || iy >= h || iy + 1 < 0);
+    return BORDER == BORDER_CONSTANT && (ix >= w || ix + 1 < 0 || iy >= h || iy + 1 < 0);
 }
 
 fn sample_exact(s: vec2<f32>) -> f32 {
@@ -90,7 +101,7 @@ fn sample_fixed(qx: i32, qy: i32) -> f32 {
     let ax = qx & 31;
     let ay = qy & 31;
     let p = block(ix, iy);
-    if params.in_format == FMT_U8 {
+    if IN_FORMAT == FMT_U8 {
         // 15-bit weights (INTER_REMAP_COEF_BITS) are the 10-bit products below times 32.
         let q = vec4<i32>(p);
         let s = (32 - ax) * (32 - ay) * q.x + ax * (32 - ay) * q.y + (32 - ax) * ay * q.z + ax * ay * q.w;
@@ -182,11 +193,17 @@ fn table_pair(at: u32) -> vec2<u32> {
     return vec2<u32>(table[at], table[at + 1u]);
 }
 
-fn value_exact_affine(x: u32, y: u32) -> f32 {
-    let c = x * params.col_stride;
+// The two words of row y's table entry (affine modes): shared by every pixel of an output word in
+// that row, so an entry point loads them once per word (again only if the word wraps to the next row).
+fn row_entry(y: u32) -> vec2<u32> {
     let r = params.row_table + y * params.row_stride;
-    let sx = word_f32(table[c]) + word_f32(table[r]);
-    let sy = word_f32(table[c + 1u]) + word_f32(table[r + 1u]);
+    return vec2<u32>(table[r], table[r + 1u]);
+}
+
+fn value_exact_affine(x: u32, row: vec2<u32>) -> f32 {
+    let c = x * params.col_stride;
+    let sx = word_f32(table[c]) + word_f32(row.x);
+    let sy = word_f32(table[c + 1u]) + word_f32(row.y);
     return sample_exact(clamp(vec2<f32>(sx, sy), vec2<f32>(-FAR), vec2<f32>(FAR)));
 }
 
@@ -203,11 +220,10 @@ fn value_exact_perspective(x: u32, y: u32) -> f32 {
     return sample_exact(vec2<f32>(px / pw, py / pw));
 }
 
-fn value_opencv_affine(x: u32, y: u32) -> f32 {
+fn value_opencv_affine(x: u32, row: vec2<u32>) -> f32 {
     let c = x * params.col_stride;
-    let r = params.row_table + y * params.row_stride;
-    let qx = (word_i32(table[r]) + word_i32(table[c])) >> 5u;
-    let qy = (word_i32(table[r + 1u]) + word_i32(table[c + 1u])) >> 5u;
+    let qx = (word_i32(row.x) + word_i32(table[c])) >> 5u;
+    let qy = (word_i32(row.y) + word_i32(table[c + 1u])) >> 5u;
     return sample_fixed(qx, qy);
 }
 
@@ -246,27 +262,32 @@ fn value_opencv_perspective(x: u32, y: u32) -> f32 {
 
 @compute @workgroup_size(256)
 fn exact_affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    var w = out_word(gid, groups, params.dst_width, params.dst_height, params.out_format);
+    var w = out_word(gid, groups, params.dst_width, params.dst_height, OUT_FORMAT);
     if w.lanes == 0u {
         return;
     }
+    var row = row_entry(w.y);
     var packed = 0u;
     for (var lane = 0u; lane < w.lanes; lane++) {
-        packed |= lane_bits(value_exact_affine(w.x, w.y), lane, params.out_format);
+        packed |= lane_bits(value_exact_affine(w.x, row), lane, OUT_FORMAT);
+        let y = w.y;
         w = next_pixel(w, params.dst_width);
+        if w.y != y && lane + 1u < w.lanes {
+            row = row_entry(w.y);
+        }
     }
     output[w.index] = packed;
 }
 
 @compute @workgroup_size(256)
 fn exact_perspective(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    var w = out_word(gid, groups, params.dst_width, params.dst_height, params.out_format);
+    var w = out_word(gid, groups, params.dst_width, params.dst_height, OUT_FORMAT);
     if w.lanes == 0u {
         return;
     }
     var packed = 0u;
     for (var lane = 0u; lane < w.lanes; lane++) {
-        packed |= lane_bits(value_exact_perspective(w.x, w.y), lane, params.out_format);
+        packed |= lane_bits(value_exact_perspective(w.x, w.y), lane, OUT_FORMAT);
         w = next_pixel(w, params.dst_width);
     }
     output[w.index] = packed;
@@ -274,27 +295,32 @@ fn exact_perspective(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 
 @compute @workgroup_size(256)
 fn opencv_affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    var w = out_word(gid, groups, params.dst_width, params.dst_height, params.out_format);
+    var w = out_word(gid, groups, params.dst_width, params.dst_height, OUT_FORMAT);
     if w.lanes == 0u {
         return;
     }
+    var row = row_entry(w.y);
     var packed = 0u;
     for (var lane = 0u; lane < w.lanes; lane++) {
-        packed |= lane_bits(value_opencv_affine(w.x, w.y), lane, params.out_format);
+        packed |= lane_bits(value_opencv_affine(w.x, row), lane, OUT_FORMAT);
+        let y = w.y;
         w = next_pixel(w, params.dst_width);
+        if w.y != y && lane + 1u < w.lanes {
+            row = row_entry(w.y);
+        }
     }
     output[w.index] = packed;
 }
 
 @compute @workgroup_size(256)
 fn opencv_perspective(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    var w = out_word(gid, groups, params.dst_width, params.dst_height, params.out_format);
+    var w = out_word(gid, groups, params.dst_width, params.dst_height, OUT_FORMAT);
     if w.lanes == 0u {
         return;
     }
     var packed = 0u;
     for (var lane = 0u; lane < w.lanes; lane++) {
-        packed |= lane_bits(value_opencv_perspective(w.x, w.y), lane, params.out_format);
+        packed |= lane_bits(value_opencv_perspective(w.x, w.y), lane, OUT_FORMAT);
         w = next_pixel(w, params.dst_width);
     }
     output[w.index] = packed;

@@ -35,19 +35,30 @@ fn lane_shift(format: u32) -> u32 {
 // Sample `index` (row-major) of the source, widened to f32 (exact for 8- and 16-bit integers). Same
 // result as `unpack_sample`, written without a switch: a software rasteriser evaluates every case.
 fn src_sample(index: u32, format: u32) -> f32 {
+    return word_sample(src_pixels[index >> lane_shift(format)], index, format);
+}
+
+// Samples `i0` and `i1` (row-major) of the source, widened to f32 as `src_sample` does; one load
+// when both lie in the same packed word (a bilinear tap's two columns usually do).
+fn src_pair(i0: u32, i1: u32, format: u32) -> vec2<f32> {
     let shift = lane_shift(format);
-    let word = src_pixels[index >> shift];
+    let w0 = src_pixels[i0 >> shift];
+    var w1 = w0;
+    if (i1 >> shift) != (i0 >> shift) {
+        w1 = src_pixels[i1 >> shift];
+    }
+    return vec2<f32>(word_sample(w0, i0, format), word_sample(w1, i1, format));
+}
+
+// Sample `index` taken from `word`, the packed word that holds it.
+fn word_sample(word: u32, index: u32, format: u32) -> f32 {
+    let shift = lane_shift(format);
     let bits = 32u >> shift;
     let lane = index & ((1u << shift) - 1u);
     let mask = select((1u << (bits & 31u)) - 1u, 0xFFFFFFFFu, bits == 32u);
     let v = (word >> ((bits * lane) & 31u)) & mask;
     let signed = f32(bitcast<i32>(v << 16u) >> 16u);
     return select(select(f32(v), signed, format == FMT_I16), bitcast<f32>(word), format == FMT_F32);
-}
-
-// Sample (x, y) of the source as an i32 (exact for the 8- and 16-bit formats).
-fn src_sample_int(x: u32, y: u32, width: u32, format: u32) -> i32 {
-    return i32(src_sample(y * width + x, format));
 }
 
 // A value converted to `format`: integers are rounded to nearest (ties to even, like OpenCV's

@@ -425,7 +425,14 @@ pub fn encode(rec: &mut Recorder<'_>, input: &GpuImage, params: &ResizeParams) -
             rec.uniform(p, "resize_area params")?,
         ),
     };
-    let kernel = rec.engine().shaders().kernel(shader, entry)?;
+    let kernel = rec.engine().shaders().specialized(
+        shader,
+        entry,
+        &[
+            ("IN_FORMAT", f64::from(input.format.shader_code())),
+            ("OUT_FORMAT", f64::from(plan.out_format.shader_code())),
+        ],
+    )?;
     let output = rec.alloc_image(params.width, params.height, plan.out_format, plan.geometry)?;
     let table = rec.storage_table(bytemuck::cast_slice(&plan.table), "resize table")?;
     let words = output_words(plan.out_format, output.pixel_count());

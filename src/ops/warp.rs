@@ -559,7 +559,15 @@ pub fn encode(rec: &mut Recorder<'_>, input: &GpuImage, params: &WarpParams) -> 
         MODE_OPENCV_AFFINE => "opencv_affine",
         _ => "opencv_perspective",
     };
-    let kernel = rec.engine().shaders().kernel("warp_bilinear", entry)?;
+    let kernel = rec.engine().shaders().specialized(
+        "warp_bilinear",
+        entry,
+        &[
+            ("IN_FORMAT", f64::from(plan.params.in_format)),
+            ("OUT_FORMAT", f64::from(plan.params.out_format)),
+            ("BORDER", f64::from(plan.params.border)),
+        ],
+    )?;
     let output = rec.alloc_image(params.width, params.height, plan.out_format, plan.geometry)?;
     let uniform = rec.uniform(&plan.params, "warp_bilinear params")?;
     let table = rec.storage_table(bytemuck::cast_slice(&plan.table), "warp_bilinear table")?;
