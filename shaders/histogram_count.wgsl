@@ -4,7 +4,7 @@
 // source with BORDER_REFLECT_101, as OpenCV's CLAHE pads images that the tile grid does not divide.
 //
 // Dispatch: (chunks, regions, 1) workgroups; workgroup (c, r) strides over region r's pixels.
-// Three entry points, chosen by bin count:
+// Entry points, chosen by bin count and layout:
 // * count_256, count_4096: counts go to a workgroup-local histogram first (workgroup atomics are
 //   cheap and contention stays inside the workgroup), then each non-zero local bin is added to the
 //   global histogram once. 4096 bins = 16 KiB, the WebGPU default workgroup storage limit.
@@ -17,11 +17,11 @@
 //   - a large single-region count spreads workgroups over `copies` private copies of the histogram
 //     (workgroup w → copy w mod copies), merged by `merge_copies`, so the workgroups of one image
 //     do not all contend for the same counters.
-// * aligned_256, aligned_4096: the common case — integer samples, no mask, regions that start and end
+// * aligned: the common case — integer samples, no mask, regions that start and end
 //   on word boundaries inside the image (a whole image of even width, CLAHE tiles that divide it) —
 //   as count_256/count_4096 but each invocation reads whole words and bins every sample in them (half
-//   the loads for 16-bit, a quarter for 8-bit), with no border folding, and the sample format is a
-//   pipeline constant (IN_FORMAT), so its switches fold away.
+//   the loads for 16-bit, a quarter for 8-bit), with no border folding; the sample format
+//   (IN_FORMAT) and the workgroup histogram's size (LOCAL_BINS, 256 or 4096) are pipeline constants.
 // `hist` (or the copies) must be zeroed before the dispatch (the op records a clear).
 
 #import pixels
@@ -49,11 +49,14 @@ struct Params {
 @group(0) @binding(3) var<storage, read> value_range: array<u32>;
 @group(0) @binding(4) var<storage, read_write> hist: array<atomic<u32>>;
 
-// aligned_256/aligned_4096 only: the samples' FMT_* (U8, U16 or I16), set per pipeline.
+// `aligned` only, set per pipeline: the samples' FMT_* (U8, U16 or I16), and the workgroup histogram's
+// size (256 or 4096: the smallest that holds the bins).
 override IN_FORMAT: u32 = 1u;
+override LOCAL_BINS: u32 = 4096u;
 
 var<workgroup> local_256: array<atomic<u32>, 256>;
 var<workgroup> local_4096: array<atomic<u32>, 4096>;
+var<workgroup> local_aligned: array<atomic<u32>, LOCAL_BINS>;
 
 fn range_halves() -> vec2<f32> {
     if params.binning.format == FMT_F32 {
@@ -275,42 +278,14 @@ fn next_word(w: ptr<function, WordWalker>) -> u32 {
 }
 
 @compute @workgroup_size(256)
-fn aligned_256(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    atomicStore(&local_256[lid], 0u);
-    workgroupBarrier();
-    let per_word = pixels_per_word(IN_FORMAT);
-    let total = params.region_w / per_word * params.region_h;
-    let stride = groups.x * 256u;
-    var w = word_walker(wid.x * 256u + lid, stride, wid.y);
-    for (var k = wid.x * 256u + lid; k < total; k += stride) {
-        let word = next_word(&w);
-        for (var lane = 0u; lane < per_word; lane++) {
-            atomicAdd(&local_256[aligned_bin(word, lane)], 1u);
-        }
-    }
-    workgroupBarrier();
-    let bins = params.binning.bins;
-    if lid < bins {
-        let n = atomicLoad(&local_256[lid]);
-        if n != 0u {
-            atomicAdd(&hist[wid.y * bins + lid], n);
-        }
-    }
-}
-
-@compute @workgroup_size(256)
-fn aligned_4096(
+fn aligned(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     let bins = params.binning.bins;
     for (var b = lid; b < bins; b += 256u) {
-        atomicStore(&local_4096[b], 0u);
+        atomicStore(&local_aligned[b], 0u);
     }
     workgroupBarrier();
     let per_word = pixels_per_word(IN_FORMAT);
@@ -320,12 +295,12 @@ fn aligned_4096(
     for (var k = wid.x * 256u + lid; k < total; k += stride) {
         let word = next_word(&w);
         for (var lane = 0u; lane < per_word; lane++) {
-            atomicAdd(&local_4096[aligned_bin(word, lane)], 1u);
+            atomicAdd(&local_aligned[aligned_bin(word, lane)], 1u);
         }
     }
     workgroupBarrier();
     for (var b = lid; b < bins; b += 256u) {
-        let n = atomicLoad(&local_4096[b]);
+        let n = atomicLoad(&local_aligned[b]);
         if n != 0u {
             atomicAdd(&hist[wid.y * bins + b], n);
         }

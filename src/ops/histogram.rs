@@ -464,15 +464,14 @@ pub(crate) fn encode_count(
         1
     };
     let kernel = if entry != "count_global" && aligned(input, binning, &layout, mask.is_some()) {
-        let aligned_entry = if entry == "count_256" {
-            "aligned_256"
-        } else {
-            "aligned_4096"
-        };
+        let local_bins = if entry == "count_256" { 256.0 } else { 4096.0 };
         rec.engine().shaders().specialized(
             "histogram_count",
-            aligned_entry,
-            &[("IN_FORMAT", f64::from(binning.format.shader_code()))],
+            "aligned",
+            &[
+                ("IN_FORMAT", f64::from(binning.format.shader_code())),
+                ("LOCAL_BINS", local_bins),
+            ],
         )?
     } else {
         rec.engine().shaders().kernel("histogram_count", entry)?
