@@ -499,7 +499,7 @@ mod tests {
     #[test]
     fn param_blocks_match_the_shaders() {
         assert_eq!(std::mem::size_of::<LutParams>(), 16);
-        assert_eq!(std::mem::size_of::<ApplyParams>(), 64);
+        assert_eq!(std::mem::size_of::<ApplyParams>(), 48);
     }
 
     #[test]
