@@ -1,5 +1,5 @@
 //! CLAHE (contrast-limited adaptive histogram equalization) on the GPU, OpenCV-compatible for 8-bit
-//! and 16-bit images, in three dispatches of one recording:
+//! and 16-bit images, in three stages (four dispatches) of one recording:
 //!
 //! 1. tile histograms (`histogram_count.wgsl`, one region per tile). When the tile grid does not
 //!    divide the image, OpenCV pads it on the right and bottom with BORDER_REFLECT_101 by
@@ -9,7 +9,8 @@
 //!    clip ≤ 0), the clipped excess returned evenly plus a residual spread with OpenCV's step, then
 //!    `lut = saturate(round(f32(cdf) · f32(bins − 1) / f32(tile_area)))`.
 //! 3. bilinear blend of the four nearest tile LUTs per pixel (`clahe_apply.wgsl`) in OpenCV's f32
-//!    coordinates.
+//!    coordinates; a small first dispatch packs the LUTs into horizontal pairs of tiles, so a pixel
+//!    reads its four values in two loads.
 //!
 //! OpenCV uses 256 bins for 8-bit and 65536 for 16-bit images. radpipe adds `bits` (e.g. 12-bit data
 //! in 16-bit containers: 4096 bins, output 0..=4095, larger values clamped) and fewer bins than values
@@ -259,7 +260,7 @@ pub fn encode_tile_luts(
     Ok(luts)
 }
 
-/// Records stage 3: blend the tile LUTs for every pixel.
+/// Records stage 3: pack the tile LUTs into horizontal pairs, then blend them for every pixel.
 pub fn encode_interpolate(
     rec: &mut Recorder<'_>,
     input: &GpuImage,
