@@ -21,7 +21,8 @@
 //   on word boundaries inside the image (a whole image of even width, CLAHE tiles that divide it) —
 //   as count_256/count_4096 but each invocation reads whole words and bins every sample in them (half
 //   the loads for 16-bit, a quarter for 8-bit), with no border folding; the sample format
-//   (IN_FORMAT) and the workgroup histogram's size (LOCAL_BINS, 256 or 4096) are pipeline constants.
+//   (IN_FORMAT) and the workgroup histogram's size (LOCAL_BINS, 256 or 4096) are pipeline constants;
+//   aligned_global does the same for count_global.
 // `hist` (or the copies) must be zeroed before the dispatch (the op records a clear).
 
 #import pixels
@@ -304,5 +305,47 @@ fn aligned(
         if n != 0u {
             atomicAdd(&hist[wid.y * bins + b], n);
         }
+    }
+}
+
+// count_global's scheme (runs of equal bins, private copies) on the aligned path: 65536-bin counts of
+// integer images whose regions lie on word boundaries read whole words. Invocation lid of workgroup c
+// visits words lid, lid + 256, … of the c-th contiguous block of the region's words.
+@compute @workgroup_size(256)
+fn aligned_global(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let bins = params.binning.bins;
+    let per_word = pixels_per_word(IN_FORMAT);
+    let total = params.region_w / per_word * params.region_h;
+    let per_thread = (total - 1u) / (groups.x * 256u) + 1u;
+    var row = wid.y;
+    if params.copies > 1u {
+        row = wid.x % params.copies;
+    }
+    let base = row * bins;
+    let first = wid.x * 256u * per_thread + lid;
+    var w = word_walker(first, 256u, wid.y);
+    var run_bin = NO_BIN;
+    var run = 0u;
+    for (var k = 0u; k < per_thread && first + k * 256u < total; k++) {
+        let word = next_word(&w);
+        for (var lane = 0u; lane < per_word; lane++) {
+            let bin = aligned_bin(word, lane);
+            if bin == run_bin {
+                run += 1u;
+            } else {
+                if run_bin != NO_BIN {
+                    atomicAdd(&hist[base + run_bin], run);
+                }
+                run_bin = bin;
+                run = 1u;
+            }
+        }
+    }
+    if run_bin != NO_BIN {
+        atomicAdd(&hist[base + run_bin], run);
     }
 }

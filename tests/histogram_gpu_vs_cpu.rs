@@ -258,26 +258,31 @@ fn constant_images_fill_one_bin() {
 #[test]
 fn large_16bit_histograms_match_the_reference() {
     // Over 2^20 pixels: the 65536-bin count spreads over private copies and merges them; long runs
-    // of one value (a uniform background) exercise the run-length atomics.
+    // of one value (a uniform background) exercise the run-length atomics. An odd width takes the
+    // general walker, an even one the word-aligned path (whole image; a random rectangle may take
+    // either).
     let seed = seed("large_16bit_histograms_match_the_reference");
     let mut rng = Rng::new(seed);
-    let (w, h) = (1031, 1021);
-    let mut image = random_image(&mut rng, PixelFormat::U16, w, h);
-    if let Pixels::U16(v) = &mut image.pixels {
-        let start = rng.int(0, 300_000) as usize;
-        v[start..start + 400_000].iter_mut().for_each(|x| *x = 0);
-    }
-    for binning in [
-        Binning::new(PixelFormat::U16, None, None).expect("65536 bins"),
-        Binning::new(PixelFormat::U16, Some(12), None).expect("4096 bins"),
-    ] {
-        let rect = (rng.unit() < 0.5).then(|| random_rect(&mut rng, w, h));
-        let (gpu, _) = gpu_histogram(&image, &binning, rect, None);
-        let cpu = histogram::reference_histogram(&image, &binning, rect, None).expect("cpu");
-        assert!(
-            gpu == cpu,
-            "{binning:?} rect {rect:?} seed {seed}: histograms differ"
-        );
+    for (w, h) in [(1031, 1021), (1030, 1021)] {
+        let mut image = random_image(&mut rng, PixelFormat::U16, w, h);
+        if let Pixels::U16(v) = &mut image.pixels {
+            let start = rng.int(0, 300_000) as usize;
+            v[start..start + 400_000].iter_mut().for_each(|x| *x = 0);
+        }
+        for binning in [
+            Binning::new(PixelFormat::U16, None, None).expect("65536 bins"),
+            Binning::new(PixelFormat::U16, Some(12), None).expect("4096 bins"),
+        ] {
+            for rect in [None, Some(random_rect(&mut rng, w, h))] {
+                let (gpu, _) = gpu_histogram(&image, &binning, rect, None);
+                let cpu =
+                    histogram::reference_histogram(&image, &binning, rect, None).expect("cpu");
+                assert!(
+                    gpu == cpu,
+                    "{w}x{h} {binning:?} rect {rect:?} seed {seed}: histograms differ"
+                );
+            }
+        }
     }
 }
 
@@ -766,6 +771,8 @@ fn aligned_and_general_counting_paths_match_the_reference() {
                 },
             )
             .expect("4096 bins"),
+            // All bins: 65536 for 16-bit samples, the global-atomics kernels.
+            Binning::new(format, None, None).expect("all bins"),
         ];
         let rects = [
             None,

@@ -112,6 +112,12 @@ def peer_ops(side: int):
             "cv2.calcHist",
             "",
         ),
+        (
+            "histogram16",
+            lambda: cv2.calcHist([img], [0], None, [65536], [0, 65536]),
+            "cv2.calcHist",
+            "",
+        ),
         ("lut", lambda: lut[img], "numpy take", "cv2.LUT is 8-bit only"),
         ("equalize", equalize_numpy, "numpy", "cv2.equalizeHist is 8-bit only"),
         ("clahe", lambda: clahe.apply(img), "cv2 CLAHE", "16-bit input, 65536 bins in OpenCV"),

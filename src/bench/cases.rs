@@ -72,7 +72,12 @@ pub fn all_ops() -> Vec<OpSpec> {
         OpSpec {
             name: "histogram",
             description: "12-bit histogram (4096 bins) of a u16 image",
-            make: |e, s| Ok(Box::new(HistogramCase::new(e, s)?)),
+            make: |e, s| Ok(Box::new(HistogramCase::new(e, s, 12)?)),
+        },
+        OpSpec {
+            name: "histogram16",
+            description: "16-bit histogram (65536 bins, global atomics) of a u16 image",
+            make: |e, s| Ok(Box::new(HistogramCase::new(e, s, 16)?)),
         },
         OpSpec {
             name: "lut",
@@ -346,11 +351,11 @@ pub struct HistogramCase {
 }
 
 impl HistogramCase {
-    /// Uploads the input once.
-    pub fn new(engine: &Engine, side: u32) -> Result<Self> {
+    /// Uploads the input once; `bits` of each sample are binned (12: 4096 bins, 16: 65536).
+    pub fn new(engine: &Engine, side: u32, bits: u32) -> Result<Self> {
         Ok(HistogramCase {
             input: engine.upload(&test_image(side)?)?,
-            binning: Binning::new(PixelFormat::U16, Some(12), None)?,
+            binning: Binning::new(PixelFormat::U16, Some(bits), None)?,
         })
     }
 }

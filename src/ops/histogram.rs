@@ -463,16 +463,22 @@ pub(crate) fn encode_count(
     } else {
         1
     };
-    let kernel = if entry != "count_global" && aligned(input, binning, &layout, mask.is_some()) {
-        let local_bins = if entry == "count_256" { 256.0 } else { 4096.0 };
-        rec.engine().shaders().specialized(
-            "histogram_count",
-            "aligned",
-            &[
-                ("IN_FORMAT", f64::from(binning.format.shader_code())),
-                ("LOCAL_BINS", local_bins),
-            ],
-        )?
+    let kernel = if aligned(input, binning, &layout, mask.is_some()) {
+        let format = ("IN_FORMAT", f64::from(binning.format.shader_code()));
+        let shaders = rec.engine().shaders();
+        match entry {
+            "count_256" => shaders.specialized(
+                "histogram_count",
+                "aligned",
+                &[format, ("LOCAL_BINS", 256.0)],
+            )?,
+            "count_4096" => shaders.specialized(
+                "histogram_count",
+                "aligned",
+                &[format, ("LOCAL_BINS", 4096.0)],
+            )?,
+            _ => shaders.specialized("histogram_count", "aligned_global", &[format])?,
+        }
     } else {
         rec.engine().shaders().kernel("histogram_count", entry)?
     };
