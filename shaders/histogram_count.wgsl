@@ -5,9 +5,10 @@
 //
 // Dispatch: (chunks, regions, 1) workgroups; workgroup (c, r) strides over region r's pixels.
 // Entry points, chosen by bin count and layout:
-// * count_256, count_4096: counts go to a workgroup-local histogram first (workgroup atomics are
-//   cheap and contention stays inside the workgroup), then each non-zero local bin is added to the
-//   global histogram once. 4096 bins = 16 KiB, the WebGPU default workgroup storage limit.
+// * count_local: up to 4096 bins. Counts go to a workgroup-local histogram first (workgroup atomics
+//   are cheap and contention stays inside the workgroup), then each non-zero local bin is added to the
+//   global histogram once. Its size, LOCAL_BINS (256 or 4096, the smallest that holds the bins), is a
+//   pipeline constant; 4096 bins = 16 KiB, the WebGPU default workgroup storage limit.
 // * count_global: 65536 bins do not fit workgroup memory (256 KiB), so samples go to the global
 //   histogram with atomics. A full two-level scheme (a 256 KiB sub-histogram per workgroup in global
 //   memory, then a reduction) would clear, write and re-read 256 KiB per workgroup, so instead:
@@ -17,12 +18,11 @@
 //   - a large single-region count spreads workgroups over `copies` private copies of the histogram
 //     (workgroup w → copy w mod copies), merged by `merge_copies`, so the workgroups of one image
 //     do not all contend for the same counters.
-// * aligned: the common case — integer samples, no mask, regions that start and end
-//   on word boundaries inside the image (a whole image of even width, CLAHE tiles that divide it) —
-//   as count_256/count_4096 but each invocation reads whole words and bins every sample in them (half
-//   the loads for 16-bit, a quarter for 8-bit), with no border folding; the sample format
-//   (IN_FORMAT) and the workgroup histogram's size (LOCAL_BINS, 256 or 4096) are pipeline constants;
-//   aligned_global does the same for count_global.
+// * aligned_local, aligned_global: the common case — integer samples, no mask, regions that start
+//   and end on word boundaries inside the image (a whole image of even width, CLAHE tiles that divide
+//   it) — as count_local/count_global, but each invocation reads whole words and bins every sample in
+//   them (half the loads for 16-bit, a quarter for 8-bit) with no border folding, and the sample
+//   format (IN_FORMAT) is a pipeline constant.
 // `hist` (or the copies) must be zeroed before the dispatch (the op records a clear).
 
 #import pixels
@@ -50,14 +50,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read> value_range: array<u32>;
 @group(0) @binding(4) var<storage, read_write> hist: array<atomic<u32>>;
 
-// `aligned` only, set per pipeline: the samples' FMT_* (U8, U16 or I16), and the workgroup histogram's
-// size (256 or 4096: the smallest that holds the bins).
-override IN_FORMAT: u32 = 1u;
+// Set per pipeline: the workgroup histogram's size (count_local, aligned_local) and the samples'
+// FMT_* (U8, U16 or I16; aligned_local, aligned_global).
 override LOCAL_BINS: u32 = 4096u;
+override IN_FORMAT: u32 = 1u;
 
-var<workgroup> local_256: array<atomic<u32>, 256>;
-var<workgroup> local_4096: array<atomic<u32>, 4096>;
-var<workgroup> local_aligned: array<atomic<u32>, LOCAL_BINS>;
+var<workgroup> local_hist: array<atomic<u32>, LOCAL_BINS>;
 
 fn range_halves() -> vec2<f32> {
     if params.binning.format == FMT_F32 {
@@ -121,116 +119,6 @@ fn next_bin(w: ptr<function, Walker>, range: vec2<f32>) -> u32 {
     return sample_bin(input[index >> shift], lane, params.binning, range);
 }
 
-@compute @workgroup_size(256)
-fn count_256(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let bins = params.binning.bins;
-    for (var b = lid; b < 256u; b += 256u) {
-        atomicStore(&local_256[b], 0u);
-    }
-    workgroupBarrier();
-    let range = range_halves();
-    var w = walker(wid.x * 256u + lid, groups.x * 256u, wid.y, 0xFFFFFFFFu);
-    while w.left > 0u {
-        let bin = next_bin(&w, range);
-        if bin != NO_BIN {
-            atomicAdd(&local_256[bin], 1u);
-        }
-    }
-    workgroupBarrier();
-    for (var b = lid; b < bins; b += 256u) {
-        let n = atomicLoad(&local_256[b]);
-        if n != 0u {
-            atomicAdd(&hist[wid.y * bins + b], n);
-        }
-    }
-}
-
-@compute @workgroup_size(256)
-fn count_4096(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let bins = params.binning.bins;
-    for (var b = lid; b < bins; b += 256u) {
-        atomicStore(&local_4096[b], 0u);
-    }
-    workgroupBarrier();
-    let range = range_halves();
-    var w = walker(wid.x * 256u + lid, groups.x * 256u, wid.y, 0xFFFFFFFFu);
-    while w.left > 0u {
-        let bin = next_bin(&w, range);
-        if bin != NO_BIN {
-            atomicAdd(&local_4096[bin], 1u);
-        }
-    }
-    workgroupBarrier();
-    for (var b = lid; b < bins; b += 256u) {
-        let n = atomicLoad(&local_4096[b]);
-        if n != 0u {
-            atomicAdd(&hist[wid.y * bins + b], n);
-        }
-    }
-}
-
-@compute @workgroup_size(256)
-fn count_global(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let bins = params.binning.bins;
-    let range = range_halves();
-    // Workgroup c counts the c-th contiguous block of the region; its invocations interleave
-    // (pixel lid, lid + 256, …) so neighbouring invocations read neighbouring pixels.
-    let total = params.region_w * params.region_h;
-    let per_thread = (total - 1u) / (groups.x * 256u) + 1u;
-    var row = wid.y;
-    if params.copies > 1u {
-        row = wid.x % params.copies;
-    }
-    let base = row * bins;
-    let first = wid.x * 256u * per_thread + lid;
-    var w = walker(first, 256u, wid.y, per_thread);
-    var run_bin = NO_BIN;
-    var run = 0u;
-    while w.left > 0u {
-        let bin = next_bin(&w, range);
-        if bin == run_bin {
-            run += 1u;
-        } else {
-            if run_bin != NO_BIN {
-                atomicAdd(&hist[base + run_bin], run);
-            }
-            run_bin = bin;
-            run = 1u;
-        }
-    }
-    if run_bin != NO_BIN {
-        atomicAdd(&hist[base + run_bin], run);
-    }
-}
-
-// Sums the `copies` rows of `input` (the private copies written by count_global) into `hist`.
-// One invocation per bin.
-@compute @workgroup_size(256)
-fn merge_copies(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let b = linear_index(gid, groups, 256u);
-    let bins = params.binning.bins;
-    if b >= bins {
-        return;
-    }
-    var sum = 0u;
-    for (var k = 0u; k < params.copies; k++) {
-        sum += input[k * bins + b];
-    }
-    atomicStore(&hist[b], sum);
-}
-
 // Bin of sample `lane` of a word, on the aligned path.
 fn aligned_bin(word: u32, lane: u32) -> u32 {
     return int_bin(domain_value(word, lane, IN_FORMAT), params.binning);
@@ -278,16 +166,52 @@ fn next_word(w: ptr<function, WordWalker>) -> u32 {
     return word;
 }
 
+// ---- the workgroup-local histogram (count_local, aligned_local) ----
+
+fn clear_local(lid: u32) {
+    for (var b = lid; b < params.binning.bins; b += 256u) {
+        atomicStore(&local_hist[b], 0u);
+    }
+}
+
+// Adds region `region`'s non-zero local bins to its row of `hist`.
+fn flush_local(lid: u32, region: u32) {
+    let bins = params.binning.bins;
+    for (var b = lid; b < bins; b += 256u) {
+        let n = atomicLoad(&local_hist[b]);
+        if n != 0u {
+            atomicAdd(&hist[region * bins + b], n);
+        }
+    }
+}
+
 @compute @workgroup_size(256)
-fn aligned(
+fn count_local(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let bins = params.binning.bins;
-    for (var b = lid; b < bins; b += 256u) {
-        atomicStore(&local_aligned[b], 0u);
+    clear_local(lid);
+    workgroupBarrier();
+    let range = range_halves();
+    var w = walker(wid.x * 256u + lid, groups.x * 256u, wid.y, 0xFFFFFFFFu);
+    while w.left > 0u {
+        let bin = next_bin(&w, range);
+        if bin != NO_BIN {
+            atomicAdd(&local_hist[bin], 1u);
+        }
     }
+    workgroupBarrier();
+    flush_local(lid, wid.y);
+}
+
+@compute @workgroup_size(256)
+fn aligned_local(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    clear_local(lid);
     workgroupBarrier();
     let per_word = pixels_per_word(IN_FORMAT);
     let total = params.region_w / per_word * params.region_h;
@@ -296,56 +220,99 @@ fn aligned(
     for (var k = wid.x * 256u + lid; k < total; k += stride) {
         let word = next_word(&w);
         for (var lane = 0u; lane < per_word; lane++) {
-            atomicAdd(&local_aligned[aligned_bin(word, lane)], 1u);
+            atomicAdd(&local_hist[aligned_bin(word, lane)], 1u);
         }
     }
     workgroupBarrier();
-    for (var b = lid; b < bins; b += 256u) {
-        let n = atomicLoad(&local_aligned[b]);
-        if n != 0u {
-            atomicAdd(&hist[wid.y * bins + b], n);
-        }
+    flush_local(lid, wid.y);
+}
+
+// ---- global atomics with runs of equal bins (count_global, aligned_global) ----
+
+// One invocation's current run: `n` samples of `bin` not yet added (NO_BIN: none).
+struct Run {
+    bin: u32,
+    n: u32,
+}
+
+// Extends the run with a sample of `bin` (NO_BIN: a sample not counted), or adds the run to
+// `hist[base + bin]` and starts a new one.
+fn run_add(r: ptr<function, Run>, bin: u32, base: u32) {
+    if bin == (*r).bin {
+        (*r).n += 1u;
+        return;
+    }
+    run_flush(r, base);
+    (*r).bin = bin;
+    (*r).n = 1u;
+}
+
+fn run_flush(r: ptr<function, Run>, base: u32) {
+    if (*r).bin != NO_BIN {
+        atomicAdd(&hist[base + (*r).bin], (*r).n);
     }
 }
 
-// count_global's scheme (runs of equal bins, private copies) on the aligned path: 65536-bin counts of
-// integer images whose regions lie on word boundaries read whole words. Invocation lid of workgroup c
-// visits words lid, lid + 256, … of the c-th contiguous block of the region's words.
+// Workgroup c counts the c-th contiguous block of the region's `total` items (pixels or words); its
+// invocations interleave (item lid, lid + 256, …) so neighbouring invocations read neighbouring
+// items. Returns (first item, items per invocation, row of `hist` to add to).
+fn global_block(wid: vec3<u32>, groups: vec3<u32>, lid: u32, total: u32) -> vec3<u32> {
+    let per_thread = (total - 1u) / (groups.x * 256u) + 1u;
+    var row = wid.y;
+    if params.copies > 1u {
+        row = wid.x % params.copies;
+    }
+    return vec3<u32>(wid.x * 256u * per_thread + lid, per_thread, row * params.binning.bins);
+}
+
+@compute @workgroup_size(256)
+fn count_global(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let range = range_halves();
+    let block = global_block(wid, groups, lid, params.region_w * params.region_h);
+    var w = walker(block.x, 256u, wid.y, block.y);
+    var run = Run(NO_BIN, 0u);
+    while w.left > 0u {
+        run_add(&run, next_bin(&w, range), block.z);
+    }
+    run_flush(&run, block.z);
+}
+
 @compute @workgroup_size(256)
 fn aligned_global(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let bins = params.binning.bins;
     let per_word = pixels_per_word(IN_FORMAT);
     let total = params.region_w / per_word * params.region_h;
-    let per_thread = (total - 1u) / (groups.x * 256u) + 1u;
-    var row = wid.y;
-    if params.copies > 1u {
-        row = wid.x % params.copies;
-    }
-    let base = row * bins;
-    let first = wid.x * 256u * per_thread + lid;
-    var w = word_walker(first, 256u, wid.y);
-    var run_bin = NO_BIN;
-    var run = 0u;
-    for (var k = 0u; k < per_thread && first + k * 256u < total; k++) {
+    let block = global_block(wid, groups, lid, total);
+    var w = word_walker(block.x, 256u, wid.y);
+    var run = Run(NO_BIN, 0u);
+    for (var k = 0u; k < block.y && block.x + k * 256u < total; k++) {
         let word = next_word(&w);
         for (var lane = 0u; lane < per_word; lane++) {
-            let bin = aligned_bin(word, lane);
-            if bin == run_bin {
-                run += 1u;
-            } else {
-                if run_bin != NO_BIN {
-                    atomicAdd(&hist[base + run_bin], run);
-                }
-                run_bin = bin;
-                run = 1u;
-            }
+            run_add(&run, aligned_bin(word, lane), block.z);
         }
     }
-    if run_bin != NO_BIN {
-        atomicAdd(&hist[base + run_bin], run);
+    run_flush(&run, block.z);
+}
+
+// Sums the `copies` rows of `input` (the private copies written by count_global) into `hist`.
+// One invocation per bin.
+@compute @workgroup_size(256)
+fn merge_copies(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let b = linear_index(gid, groups, 256u);
+    let bins = params.binning.bins;
+    if b >= bins {
+        return;
     }
+    var sum = 0u;
+    for (var k = 0u; k < params.copies; k++) {
+        sum += input[k * bins + b];
+    }
+    atomicStore(&hist[b], sum);
 }

@@ -452,35 +452,36 @@ pub(crate) fn encode_count(
         )));
     }
     let regions = layout.regions_x * layout.regions_y;
-    let (entry, per_group) = match binning.bins {
-        0..=256 => ("count_256", PIXELS_PER_SHARED_GROUP),
-        257..=4096 => ("count_4096", PIXELS_PER_SHARED_GROUP),
-        _ => ("count_global", PIXELS_PER_GLOBAL_GROUP),
+    // A workgroup-local histogram of 256 or 4096 counters when the bins fit, else global atomics.
+    let local_bins = match binning.bins {
+        0..=256 => Some(256.0),
+        257..=4096 => Some(4096.0),
+        _ => None,
+    };
+    let per_group = if local_bins.is_some() {
+        PIXELS_PER_SHARED_GROUP
+    } else {
+        PIXELS_PER_GLOBAL_GROUP
     };
     let region_pixels = u64::from(layout.region_w) * u64::from(layout.region_h);
-    let copies = if entry == "count_global" && regions == 1 && region_pixels >= COPIES_FROM_PIXELS {
+    let copies = if local_bins.is_none() && regions == 1 && region_pixels >= COPIES_FROM_PIXELS {
         GLOBAL_COPIES
     } else {
         1
     };
-    let kernel = if aligned(input, binning, &layout, mask.is_some()) {
-        let format = ("IN_FORMAT", f64::from(binning.format.shader_code()));
-        let shaders = rec.engine().shaders();
-        match entry {
-            "count_256" => shaders.specialized(
-                "histogram_count",
-                "aligned",
-                &[format, ("LOCAL_BINS", 256.0)],
-            )?,
-            "count_4096" => shaders.specialized(
-                "histogram_count",
-                "aligned",
-                &[format, ("LOCAL_BINS", 4096.0)],
-            )?,
-            _ => shaders.specialized("histogram_count", "aligned_global", &[format])?,
+    let format = ("IN_FORMAT", f64::from(binning.format.shader_code()));
+    let shaders = rec.engine().shaders();
+    let kernel = match (local_bins, aligned(input, binning, &layout, mask.is_some())) {
+        (Some(n), true) => shaders.specialized(
+            "histogram_count",
+            "aligned_local",
+            &[("LOCAL_BINS", n), format],
+        )?,
+        (Some(n), false) => {
+            shaders.specialized("histogram_count", "count_local", &[("LOCAL_BINS", n)])?
         }
-    } else {
-        rec.engine().shaders().kernel("histogram_count", entry)?
+        (None, true) => shaders.specialized("histogram_count", "aligned_global", &[format])?,
+        (None, false) => shaders.kernel("histogram_count", "count_global")?,
     };
     let params = CountParams {
         binning: binning.shader(),
