@@ -110,3 +110,32 @@ fn plain_window_reference_kernel_matches_its_formula() {
         "9 pixels are not whole words"
     );
 }
+
+/// `--list` names every op with its description, one per line, descriptions in one column.
+#[test]
+fn list_names_every_op_in_one_column() {
+    let o = radpipe(&["bench", "--list"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    let ops = radpipe::bench::all_ops();
+    assert_eq!(lines.len(), ops.len(), "{text}");
+    let mut columns = std::collections::HashSet::new();
+    for (line, op) in lines.iter().zip(&ops) {
+        assert!(
+            line.starts_with(op.name),
+            "{line:?} does not start with {}",
+            op.name
+        );
+        let at = line
+            .find(op.description)
+            .expect("description on its op's line");
+        assert!(at > op.name.len(), "{line:?}");
+        columns.insert(at);
+    }
+    assert_eq!(
+        columns.len(),
+        1,
+        "descriptions start in different columns:\n{text}"
+    );
+}

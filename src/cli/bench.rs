@@ -29,8 +29,10 @@ pub struct BenchArgs {
 /// Runs the benchmark and prints a table.
 pub fn run(args: &BenchArgs) -> Result<(), Error> {
     if args.list {
-        for op in bench::all_ops() {
-            println!("{:<10} {}", op.name, op.description);
+        let ops = bench::all_ops();
+        let width = ops.iter().map(|op| op.name.len()).max().unwrap_or(0);
+        for op in ops {
+            println!("{:<width$}  {}", op.name, op.description);
         }
         return Ok(());
     }
