@@ -83,17 +83,15 @@ fn walker(p0: u32, stride: u32, region: u32, limit: u32) -> Walker {
     if p0 < total {
         left = min((total - p0 - 1u) / stride + 1u, limit);
     }
+    let origin = region_origin(region);
+    return Walker(p0 % rw, p0 / rw, stride % rw, stride / rw, left, origin.x, origin.y);
+}
+
+// Extended coordinates of region `region`'s top-left pixel in the grid.
+fn region_origin(region: u32) -> vec2<u32> {
     let rx = region % params.regions_x;
     let ry = region / params.regions_x;
-    return Walker(
-        p0 % rw,
-        p0 / rw,
-        stride % rw,
-        stride / rw,
-        left,
-        params.origin_x + rx * rw,
-        params.origin_y + ry * params.region_h,
-    );
+    return vec2<u32>(params.origin_x + rx * params.region_w, params.origin_y + ry * params.region_h);
 }
 
 // Bin of the walker's current pixel (NO_BIN when masked out or NaN), then a step forward.
@@ -140,8 +138,7 @@ struct WordWalker {
 fn word_walker(start: u32, stride: u32, region: u32) -> WordWalker {
     let per_word = pixels_per_word(IN_FORMAT);
     let rw = params.region_w / per_word;
-    let rx = region % params.regions_x;
-    let ry = region / params.regions_x;
+    let origin = region_origin(region);
     return WordWalker(
         start % rw,
         start / rw,
@@ -149,8 +146,8 @@ fn word_walker(start: u32, stride: u32, region: u32) -> WordWalker {
         stride / rw,
         params.width / per_word,
         rw,
-        (params.origin_x + rx * params.region_w) / per_word,
-        params.origin_y + ry * params.region_h,
+        origin.x / per_word,
+        origin.y,
     );
 }
 
