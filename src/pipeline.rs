@@ -45,7 +45,7 @@ pub struct Recorder<'e> {
     engine: &'e Engine,
     encoder: wgpu::CommandEncoder,
     keep_alive: Vec<Arc<PooledBuffer>>,
-    submitted: Arc<OnceLock<wgpu::SubmissionIndex>>,
+    submitted: Arc<OnceLock<(wgpu::SubmissionIndex, u64)>>,
 }
 
 impl std::fmt::Debug for Recorder<'_> {
@@ -61,7 +61,7 @@ impl std::fmt::Debug for Recorder<'_> {
 pub struct Download {
     engine: Engine,
     pending: PendingReadback,
-    submitted: Arc<OnceLock<wgpu::SubmissionIndex>>,
+    submitted: Arc<OnceLock<(wgpu::SubmissionIndex, u64)>>,
     width: u32,
     height: u32,
     layout: DownloadLayout,
@@ -302,8 +302,12 @@ impl<'e> Recorder<'e> {
             let commands = encoder.finish();
             engine.queue().submit([commands])
         })?;
-        Counters::bump(&engine.counters().submissions, 1);
-        let _ = submitted.set(index.clone());
+        let ordinal = engine
+            .counters()
+            .submissions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let _ = submitted.set((index.clone(), ordinal));
         drop(keep_alive);
         Ok(index)
     }
@@ -311,13 +315,15 @@ impl<'e> Recorder<'e> {
 
 impl Download {
     fn fetch(&mut self) -> Result<Vec<u8>> {
-        let Some(index) = self.submitted.get().cloned() else {
+        let Some((index, ordinal)) = self.submitted.get().cloned() else {
             return Err(Error::Gpu(
                 "download waited before its recording was submitted".into(),
             ));
         };
         self.pending.submission = Some(index);
-        self.pending.wait(&self.engine)
+        let bytes = self.pending.wait(&self.engine)?;
+        self.engine.counters().note_wait(ordinal);
+        Ok(bytes)
     }
 
     /// Waits for the submission and returns the raw bytes (any layout). One counted readback.

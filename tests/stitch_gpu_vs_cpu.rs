@@ -17,6 +17,7 @@ use radpipe::stitch::compensate::{Correction, encode_apply, reference_apply};
 use radpipe::stitch::compose::AtlasEntry;
 use radpipe::stitch::layout::{Layout, Placement, overlap};
 use radpipe::stitch::register::{Candidates, NccPair, encode_scores, reference_scores, template};
+use radpipe::stitch::resident;
 use radpipe::stitch::search::{
     self, BLOCK, MID, PairSpec, SCORE, SHIFT, STATUS, SearchParams, decode, encode_search,
     reference_search,
@@ -477,7 +478,8 @@ fn blend_and_place_match_reference() {
     for mode in [blend::BlendMode::Linear, blend::BlendMode::Feather] {
         let recs = records(&entries, &blend::ramps(&layout, mode, 0.1));
         let mut rec = Recorder::new(e);
-        let out = encode_blend(&mut rec, &gpu_atlas, &recs, canvas).expect("blend");
+        let out =
+            encode_blend(&mut rec, &gpu_atlas, blend::Records::Host(&recs), canvas).expect("blend");
         rec.submit().expect("submit");
         let (worst, over) = compare(
             &format!("blend {mode:?}"),
@@ -491,7 +493,8 @@ fn blend_and_place_match_reference() {
         );
         for k in 0..3 {
             let mut rec = Recorder::new(e);
-            let (v, m) = encode_place(&mut rec, &gpu_atlas, &recs, canvas, k).expect("place");
+            let (v, m) = encode_place(&mut rec, &gpu_atlas, blend::Records::Host(&recs), canvas, k)
+                .expect("place");
             rec.submit().expect("submit");
             let (rv, rm) = reference_place(&atlas, &recs, canvas, k as usize);
             let (_, over_v) = compare("place value", &floats(e, &v), &rv, TOL);
@@ -599,4 +602,170 @@ fn pack_rounds_ties_to_even_and_clamps() {
         .map(|x| x.round_ties_even().clamp(0.0, 65535.0) as u16)
         .collect();
     assert_eq!(got.pixels, Pixels::U16(want));
+}
+
+/// Stations for the resident layout: `count` stacked vertically (or side by side) with 12–20 px
+/// overlaps, random sizes, sub-pixel offsets and rotations up to ±0.5°; atlas values with a
+/// per-station gain so the solve has something to undo.
+fn resident_stations(rng: &mut Rng, count: usize, vertical: bool) -> (Vec<f32>, Vec<AtlasEntry>) {
+    let mut atlas = Vec::new();
+    let mut entries = Vec::new();
+    let mut at = [rng.range(-3.0, 3.0), rng.range(-3.0, 3.0)];
+    for _ in 0..count {
+        let (w, h) = (rng.int(60, 90) as u32, rng.int(50, 70) as u32);
+        let placement = Placement {
+            offset: at,
+            angle: rng.range(-0.5, 0.5).to_radians(),
+            width: w,
+            height: h,
+        };
+        entries.push(AtlasEntry {
+            offset: atlas.len() as u32,
+            placement,
+        });
+        let gain = rng.range(0.8, 1.25);
+        atlas.extend((0..w * h).map(|_| (rng.range(500.0, 4000.0) * gain) as f32));
+        let step = if vertical { h } else { w } as f64 - rng.range(12.0, 20.0);
+        at = if vertical {
+            [at[0] + rng.range(-4.0, 4.0), at[1] + step]
+        } else {
+            [at[0] + step, at[1] + rng.range(-4.0, 4.0)]
+        };
+    }
+    (atlas, entries)
+}
+
+/// The GPU-resident layout (`shaders/stitch_layout.wgsl`) and gain solve
+/// (`shaders/stitch_gain_solve.wgsl`) against `resident::reference_place` / `reference_gains` on
+/// random stations and random search corrections: canvas, shift and statuses exact, offsets and
+/// records within 1e-3 (f32 arithmetic, possibly fused differently), gains within 1e-4 relative
+/// (the overlap sums are added in another order), the scaled atlas within 1e-4 relative.
+#[test]
+fn resident_layout_and_gains_match_the_reference() {
+    let mut rng = Rng::new(common::seed(
+        "resident_layout_and_gains_match_the_reference",
+    ));
+    let e = engine();
+    let model = radpipe::stitch::compensate::GainModel::default();
+    for (count, vertical, ramp) in [(4, true, None), (2, false, None), (3, true, Some(50.0f32))] {
+        let case = format!("{count} stations, vertical {vertical}, feather {ramp:?}");
+        let (atlas, entries) = resident_stations(&mut rng, count, vertical);
+        let mut search_state = vec![0.0f32; count * BLOCK as usize];
+        for (k, w) in search_state.iter_mut().enumerate() {
+            let station = k / BLOCK as usize;
+            let word = (k % BLOCK as usize) as u32;
+            *w = match word {
+                0 | 1 if station > 0 => rng.range(-3.0, 3.0) as f32,
+                2..10 => rng.range(-10.0, 10.0) as f32,
+                _ => 0.0,
+            };
+        }
+        let table = resident::station_table(&entries);
+        let max_canvas = [400, 400];
+        let unit = radpipe::stitch::compensate::eight_bit_unit([atlas.as_slice()]);
+        let gpu_atlas = e
+            .upload(&f32_image(atlas.clone(), atlas.len() as u32, 1))
+            .expect("atlas");
+        let gpu_search = e
+            .upload(&f32_image(
+                search_state.clone(),
+                search_state.len() as u32,
+                1,
+            ))
+            .expect("search");
+        let mut rec = Recorder::new(e);
+        let bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let gpu_table = rec
+            .storage_table(&bytes, "test station table")
+            .expect("table");
+        let (plan, records) =
+            resident::encode_place(&mut rec, &gpu_table, &gpu_search, count, ramp, max_canvas)
+                .expect("place");
+        resident::encode_gains(
+            &mut rec, &gpu_table, &plan, &gpu_atlas, &entries, unit, &model,
+        )
+        .expect("gains");
+        rec.submit().expect("submit");
+        let (got_plan, got_records, got_atlas) =
+            (floats(e, &plan), floats(e, &records), floats(e, &gpu_atlas));
+        let (mut want_plan, want_records) =
+            resident::reference_place(&table, &search_state, count, ramp, max_canvas);
+        let mut want_atlas = atlas.clone();
+        resident::reference_gains(&table, &mut want_plan, &mut want_atlas, count, unit, &model);
+
+        let g = count * BLOCK as usize;
+        for w in [
+            resident::CANVAS,
+            resident::CANVAS + 1,
+            resident::SHIFT,
+            resident::SHIFT + 1,
+        ] {
+            assert_eq!(got_plan[g + w], want_plan[g + w], "{case}: global word {w}");
+        }
+        assert_eq!(
+            got_plan[g + resident::LAYOUT_STATUS],
+            1.0,
+            "{case}: layout status"
+        );
+        assert_eq!(
+            got_plan[g + resident::GAIN_STATUS],
+            1.0,
+            "{case}: gain status"
+        );
+        for k in 0..count {
+            let b = k * BLOCK as usize;
+            assert_eq!(
+                got_plan[b..b + 10],
+                search_state[b..b + 10],
+                "{case}: search words"
+            );
+            for w in [resident::OFFSET, resident::OFFSET + 1] {
+                let (x, y) = (got_plan[b + w], want_plan[b + w]);
+                assert!(
+                    (x - y).abs() <= 1e-3,
+                    "{case}: station {k} offset {x} vs {y}"
+                );
+            }
+            let (x, y) = (got_plan[b + resident::GAIN], want_plan[b + resident::GAIN]);
+            assert!(
+                (x - y).abs() <= 1e-4 * y,
+                "{case}: station {k} gain {x} vs {y}"
+            );
+            let r = k * blend::RECORD_WORDS;
+            for w in 0..4 {
+                assert_eq!(
+                    got_records[r + w].to_bits(),
+                    want_records[r + w],
+                    "{case}: record word {w}"
+                );
+            }
+            for w in 4..14 {
+                let (x, y) = (got_records[r + w], f32::from_bits(want_records[r + w]));
+                assert!(
+                    (x - y).abs() <= 1e-3,
+                    "{case}: station {k} record word {w}: {x} vs {y}"
+                );
+            }
+        }
+        if ramp.is_none() {
+            // Every station after the first ramps in on the side facing its predecessor.
+            let side = if vertical { 12 } else { 10 };
+            for k in 1..count {
+                assert!(
+                    got_records[k * blend::RECORD_WORDS + side] >= 10.0,
+                    "{case}: ramp of {k}"
+                );
+            }
+        }
+        let gains: Vec<f32> = (0..count)
+            .map(|k| got_plan[k * BLOCK as usize + resident::GAIN])
+            .collect();
+        eprintln!("{case}: gains {gains:?}, canvas {:?}", &got_plan[g..g + 2]);
+        for (i, (&x, &y)) in got_atlas.iter().zip(&want_atlas).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+                "{case}: atlas {i}: {x} vs {y}"
+            );
+        }
+    }
 }

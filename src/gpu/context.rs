@@ -474,10 +474,12 @@ impl Engine {
 
     /// Blocks until all submitted work has finished.
     pub fn wait_idle(&self) -> Result<()> {
+        let submitted = self.counters().snapshot().submissions;
         self.inner
             .device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))
+            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
+        self.counters().note_wait(submitted);
+        Ok(())
     }
 }

@@ -13,6 +13,11 @@ pub struct Stats {
     pub submissions: u64,
     /// Buffers mapped back to the CPU.
     pub readbacks: u64,
+    /// Times the host blocked until the GPU finished work it had not yet waited for (a readback of
+    /// submission *k* waits for every submission up to *k*, so later readbacks of the same or an
+    /// earlier submission are not counted again). A pipeline with no CPU wait between its stages
+    /// shows exactly one.
+    pub waits: u64,
     /// Bytes mapped back to the CPU.
     pub readback_bytes: u64,
     /// Host → GPU uploads (one per image or table written).
@@ -34,6 +39,7 @@ impl Stats {
             devices_created: self.devices_created - earlier.devices_created,
             submissions: self.submissions - earlier.submissions,
             readbacks: self.readbacks - earlier.readbacks,
+            waits: self.waits - earlier.waits,
             readback_bytes: self.readback_bytes - earlier.readback_bytes,
             uploads: self.uploads - earlier.uploads,
             upload_bytes: self.upload_bytes - earlier.upload_bytes,
@@ -50,6 +56,9 @@ pub(crate) struct Counters {
     pub devices_created: AtomicU64,
     pub submissions: AtomicU64,
     pub readbacks: AtomicU64,
+    pub waits: AtomicU64,
+    /// Ordinal (1, 2, …) of the newest submission a wait has covered.
+    pub waited_upto: AtomicU64,
     pub readback_bytes: AtomicU64,
     pub uploads: AtomicU64,
     pub upload_bytes: AtomicU64,
@@ -63,12 +72,21 @@ impl Counters {
         counter.fetch_add(by, Ordering::Relaxed);
     }
 
+    /// Records that the host blocked until submission `ordinal` (and so every earlier one) finished;
+    /// counted as a wait only when it covers a submission no earlier wait covered.
+    pub(crate) fn note_wait(&self, ordinal: u64) {
+        if self.waited_upto.fetch_max(ordinal, Ordering::Relaxed) < ordinal {
+            Self::bump(&self.waits, 1);
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Stats {
             devices_created: get(&self.devices_created),
             submissions: get(&self.submissions),
             readbacks: get(&self.readbacks),
+            waits: get(&self.waits),
             readback_bytes: get(&self.readback_bytes),
             uploads: get(&self.uploads),
             upload_bytes: get(&self.upload_bytes),

@@ -96,6 +96,31 @@ pub fn records(entries: &[AtlasEntry], ramps: &[[f32; 4]]) -> Vec<u32> {
     words
 }
 
+/// Where the blend kernels find the station records.
+#[derive(Debug, Clone, Copy)]
+pub enum Records<'a> {
+    /// Words made on the host by [`records`], uploaded with each dispatch.
+    Host(&'a [u32]),
+    /// Records a kernel wrote on the GPU (`shaders/stitch_layout.wgsl`, see
+    /// [`super::resident`]), for `count` stations: nothing waits for them on the host.
+    Gpu {
+        /// `count · RECORD_WORDS` words.
+        table: &'a GpuImage,
+        /// Stations.
+        count: u32,
+    },
+}
+
+impl Records<'_> {
+    /// Stations described.
+    pub fn count(&self) -> u32 {
+        match self {
+            Records::Host(words) => (words.len() / RECORD_WORDS) as u32,
+            Records::Gpu { count, .. } => *count,
+        }
+    }
+}
+
 /// Uniform block of `shaders/stitch_blend.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -118,7 +143,7 @@ fn words_bytes(words: &[u32]) -> Vec<u8> {
 pub fn encode_blend(
     rec: &mut Recorder<'_>,
     atlas: &GpuImage,
-    records: &[u32],
+    records: Records<'_>,
     canvas: [u32; 2],
 ) -> Result<GpuImage> {
     let out = f32_plane(rec, canvas[0], canvas[1])?;
@@ -131,7 +156,7 @@ pub fn encode_blend(
 pub fn encode_place(
     rec: &mut Recorder<'_>,
     atlas: &GpuImage,
-    records: &[u32],
+    records: Records<'_>,
     canvas: [u32; 2],
     target: u32,
 ) -> Result<(GpuImage, GpuImage)> {
@@ -146,13 +171,13 @@ fn dispatch_blend(
     rec: &mut Recorder<'_>,
     entry: &str,
     atlas: &GpuImage,
-    records: &[u32],
+    records: Records<'_>,
     canvas: [u32; 2],
     target: u32,
     out: &GpuImage,
     out2: &GpuImage,
 ) -> Result<()> {
-    let count = (records.len() / RECORD_WORDS) as u32;
+    let count = records.count();
     if count == 0 || target >= count {
         return Err(Error::InvalidParams("blend: no such station".into()));
     }
@@ -166,7 +191,14 @@ fn dispatch_blend(
         },
         "stitch_blend params",
     )?;
-    let table = rec.storage_table(&words_bytes(records), "stitch_blend stations")?;
+    let uploaded;
+    let table = match records {
+        Records::Host(words) => {
+            uploaded = rec.storage_table(&words_bytes(words), "stitch_blend stations")?;
+            Bind::Table(&uploaded)
+        }
+        Records::Gpu { table, .. } => Bind::Image(table),
+    };
     let max = rec.engine().limits().max_compute_workgroups_per_dimension;
     let groups = workgroups_1d(u64::from(canvas[0]) * u64::from(canvas[1]), 256, max);
     rec.dispatch(
@@ -174,7 +206,7 @@ fn dispatch_blend(
         &[
             Bind::Pooled(&params),
             Bind::Image(atlas),
-            Bind::Table(&table),
+            table,
             Bind::Image(out),
             Bind::Image(out2),
         ],
@@ -513,7 +545,7 @@ pub fn max_bands(canvas: [u32; 2]) -> u32 {
 pub fn multiband(
     engine: &Engine,
     atlas: &GpuImage,
-    records: &[u32],
+    records: Records<'_>,
     canvas: [u32; 2],
     bands: u32,
 ) -> Result<GpuImage> {
@@ -537,8 +569,7 @@ pub fn multiband(
         }
         rec.submit()?;
     }
-    let count = (records.len() / RECORD_WORDS) as u32;
-    for k in 0..count {
+    for k in 0..records.count() {
         let mut rec = Recorder::new(engine);
         let (g0, w0) = encode_place(&mut rec, atlas, records, canvas, k)?;
         let mut g = vec![g0];

@@ -468,6 +468,16 @@ fn histogram_luts(
         .collect())
 }
 
+/// 255 / the largest |sample| over all stations (the largest at least 1): the factor that puts
+/// intensities in the 8-bit units the gain model's σ_N is stated in.
+pub fn eight_bit_unit<'a>(stations: impl IntoIterator<Item = &'a [f32]>) -> f64 {
+    let max = stations
+        .into_iter()
+        .flat_map(|v| v.iter())
+        .fold(0.0f32, |m, &v| m.max(v.abs()));
+    255.0 / f64::from(max.max(1.0))
+}
+
 /// The corrections for every station, and each station's effective gain (for the report: the gain, the
 /// mean block gain, or the overlap mean ratio of the table).
 pub fn corrections(
@@ -477,11 +487,7 @@ pub fn corrections(
     format: PixelFormat,
     model: &GainModel,
 ) -> Result<(Vec<Correction>, Vec<f64>)> {
-    let max = stations
-        .iter()
-        .flat_map(|s| s.values.iter())
-        .fold(0.0f32, |m, &v| m.max(v.abs()));
-    let unit = 255.0 / f64::from(max.max(1.0));
+    let unit = eight_bit_unit(stations.iter().map(|s| s.values));
     match kind {
         Compensation::None => Ok((
             stations.iter().map(|_| Correction::gain(1.0)).collect(),

@@ -6,14 +6,15 @@
 //! see [`super::search`]); the compensation statistics come from the host copies of the stations the
 //! caller passed in, so no image travels back.
 
-use super::blend::{BlendMode, encode_blend, encode_pack, multiband, ramps, records};
+use super::blend::{BlendMode, Records, encode_blend, encode_pack, multiband, ramps, records};
 use super::compensate::{
-    Compensation, Correction, GainModel, StationSamples, corrections, encode_apply,
+    Compensation, Correction, GainModel, StationSamples, corrections, eight_bit_unit, encode_apply,
 };
 use super::layout::{
     Layout, Placement, angles_from_geometry, canvas_geometry, common_spacing, overlap,
     placements_from_geometry, resampled_size,
 };
+use super::resident::{self, ResidentJob, ResidentResult, stitch_resident};
 use super::search::{PairSpec, SearchParams, register_pairs};
 use super::{Station, StitchError};
 use crate::image::{Geometry, GpuImage, HostImage, PixelFormat};
@@ -215,6 +216,68 @@ fn mean_std(v: &[f32]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// The result of [`resident::stitch_resident`] as a [`Stitched`]: final placements from the plan,
+/// refused registrations as warnings, the canvas geometry from the first station's final placement.
+fn resident_report(
+    done: ResidentResult,
+    stations: &[Station],
+    entries: &[AtlasEntry],
+    names: Vec<String>,
+    mut warnings: Vec<String>,
+    timings: Vec<(&'static str, f64)>,
+) -> Stitched {
+    // Reported in f64 from the nominal offsets, as the host path does: the GPU placed them in f32
+    // (within ~1e-3 px of these at canvas sizes up to 16k).
+    let plan = &done.plan;
+    let placements: Vec<Placement> = entries
+        .iter()
+        .zip(&plan.corrections)
+        .map(|(e, c)| Placement {
+            offset: [
+                e.placement.offset[0] + c[0] + plan.shift[0],
+                e.placement.offset[1] + c[1] + plan.shift[1],
+            ],
+            ..e.placement
+        })
+        .collect();
+    let mut ncc = vec![None; entries.len()];
+    for (i, refined) in done.refined.iter().enumerate() {
+        // Pairs run over stations 1.. in order, one each (see `stitch`).
+        let b = i + 1;
+        ncc[b] = Some(refined.score);
+        if !refined.accepted {
+            warnings.push(format!(
+                "{}: registration refused ({}); keeping the nominal offset",
+                names[b],
+                refined.reason.clone().unwrap_or_default()
+            ));
+        }
+    }
+    let mut image = done.image;
+    image.geometry = canvas_geometry(&stations[0].image.geometry, &placements[0]);
+    let reports = names
+        .into_iter()
+        .zip(&placements)
+        .enumerate()
+        .map(|(i, (file, p))| StationReport {
+            file,
+            offset: p.offset,
+            gain: done.plan.gains[i],
+            ncc: ncc[i],
+        })
+        .collect();
+    Stitched {
+        image,
+        layout: Layout {
+            canvas: done.plan.canvas,
+            stations: placements,
+        },
+        stations: reports,
+        warnings,
+        timings,
+    }
+}
+
 /// Stitches `stations` (input order: the first is the reference) into one canvas.
 pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> Result<Stitched> {
     check_stations(stations)?;
@@ -290,8 +353,6 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
     // Registration.
     let mut ncc = vec![None; stations.len()];
     if params.refine {
-        let unit: Vec<Correction> = stations.iter().map(|_| Correction::gain(1.0)).collect();
-        fill_atlas(engine, &uploaded, &entries, &unit, &atlas)?;
         let stats: Vec<(f64, f64)> = host.iter().map(|v| mean_std(v)).collect();
         // Every pair from the nominal placements, searched in one submission; a pair's fixed station
         // moves with the correction its own pair found (on the GPU, see `search`).
@@ -314,6 +375,31 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
             max_shift: params.max_shift,
             min_score: params.min_ncc,
         };
+        if resident::covers(params.compensate, params.blend, stations.len()) {
+            let job = ResidentJob {
+                uploaded: &uploaded,
+                entries: &entries,
+                canvas: layout.canvas,
+                pairs: &pairs,
+                search,
+                compensate: params.compensate,
+                unit: eight_bit_unit(host.iter().map(Vec::as_slice)),
+                model: params.gain_model,
+                blend: params.blend,
+                sharpness: params.sharpness,
+                format: stations[0].image.format(),
+            };
+            let done = stitch_resident(engine, &atlas, &job)?;
+            lap("register+compensate+blend+download", &mut timings);
+            return Ok(resident_report(
+                done, &stations, &entries, names, warnings, timings,
+            ));
+        }
+        let unit = stations
+            .iter()
+            .map(|_| Correction::gain(1.0))
+            .collect::<Vec<_>>();
+        fill_atlas(engine, &uploaded, &entries, &unit, &atlas)?;
         let refined = register_pairs(engine, &atlas, &entries, &pairs, &search)?;
         for (pair, refined) in pairs.iter().zip(refined) {
             let i = pair.b;
@@ -368,10 +454,12 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
     let geometry = canvas_geometry(&stations[0].image.geometry, &layout.stations[0]);
     let mut rec = Recorder::new(engine);
     let blended = match params.blend {
-        BlendMode::Linear | BlendMode::Feather => encode_blend(&mut rec, &atlas, &recs, canvas)?,
+        BlendMode::Linear | BlendMode::Feather => {
+            encode_blend(&mut rec, &atlas, Records::Host(&recs), canvas)?
+        }
         BlendMode::Multiband => {
             drop(rec);
-            let out = multiband(engine, &atlas, &recs, canvas, params.bands)?;
+            let out = multiband(engine, &atlas, Records::Host(&recs), canvas, params.bands)?;
             rec = Recorder::new(engine);
             out
         }

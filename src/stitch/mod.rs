@@ -8,6 +8,8 @@
 //!   (`shaders/stitch_ncc.wgsl`), to sub-pixel precision, refusing poor matches;
 //! - [`search`]: that search for every pair recorded as one submission (best shifts, sub-pixel peak,
 //!   acceptance and chained corrections stay on the GPU; one readback for all pairs);
+//! - [`resident`]: with registration, the layout, gain compensation and blend records decided on the
+//!   GPU from the search's corrections, so a registered stitch waits for the host only once, at the end;
 //! - [`compensate`]: exposure compensation (gain, block gains, histogram matching) solved on the host
 //!   from overlap statistics and applied on the GPU (`shaders/stitch_gain.wgsl`);
 //! - [`blend`]: linear, feather and multi-band (Laplacian pyramid) blending
@@ -24,6 +26,7 @@ pub mod compensate;
 pub mod compose;
 pub mod layout;
 pub mod register;
+pub mod resident;
 pub mod search;
 pub mod simulate;
 

@@ -1,0 +1,711 @@
+//! A registered stitch with no CPU wait between its stages: the layout and the gains that follow from
+//! the registration are decided on the GPU, so the search, the placement, the compensation, the blend
+//! and the packing are recorded up front and the host waits once, for the finished canvas.
+//!
+//! Why: registration moves the stations, and everything after it depends on where they end up — the
+//! canvas size, the overlaps the gains are solved over, the blend ramps. Done on the host, that is a
+//! round trip in the middle of the pipeline (the search state back, the rest recorded after it), which
+//! on a discrete GPU drains the queue. Here `shaders/stitch_layout.wgsl` turns the search's stored
+//! corrections into final offsets, the canvas size and the blend records, and
+//! `shaders/stitch_gain_solve.wgsl` sums the overlaps, solves the gain model in one invocation and
+//! scales the atlas. The blend runs on a canvas allocated for the largest layout the search can
+//! produce (the nominal canvas grown by the search reach on every side) and the host crops the
+//! downloaded canvas to the size the GPU decided, read back in the same submission.
+//!
+//! Covers compensation `none` and `gain` (the default) with linear and feather blending. Block gains
+//! and histogram matching (statistics and tables solved on the host) and multi-band blending (its
+//! pyramid levels are sized and bordered by the exact canvas, which here only the GPU knows) keep the
+//! host path in [`super::compose`], with its one wait in the middle. The arithmetic is
+//! f32 throughout; [`reference_place`] and [`reference_gains`] are the same steps on the CPU, and the
+//! end-to-end tests hold the result to the host path run on the offsets this one found.
+
+use super::blend::{BlendMode, RECORD_WORDS, Records, encode_blend, encode_pack};
+use super::compensate::{Compensation, Correction, GainModel, encode_apply};
+use super::compose::{AtlasEntry, atlas_sample};
+use super::layout::MAX_CANVAS_SIDE;
+use super::search::{self, BLOCK, PairSpec, Refined, SearchParams, encode_search};
+use std::sync::Arc;
+
+use crate::gpu::buffers::PooledBuffer;
+use crate::gpu::workgroups_1d;
+use crate::image::{Geometry, GpuImage, HostImage, PixelFormat, Pixels};
+use crate::ops::tiling::{Rect, crop};
+use crate::pipeline::{Bind, Recorder, Table};
+use crate::{Engine, Error, Result};
+
+/// Most stations the GPU solve handles (its normal equations live in one invocation's registers).
+pub const MAX_STATIONS: usize = 16;
+/// Plan block words: the station's final canvas offset (after the registration and the shift).
+pub const OFFSET: usize = 10;
+/// Plan block word: the station's gain.
+pub const GAIN: usize = 12;
+/// Global block words: canvas width and height.
+pub const CANVAS: usize = 0;
+/// Global block words: the shift added to every offset.
+pub const SHIFT: usize = 2;
+/// Global block word: 1 the layout fits the canvas allocated for it, 2 it does not.
+pub const LAYOUT_STATUS: usize = 4;
+/// Global block word: 0 gains not solved, 1 solved, 2 singular system, 3 gains not finite or not
+/// positive.
+pub const GAIN_STATUS: usize = 5;
+/// Canvas points sampled for the gain statistics: every `STRIDE`-th in each direction.
+const STRIDE: i64 = 2;
+
+/// Words of the station table (`shaders/common/placement.wgsl`): atlas offset, size, nominal offset,
+/// cos and sin of the rotation.
+pub fn station_table(entries: &[AtlasEntry]) -> Vec<u32> {
+    let mut words = Vec::with_capacity(entries.len() * BLOCK as usize);
+    for e in entries {
+        let p = &e.placement;
+        let (sin, cos) = p.angle.sin_cos();
+        words.extend([e.offset, p.width, p.height, 0]);
+        words.extend(
+            [p.offset[0], p.offset[1], cos, sin]
+                .iter()
+                .map(|&v| (v as f32).to_bits()),
+        );
+        words.extend([0; 8]);
+    }
+    words
+}
+
+/// The canvas the blend runs on: the nominal canvas grown on every side by how far an accepted
+/// correction can move a station (the reach plus the sub-pixel step) and the rounding of the shift.
+pub fn canvas_bound(nominal: [u32; 2], max_shift: f64) -> Result<[u32; 2]> {
+    let reach = max_shift.max(0.0).ceil() as u64 + 1;
+    let grow = |side: u32| u64::from(side) + 2 * reach + 4;
+    let size = [grow(nominal[0]), grow(nominal[1])];
+    if size.iter().any(|&s| s > u64::from(MAX_CANVAS_SIDE)) {
+        return Err(Error::InvalidParams(format!(
+            "stitched canvas up to {}x{} after registration is too large (at most {} per side)",
+            size[0], size[1], MAX_CANVAS_SIDE
+        )));
+    }
+    Ok([size[0] as u32, size[1] as u32])
+}
+
+/// Uniform block of `shaders/stitch_layout.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PlaceUniform {
+    count: u32,
+    feather: u32,
+    feather_ramp: f32,
+    max_w: u32,
+    max_h: u32,
+    _p: [u32; 3],
+}
+
+/// Uniform block of `shaders/stitch_gain_solve.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SolveUniform {
+    count: u32,
+    station: u32,
+    unit: f32,
+    alpha: f32,
+    beta: f32,
+    _p: [u32; 3],
+}
+
+/// How the blend ramps are laid: `Some(length)` for FeatherBlender's constant ramp, `None` for linear
+/// ramps over each overlap (linear and multi-band).
+pub fn feather_ramp(mode: BlendMode, sharpness: f64) -> Option<f32> {
+    (mode == BlendMode::Feather).then(|| (1.0 / sharpness.max(1e-6)) as f32)
+}
+
+fn station_count(entries: usize) -> Result<u32> {
+    if !(2..=MAX_STATIONS).contains(&entries) {
+        return Err(Error::InvalidParams(format!(
+            "the GPU-resident stitch takes 2 to {MAX_STATIONS} stations, not {entries}"
+        )));
+    }
+    Ok(entries as u32)
+}
+
+/// Records the layout: the plan (`BLOCK` words per station plus a global block) and the blend
+/// records, both written on the GPU from the search state.
+pub fn encode_place(
+    rec: &mut Recorder<'_>,
+    table: &Table,
+    search: &GpuImage,
+    count: usize,
+    ramp: Option<f32>,
+    max_canvas: [u32; 2],
+) -> Result<(GpuImage, GpuImage)> {
+    let n = station_count(count)?;
+    let plan = rec.alloc_image((n + 1) * BLOCK, 1, PixelFormat::F32, Geometry::default())?;
+    let records = rec.alloc_image(
+        n * RECORD_WORDS as u32,
+        1,
+        PixelFormat::F32,
+        Geometry::default(),
+    )?;
+    let kernel = rec.engine().shaders().kernel("stitch_layout", "place")?;
+    let params = rec.uniform(
+        &PlaceUniform {
+            count: n,
+            feather: u32::from(ramp.is_some()),
+            feather_ramp: ramp.unwrap_or(0.0),
+            max_w: max_canvas[0],
+            max_h: max_canvas[1],
+            _p: [0; 3],
+        },
+        "stitch_layout params",
+    )?;
+    rec.dispatch(
+        &kernel,
+        &[
+            Bind::Pooled(&params),
+            Bind::Table(table),
+            Bind::Image(search),
+            Bind::Image(&plan),
+            Bind::Image(&records),
+        ],
+        [1, 1, 1],
+    )?;
+    Ok((plan, records))
+}
+
+/// Records the gain compensation: overlap sums, the solve, and every station's atlas samples scaled
+/// by its gain. `unit` turns samples into 8-bit units (255 / the largest |sample|).
+pub fn encode_gains(
+    rec: &mut Recorder<'_>,
+    table: &Table,
+    plan: &GpuImage,
+    atlas: &GpuImage,
+    entries: &[AtlasEntry],
+    unit: f64,
+    model: &GainModel,
+) -> Result<()> {
+    let n = station_count(entries.len())?;
+    let pairs = n * (n - 1) / 2;
+    let sums = rec.alloc_image(pairs * 4, 1, PixelFormat::F32, Geometry::default())?;
+    let uniform = |station: u32| SolveUniform {
+        count: n,
+        station,
+        unit: unit as f32,
+        alpha: (1.0 / (model.sigma_n * model.sigma_n)) as f32,
+        beta: (1.0 / (model.sigma_g * model.sigma_g)) as f32,
+        _p: [0; 3],
+    };
+    fn binds<'a>(
+        params: &'a Arc<PooledBuffer>,
+        table: &'a Table,
+        plan: &'a GpuImage,
+        atlas: &'a GpuImage,
+        sums: &'a GpuImage,
+    ) -> [Bind<'a>; 5] {
+        [
+            Bind::Pooled(params),
+            Bind::Table(table),
+            Bind::Image(plan),
+            Bind::Image(atlas),
+            Bind::Image(sums),
+        ]
+    }
+    let shaders = rec.engine().shaders();
+    let params = rec.uniform(&uniform(0), "stitch_gain_solve params")?;
+    let kernel = shaders.kernel("stitch_gain_solve", "overlap_sums")?;
+    rec.dispatch(
+        &kernel,
+        &binds(&params, table, plan, atlas, &sums),
+        [pairs, 1, 1],
+    )?;
+    let kernel = shaders.kernel("stitch_gain_solve", "solve")?;
+    rec.dispatch(
+        &kernel,
+        &binds(&params, table, plan, atlas, &sums),
+        [1, 1, 1],
+    )?;
+    let kernel = shaders.kernel("stitch_gain_solve", "scale")?;
+    let max = rec.engine().limits().max_compute_workgroups_per_dimension;
+    for (k, e) in entries.iter().enumerate() {
+        let params = rec.uniform(&uniform(k as u32), "stitch_gain_solve params")?;
+        let pixels = u64::from(e.placement.width) * u64::from(e.placement.height);
+        rec.dispatch(
+            &kernel,
+            &binds(&params, table, plan, atlas, &sums),
+            workgroups_1d(pixels, 256, max),
+        )?;
+    }
+    Ok(())
+}
+
+/// What the plan says, read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Canvas size.
+    pub canvas: [u32; 2],
+    /// The shift added to every offset (whole pixels).
+    pub shift: [f64; 2],
+    /// Each station's registration correction (zero when refused or not searched).
+    pub corrections: Vec<[f64; 2]>,
+    /// Final offset of every station as the GPU placed it (f32 arithmetic).
+    pub offsets: Vec<[f64; 2]>,
+    /// Gain of every station (1 when not compensated).
+    pub gains: Vec<f64>,
+}
+
+/// Reads the plan words, refusing a layout that outgrew its canvas or gains that could not be solved
+/// (with the host path's messages).
+pub fn decode_plan(words: &[f32], count: usize) -> Result<Plan> {
+    let g = count * BLOCK as usize;
+    if words.len() < g + BLOCK as usize {
+        return Err(Error::Gpu("stitch plan came back too short".into()));
+    }
+    if words[g + LAYOUT_STATUS] != 1.0 {
+        return Err(Error::Gpu(format!(
+            "registered layout {}x{} does not fit the canvas allocated for it",
+            words[g + CANVAS],
+            words[g + CANVAS + 1]
+        )));
+    }
+    match words[g + GAIN_STATUS] as u32 {
+        0 | 1 => {}
+        2 => {
+            return Err(Error::InvalidParams(
+                "gain compensation: singular system (stations without overlap?)".into(),
+            ));
+        }
+        _ => {
+            return Err(Error::InvalidParams(
+                "gain compensation found no valid gains".into(),
+            ));
+        }
+    }
+    let block = |k: usize, w: usize| f64::from(words[k * BLOCK as usize + w]);
+    Ok(Plan {
+        canvas: [words[g + CANVAS] as u32, words[g + CANVAS + 1] as u32],
+        shift: [f64::from(words[g + SHIFT]), f64::from(words[g + SHIFT + 1])],
+        corrections: (0..count)
+            .map(|k| {
+                [
+                    block(k, search::CORR as usize),
+                    block(k, search::CORR as usize + 1),
+                ]
+            })
+            .collect(),
+        offsets: (0..count)
+            .map(|k| [block(k, OFFSET), block(k, OFFSET + 1)])
+            .collect(),
+        gains: (0..count).map(|k| block(k, GAIN)).collect(),
+    })
+}
+
+/// What the resident stitch needs besides the engine and the atlas.
+#[derive(Debug, Clone)]
+pub struct ResidentJob<'a> {
+    /// The stations as uploaded (packed samples).
+    pub uploaded: &'a [GpuImage],
+    /// Atlas entries at their nominal (normalised) placements.
+    pub entries: &'a [AtlasEntry],
+    /// The nominal canvas.
+    pub canvas: [u32; 2],
+    /// Pairs to register.
+    pub pairs: &'a [PairSpec],
+    /// Search range and acceptance.
+    pub search: SearchParams,
+    /// `None` or `Gain`.
+    pub compensate: Compensation,
+    /// 255 / the largest |sample| over all stations.
+    pub unit: f64,
+    /// Gain model.
+    pub model: GainModel,
+    /// Blending.
+    pub blend: BlendMode,
+    /// Feather sharpness.
+    pub sharpness: f64,
+    /// The stations' sample format (the canvas's).
+    pub format: PixelFormat,
+}
+
+/// The resident stitch's result: the canvas (no geometry yet), the plan and each pair's registration.
+#[derive(Debug, Clone)]
+pub struct ResidentResult {
+    /// The canvas, cropped to the size the GPU decided.
+    pub image: HostImage,
+    /// Final layout and gains.
+    pub plan: Plan,
+    /// Each pair's registration outcome, in `pairs` order.
+    pub refined: Vec<Refined>,
+}
+
+/// Whether [`stitch_resident`] covers this compensation, blend and station count.
+pub fn covers(compensate: Compensation, blend: BlendMode, stations: usize) -> bool {
+    matches!(compensate, Compensation::None | Compensation::Gain)
+        && matches!(blend, BlendMode::Linear | BlendMode::Feather)
+        && (2..=MAX_STATIONS).contains(&stations)
+}
+
+/// Registers, lays out, compensates, blends and packs on the GPU; the host waits once, for the canvas
+/// and the plan (two readbacks).
+pub fn stitch_resident(
+    engine: &Engine,
+    atlas: &GpuImage,
+    job: &ResidentJob<'_>,
+) -> Result<ResidentResult> {
+    if !covers(job.compensate, job.blend, job.entries.len()) {
+        return Err(Error::InvalidParams(format!(
+            "the GPU-resident stitch does not cover {:?} compensation with {:?} blending of {} stations",
+            job.compensate,
+            job.blend,
+            job.entries.len()
+        )));
+    }
+    let count = job.entries.len();
+    let max_canvas = canvas_bound(job.canvas, job.search.max_shift)?;
+    let mut rec = Recorder::new(engine);
+    for (img, e) in job.uploaded.iter().zip(job.entries) {
+        encode_apply(&mut rec, img, &Correction::gain(1.0), atlas, e.offset)?;
+    }
+    let state = encode_search(&mut rec, atlas, job.entries, job.pairs, &job.search)?;
+    let words: Vec<u8> = station_table(job.entries)
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    let table = rec.storage_table(&words, "stitch station table")?;
+    let ramp = feather_ramp(job.blend, job.sharpness);
+    let (plan, records) = encode_place(&mut rec, &table, &state, count, ramp, max_canvas)?;
+    if job.compensate == Compensation::Gain {
+        encode_gains(
+            &mut rec,
+            &table,
+            &plan,
+            atlas,
+            job.entries,
+            job.unit,
+            &job.model,
+        )?;
+    }
+    let records = Records::Gpu {
+        table: &records,
+        count: count as u32,
+    };
+    let blended = encode_blend(&mut rec, atlas, records, max_canvas)?;
+    let packed = encode_pack(&mut rec, &blended, job.format, Geometry::default())?;
+    let canvas_download = rec.download(&packed)?;
+    let plan_download = rec.download(&plan)?;
+    rec.submit()?;
+    let full = canvas_download.wait()?;
+    let words = match plan_download.wait()?.pixels {
+        Pixels::F32(v) => v,
+        _ => return Err(Error::Gpu("stitch plan came back in another format".into())),
+    };
+    let plan = decode_plan(&words, count)?;
+    let refined = search::decode(&words, job.pairs, &job.search)?;
+    let image = crop(
+        &full,
+        Rect {
+            x: 0,
+            y: 0,
+            width: plan.canvas[0],
+            height: plan.canvas[1],
+        },
+    )?;
+    Ok(ResidentResult {
+        image,
+        plan,
+        refined,
+    })
+}
+
+/// One station of the table, decoded as the shaders read it.
+#[derive(Debug, Clone, Copy)]
+struct TableStation {
+    atlas: u32,
+    size: [u32; 2],
+    nominal: [f32; 2],
+    cos: f32,
+    sin: f32,
+}
+
+impl TableStation {
+    fn read(table: &[u32], k: usize) -> Self {
+        let w = &table[k * BLOCK as usize..(k + 1) * BLOCK as usize];
+        TableStation {
+            atlas: w[0],
+            size: [w[1], w[2]],
+            nominal: [f32::from_bits(w[4]), f32::from_bits(w[5])],
+            cos: f32::from_bits(w[6]),
+            sin: f32::from_bits(w[7]),
+        }
+    }
+
+    fn centre(&self) -> [f32; 2] {
+        [
+            (self.size[0] as f32 - 1.0) * 0.5,
+            (self.size[1] as f32 - 1.0) * 0.5,
+        ]
+    }
+
+    fn canvas_point(&self, off: [f32; 2], s: [f32; 2]) -> [f32; 2] {
+        let c = self.centre();
+        let d = [s[0] - c[0], s[1] - c[1]];
+        [
+            off[0] + c[0] + self.cos * d[0] - self.sin * d[1],
+            off[1] + c[1] + self.sin * d[0] + self.cos * d[1],
+        ]
+    }
+
+    fn station_point(&self, off: [f32; 2], p: [f32; 2]) -> [f32; 2] {
+        let c = self.centre();
+        let d = [p[0] - off[0] - c[0], p[1] - off[1] - c[1]];
+        [
+            c[0] + self.cos * d[0] + self.sin * d[1],
+            c[1] - self.sin * d[0] + self.cos * d[1],
+        ]
+    }
+
+    fn covers(&self, off: [f32; 2], p: [f32; 2]) -> bool {
+        let s = self.station_point(off, p);
+        let (w, h) = (self.size[0] as f32, self.size[1] as f32);
+        s[0] > -0.5 && s[1] > -0.5 && s[0] < w - 0.5 && s[1] < h - 0.5
+    }
+
+    fn bbox(&self, off: [f32; 2]) -> [f32; 4] {
+        let (w, h) = (self.size[0] as f32, self.size[1] as f32);
+        let mut b = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
+        for s in [
+            [-0.5, -0.5],
+            [w - 0.5, -0.5],
+            [-0.5, h - 0.5],
+            [w - 0.5, h - 0.5],
+        ] {
+            let p = self.canvas_point(off, s);
+            b = [
+                b[0].min(p[0]),
+                b[1].min(p[1]),
+                b[2].max(p[0]),
+                b[3].max(p[1]),
+            ];
+        }
+        b
+    }
+
+    /// The atlas entry [`atlas_sample`] reads (it uses only the atlas offset and the size).
+    fn entry(&self) -> AtlasEntry {
+        AtlasEntry {
+            offset: self.atlas,
+            placement: super::layout::Placement::new([0.0, 0.0], self.size[0], self.size[1]),
+        }
+    }
+}
+
+fn box_overlap(a: [f32; 4], b: [f32; 4]) -> Option<[f32; 4]> {
+    let r = [
+        a[0].max(b[0]),
+        a[1].max(b[1]),
+        a[2].min(b[2]),
+        a[3].min(b[3]),
+    ];
+    (r[2] - r[0] >= 1.0 && r[3] - r[1] >= 1.0).then_some(r)
+}
+
+/// `shaders/stitch_layout.wgsl` on the CPU: the plan and the blend records from the station table and
+/// the search state.
+pub fn reference_place(
+    table: &[u32],
+    search: &[f32],
+    count: usize,
+    ramp: Option<f32>,
+    max_canvas: [u32; 2],
+) -> (Vec<f32>, Vec<u32>) {
+    let b = BLOCK as usize;
+    let mut plan = vec![0.0f32; (count + 1) * b];
+    let mut records = vec![0u32; count * RECORD_WORDS];
+    let stations: Vec<TableStation> = (0..count).map(|k| TableStation::read(table, k)).collect();
+    let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
+    let mut offsets = Vec::with_capacity(count);
+    for (k, st) in stations.iter().enumerate() {
+        plan[k * b..k * b + 10].copy_from_slice(&search[k * b..k * b + 10]);
+        let off = [
+            st.nominal[0] + search[k * b],
+            st.nominal[1] + search[k * b + 1],
+        ];
+        let bb = st.bbox(off);
+        lo = [lo[0].min(bb[0]), lo[1].min(bb[1])];
+        hi = [hi[0].max(bb[2]), hi[1].max(bb[3])];
+        offsets.push(off);
+        plan[k * b + GAIN] = 1.0;
+    }
+    let shift = [-(lo[0].floor() + 1.0), -(lo[1].floor() + 1.0)];
+    let size = [(hi[0] + shift[0]).ceil(), (hi[1] + shift[1]).ceil()];
+    let fits = size[0] >= 1.0
+        && size[1] >= 1.0
+        && size[0] <= max_canvas[0] as f32
+        && size[1] <= max_canvas[1] as f32;
+    let g = count * b;
+    plan[g + CANVAS] = size[0];
+    plan[g + CANVAS + 1] = size[1];
+    plan[g + SHIFT] = shift[0];
+    plan[g + SHIFT + 1] = shift[1];
+    plan[g + LAYOUT_STATUS] = if fits { 1.0 } else { 2.0 };
+    for (k, st) in stations.iter().enumerate() {
+        let off = [offsets[k][0] + shift[0], offsets[k][1] + shift[1]];
+        offsets[k] = off;
+        plan[k * b + OFFSET] = off[0];
+        plan[k * b + OFFSET + 1] = off[1];
+        let c = st.centre();
+        let t = [off[0] + c[0], off[1] + c[1]];
+        let r = &mut records[k * RECORD_WORDS..(k + 1) * RECORD_WORDS];
+        r[0] = st.atlas;
+        r[1] = st.size[0];
+        r[2] = st.size[1];
+        let map = [
+            st.cos,
+            st.sin,
+            c[0] - st.cos * t[0] - st.sin * t[1],
+            -st.sin,
+            st.cos,
+            c[1] + st.sin * t[0] - st.cos * t[1],
+        ];
+        for (w, v) in r[4..10].iter_mut().zip(map) {
+            *w = v.to_bits();
+        }
+        for w in &mut r[10..14] {
+            *w = ramp.unwrap_or(0.0).to_bits();
+        }
+    }
+    if ramp.is_none() {
+        let mut set = |k: usize, side: usize, length: f32| {
+            let w = &mut records[k * RECORD_WORDS + 10 + side];
+            *w = f32::from_bits(*w).max(length).to_bits();
+        };
+        for i in 0..count {
+            for j in i + 1..count {
+                let (a, bb) = (stations[i].bbox(offsets[i]), stations[j].bbox(offsets[j]));
+                let Some(r) = box_overlap(a, bb) else {
+                    continue;
+                };
+                let (ow, oh) = (r[2] - r[0], r[3] - r[1]);
+                if oh <= ow {
+                    let (up, down) = if a[1] <= bb[1] { (i, j) } else { (j, i) };
+                    set(up, 3, oh);
+                    set(down, 2, oh);
+                } else {
+                    let (left, right) = if a[0] <= bb[0] { (i, j) } else { (j, i) };
+                    set(left, 1, ow);
+                    set(right, 0, ow);
+                }
+            }
+        }
+    }
+    (plan, records)
+}
+
+/// `shaders/stitch_gain_solve.wgsl` on the CPU (sums in f64, the solve in f32): the plan with its
+/// gains and gain status, and the atlas scaled.
+pub fn reference_gains(
+    table: &[u32],
+    plan: &mut [f32],
+    atlas: &mut [f32],
+    count: usize,
+    unit: f64,
+    model: &GainModel,
+) {
+    let b = BLOCK as usize;
+    let stations: Vec<TableStation> = (0..count).map(|k| TableStation::read(table, k)).collect();
+    let offsets: Vec<[f32; 2]> = (0..count)
+        .map(|k| [plan[k * b + OFFSET], plan[k * b + OFFSET + 1]])
+        .collect();
+    let mut sums = Vec::new();
+    for i in 0..count {
+        for j in i + 1..count {
+            let (si, sj) = (&stations[i], &stations[j]);
+            let (ei, ej) = (si.entry(), sj.entry());
+            let (mut n, mut a, mut c) = (0.0f64, 0.0f64, 0.0f64);
+            if let Some(r) = box_overlap(si.bbox(offsets[i]), sj.bbox(offsets[j])) {
+                let (x0, y0) = (r[0].ceil() as i64, r[1].ceil() as i64);
+                let (x1, y1) = (r[2].floor() as i64, r[3].floor() as i64);
+                for y in (y0..=y1).step_by(STRIDE as usize) {
+                    for x in (x0..=x1).step_by(STRIDE as usize) {
+                        let p = [x as f32, y as f32];
+                        if si.covers(offsets[i], p) && sj.covers(offsets[j], p) {
+                            let s = si.station_point(offsets[i], p);
+                            let t = sj.station_point(offsets[j], p);
+                            n += 1.0;
+                            a += f64::from(atlas_sample(atlas, &ei, s[0], s[1]));
+                            c += f64::from(atlas_sample(atlas, &ej, t[0], t[1]));
+                        }
+                    }
+                }
+            }
+            sums.push((i, j, n as f32, a as f32, c as f32));
+        }
+    }
+    let alpha = (1.0 / (model.sigma_n * model.sigma_n)) as f32;
+    let beta = (1.0 / (model.sigma_g * model.sigma_g)) as f32;
+    let unit = unit as f32;
+    let mut m = vec![vec![0.0f32; count]; count];
+    let mut v = vec![0.0f32; count];
+    for (k, st) in stations.iter().enumerate() {
+        let area = st.size[0] as f32 * st.size[1] as f32;
+        v[k] = beta * area;
+        m[k][k] = beta * area;
+    }
+    for &(i, j, n, a, c) in &sums {
+        if n <= 0.0 {
+            continue;
+        }
+        let nij = n * (STRIDE * STRIDE) as f32;
+        let (mi, mj) = (a / n * unit, c / n * unit);
+        for (p, q, ip, iq) in [(i, j, mi, mj), (j, i, mj, mi)] {
+            v[p] += beta * nij;
+            m[p][p] += beta * nij + 2.0 * alpha * ip * ip * nij;
+            m[p][q] -= 2.0 * alpha * ip * iq * nij;
+        }
+    }
+    let mut status = 1.0f32;
+    for col in 0..count {
+        let mut pivot = col;
+        for row in col + 1..count {
+            if m[row][col].abs() > m[pivot][col].abs() {
+                pivot = row;
+            }
+        }
+        // NaN fails this test too, as in the shader.
+        if matches!(
+            m[pivot][col].abs().partial_cmp(&1.0e-30),
+            None | Some(std::cmp::Ordering::Less)
+        ) {
+            status = 2.0;
+            break;
+        }
+        m.swap(col, pivot);
+        v.swap(col, pivot);
+        let (upper, lower) = m.split_at_mut(col + 1);
+        let pivot_row = &upper[col];
+        for (row, r) in lower.iter_mut().enumerate() {
+            let f = r[col] / pivot_row[col];
+            for (x, p) in r[col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * p;
+            }
+            v[col + 1 + row] -= f * v[col];
+        }
+    }
+    let mut g = vec![0.0f32; count];
+    if status == 1.0 {
+        for row in (0..count).rev() {
+            let s: f32 = (row + 1..count).map(|k| m[row][k] * g[k]).sum();
+            g[row] = (v[row] - s) / m[row][row];
+        }
+        let g0 = g[0];
+        for x in &mut g {
+            *x /= g0;
+            if !(*x > 0.0 && *x <= 3.0e38) {
+                status = 3.0;
+            }
+        }
+    }
+    for (k, st) in stations.iter().enumerate() {
+        let gain = if status == 1.0 { g[k] } else { 1.0 };
+        plan[k * b + GAIN] = gain;
+        let start = st.atlas as usize;
+        let len = st.size[0] as usize * st.size[1] as usize;
+        for x in &mut atlas[start..start + len] {
+            *x *= gain;
+        }
+    }
+    plan[count * b + GAIN_STATUS] = status;
+}
