@@ -69,8 +69,9 @@ pub fn station_table(entries: &[AtlasEntry]) -> Vec<u32> {
     words
 }
 
-/// The canvas the blend runs on: the nominal canvas grown on every side by how far an accepted
-/// correction can move a station (the reach plus the sub-pixel step) and the rounding of the shift.
+/// The canvas the blend runs on: the nominal canvas grown by twice the search's reach (an accepted
+/// correction moves a station by less: its integer best lies inside the reach, plus at most ½ px) and
+/// the rounding of the shift.
 pub fn canvas_bound(nominal: [u32; 2], max_shift: f64) -> Result<[u32; 2]> {
     let reach = max_shift.max(0.0).ceil() as u64 + 1;
     let grow = |side: u32| u64::from(side) + 2 * reach + 4;
@@ -708,4 +709,73 @@ pub fn reference_gains(
         }
     }
     plan[count * b + GAIN_STATUS] = status;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_words(count: usize, layout: f32, gain: f32) -> Vec<f32> {
+        let b = BLOCK as usize;
+        let mut w = vec![0.0f32; (count + 1) * b];
+        for k in 0..count {
+            w[k * b + OFFSET] = 10.0 * k as f32;
+            w[k * b + OFFSET + 1] = 0.5;
+            w[k * b + GAIN] = 1.0 + k as f32 / 10.0;
+        }
+        let g = count * b;
+        w[g + CANVAS] = 300.0;
+        w[g + CANVAS + 1] = 200.0;
+        w[g + SHIFT] = -3.0;
+        w[g + LAYOUT_STATUS] = layout;
+        w[g + GAIN_STATUS] = gain;
+        w
+    }
+
+    #[test]
+    fn a_plan_decodes_and_its_failures_are_named() {
+        let plan = decode_plan(&plan_words(2, 1.0, 1.0), 2).expect("plan");
+        assert_eq!(plan.canvas, [300, 200]);
+        assert_eq!(plan.shift, [-3.0, 0.0]);
+        assert_eq!(plan.offsets, vec![[0.0, 0.5], [10.0, 0.5]]);
+        assert_eq!(plan.gains[0], 1.0);
+        assert!((plan.gains[1] - 1.1).abs() < 1e-6);
+        let err = |layout, gain| {
+            decode_plan(&plan_words(2, layout, gain), 2)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(2.0, 1.0).contains("does not fit"), "{}", err(2.0, 1.0));
+        assert!(err(1.0, 2.0).contains("singular"), "{}", err(1.0, 2.0));
+        assert!(
+            err(1.0, 3.0).contains("no valid gains"),
+            "{}",
+            err(1.0, 3.0)
+        );
+        assert!(
+            decode_plan(&[0.0; 8], 2).is_err(),
+            "a short plan is refused"
+        );
+    }
+
+    #[test]
+    fn the_canvas_bound_holds_every_accepted_correction_and_refuses_oversize() {
+        // For ±20 px the search's reach is 21 and an accepted integer best lies within ±20, so a
+        // station moves at most 20.5 px per axis: the layout grows by at most 41 px plus 2 of
+        // rounding; the bound allows 2 · 21 + 4 = 46.
+        assert_eq!(
+            canvas_bound([1000, 3000], 20.0).expect("bound"),
+            [1046, 3046]
+        );
+        let err = canvas_bound([65_500, 100], 20.0).unwrap_err().to_string();
+        assert!(err.contains("too large"), "{err}");
+        assert!(!covers(Compensation::Blocks, BlendMode::Linear, 3));
+        assert!(!covers(Compensation::Gain, BlendMode::Multiband, 3));
+        assert!(!covers(
+            Compensation::Gain,
+            BlendMode::Linear,
+            MAX_STATIONS + 1
+        ));
+        assert!(covers(Compensation::None, BlendMode::Feather, 2));
+    }
 }
