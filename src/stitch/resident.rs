@@ -742,7 +742,7 @@ mod tests {
         assert!((plan.gains[1] - 1.1).abs() < 1e-6);
         let err = |layout, gain| {
             decode_plan(&plan_words(2, layout, gain), 2)
-                .unwrap_err()
+                .expect_err("refused")
                 .to_string()
         };
         assert!(err(2.0, 1.0).contains("does not fit"), "{}", err(2.0, 1.0));
@@ -767,7 +767,9 @@ mod tests {
             canvas_bound([1000, 3000], 20.0).expect("bound"),
             [1046, 3046]
         );
-        let err = canvas_bound([65_500, 100], 20.0).unwrap_err().to_string();
+        let err = canvas_bound([65_500, 100], 20.0)
+            .expect_err("too large")
+            .to_string();
         assert!(err.contains("too large"), "{err}");
         assert!(!covers(Compensation::Blocks, BlendMode::Linear, 3));
         assert!(!covers(Compensation::Gain, BlendMode::Multiband, 3));
