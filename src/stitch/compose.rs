@@ -1,10 +1,13 @@
 //! The stitching pipeline, end to end: check the stations, bring them to one pixel spacing (the
 //! bilinear resize kernel), place them, upload them once, and then work on one *atlas* — a single
 //! f32 storage buffer holding every station one after another — so registration, compensation and
-//! blending each bind one buffer whatever the number of stations. The only readback before the final
-//! canvas is the registration's search state (a few words per station, all pairs in one submission,
-//! see [`super::search`]); the compensation statistics come from the host copies of the stations the
-//! caller passed in, so no image travels back.
+//! blending each bind one buffer whatever the number of stations. Without registration nothing comes
+//! back before the final canvas. With it, gain or no compensation and linear or feather blending, the
+//! whole rest is decided on the GPU too ([`super::resident`]): one wait, at the end. Block gains,
+//! histogram matching and multi-band blending read the registration's search state back first (a few
+//! words per station, all pairs in one submission, see [`super::search`]) and lay out, solve and size
+//! the pyramids on the host; their compensation statistics come from the host copies of the stations
+//! the caller passed in, so no image travels back.
 
 use super::blend::{BlendMode, Records, encode_blend, encode_pack, multiband, ramps, records};
 use super::compensate::{
