@@ -18,6 +18,10 @@ struct Params {
     canvas_h: u32,
     count: u32,
     station: u32,
+    plan_base: u32,   // NO_PLAN: the canvas size above; else the size a GPU-decided plan holds here
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -25,6 +29,18 @@ struct Params {
 @group(0) @binding(2) var<storage, read> stations: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out_value: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out_mask: array<f32>;
+@group(0) @binding(5) var<storage, read> plan: array<f32>;
+
+const NO_PLAN: u32 = 0xffffffffu;
+
+// The canvas size: from the uniform, or (src/stitch/resident.rs) from the plan, the planes then
+// allocated for the largest canvas and used row-major at this size.
+fn canvas_size() -> vec2<u32> {
+    if params.plan_base == NO_PLAN {
+        return vec2<u32>(params.canvas_w, params.canvas_h);
+    }
+    return vec2<u32>(u32(plan[params.plan_base]), u32(plan[params.plan_base + 1u]));
+}
 
 fn field(k: u32, j: u32) -> f32 {
     return bitcast<f32>(stations[k * 16u + j]);
@@ -57,11 +73,12 @@ fn value(k: u32, s: vec3<f32>) -> f32 {
 @compute @workgroup_size(256)
 fn blend(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = linear_index(gid, groups, 256u);
-    if i >= params.canvas_w * params.canvas_h {
+    let canvas = canvas_size();
+    if i >= canvas.x * canvas.y {
         return;
     }
-    let x = f32(i % params.canvas_w);
-    let y = f32(i / params.canvas_w);
+    let x = f32(i % canvas.x);
+    let y = f32(i / canvas.x);
     var acc = 0.0;
     var wsum = 0.0;
     for (var k = 0u; k < params.count; k++) {
@@ -77,11 +94,12 @@ fn blend(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 @compute @workgroup_size(256)
 fn place(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = linear_index(gid, groups, 256u);
-    if i >= params.canvas_w * params.canvas_h {
+    let canvas = canvas_size();
+    if i >= canvas.x * canvas.y {
         return;
     }
-    let x = f32(i % params.canvas_w);
-    let y = f32(i / params.canvas_w);
+    let x = f32(i % canvas.x);
+    let y = f32(i / canvas.x);
     var best = params.count;
     var best_w = 0.0;
     for (var k = 0u; k < params.count; k++) {

@@ -9,7 +9,10 @@
 //   collapse    out_l = acc_l / wsum_l (0 where wsum ≤ 1e-5) + up(out_{l+1})
 //
 // Planes: `a`, `b`, `c` read, `out` and `out2` written; sizes in the uniform (src = a/b/c's level,
-// dst = the written level).
+// dst = the written level), or — when `plan_base` is not NO_PLAN — level `src_level` / `dst_level`
+// of the canvas a GPU-decided stitch plan holds at word `plan_base` (src/stitch/resident.rs): the
+// planes are then allocated for the largest canvas and used row-major at the plan's size, so borders
+// and level sizes are those of the exact canvas without the host knowing it.
 
 #import pixels
 
@@ -19,9 +22,9 @@ struct Params {
     dst_w: u32,   // size of the plane written
     dst_h: u32,
     has_next: u32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
+    plan_base: u32,
+    src_level: u32,
+    dst_level: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -30,6 +33,32 @@ struct Params {
 @group(0) @binding(3) var<storage, read> c: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out2: array<f32>;
+@group(0) @binding(6) var<storage, read> plan: array<f32>;
+
+const NO_PLAN: u32 = 0xffffffffu;
+
+// Level `level` of the plan's canvas: ⌈·/2⌉ per level, as cv::pyrDown.
+fn plan_level(level: u32) -> vec2<u32> {
+    var s = vec2<u32>(u32(plan[params.plan_base]), u32(plan[params.plan_base + 1u]));
+    for (var l = 0u; l < level; l++) {
+        s = (s + 1u) / 2u;
+    }
+    return s;
+}
+
+fn src_size() -> vec2<u32> {
+    if params.plan_base == NO_PLAN {
+        return vec2<u32>(params.src_w, params.src_h);
+    }
+    return plan_level(params.src_level);
+}
+
+fn dst_size() -> vec2<u32> {
+    if params.plan_base == NO_PLAN {
+        return vec2<u32>(params.dst_w, params.dst_h);
+    }
+    return plan_level(params.dst_level);
+}
 
 fn reflect101(i: i32, n: i32) -> i32 {
     var j = select(i, -i, i < 0);
@@ -55,8 +84,9 @@ fn up_taps(v: u32) -> vec4<f32> {
 fn up_b(x: u32, y: u32) -> f32 {
     let tx = up_taps(x);
     let ty = up_taps(y);
-    let w = i32(params.src_w);
-    let h = i32(params.src_h);
+    let src = vec2<i32>(src_size());
+    let w = src.x;
+    let h = src.y;
     var sum = 0.0;
     for (var j = 0; j < 3; j++) {
         let wy = select(select(ty.w, ty.z, j == 1), ty.y, j == 0);
@@ -75,8 +105,9 @@ fn up_b(x: u32, y: u32) -> f32 {
 fn up_c(x: u32, y: u32) -> f32 {
     let tx = up_taps(x);
     let ty = up_taps(y);
-    let w = i32(params.src_w);
-    let h = i32(params.src_h);
+    let src = vec2<i32>(src_size());
+    let w = src.x;
+    let h = src.y;
     var sum = 0.0;
     for (var j = 0; j < 3; j++) {
         let wy = select(select(ty.w, ty.z, j == 1), ty.y, j == 0);
@@ -95,8 +126,9 @@ fn up_c(x: u32, y: u32) -> f32 {
 fn up_a(x: u32, y: u32) -> f32 {
     let tx = up_taps(x);
     let ty = up_taps(y);
-    let w = i32(params.src_w);
-    let h = i32(params.src_h);
+    let src = vec2<i32>(src_size());
+    let w = src.x;
+    let h = src.y;
     var sum = 0.0;
     for (var j = 0; j < 3; j++) {
         let wy = select(select(ty.w, ty.z, j == 1), ty.y, j == 0);
@@ -112,19 +144,23 @@ fn up_a(x: u32, y: u32) -> f32 {
     return sum;
 }
 
+// (index, x, y) of this invocation's output pixel; the index is past the plane when it has none.
 fn pixel(gid: vec3<u32>, groups: vec3<u32>) -> vec3<u32> {
     let i = linear_index(gid, groups, 256u);
-    return vec3<u32>(i, i % max(params.dst_w, 1u), i / max(params.dst_w, 1u));
+    let dst = dst_size();
+    let w = max(dst.x, 1u);
+    return vec3<u32>(select(i, 0xffffffffu, i >= dst.x * dst.y), i % w, i / w);
 }
 
 @compute @workgroup_size(256)
 fn down(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let p = pixel(gid, groups);
-    if p.x >= params.dst_w * params.dst_h {
+    if p.x == 0xffffffffu {
         return;
     }
-    let w = i32(params.src_w);
-    let h = i32(params.src_h);
+    let src = vec2<i32>(src_size());
+    let w = src.x;
+    let h = src.y;
     var sum = 0.0;
     for (var j = 0; j < 5; j++) {
         let yy = reflect101(2 * i32(p.z) + j - 2, h);
@@ -141,7 +177,7 @@ fn down(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(256)
 fn up(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let p = pixel(gid, groups);
-    if p.x >= params.dst_w * params.dst_h {
+    if p.x == 0xffffffffu {
         return;
     }
     out[p.x] = up_a(p.y, p.z);
@@ -150,7 +186,7 @@ fn up(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) gr
 @compute @workgroup_size(256)
 fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let p = pixel(gid, groups);
-    if p.x >= params.dst_w * params.dst_h {
+    if p.x == 0xffffffffu {
         return;
     }
     var lap = a[p.x];
@@ -165,7 +201,7 @@ fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 @compute @workgroup_size(256)
 fn collapse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let p = pixel(gid, groups);
-    if p.x >= params.dst_w * params.dst_h {
+    if p.x == 0xffffffffu {
         return;
     }
     let wsum = b[p.x];

@@ -18,7 +18,7 @@ use super::compose::{AtlasEntry, atlas_sample};
 use super::layout::{Layout, overlap};
 use crate::gpu::workgroups_1d;
 use crate::image::{Geometry, GpuImage, PixelFormat};
-use crate::pipeline::{Bind, Recorder};
+use crate::pipeline::{Bind, Recorder, Table};
 use crate::{Engine, Error, Result};
 
 /// How overlapping stations are combined.
@@ -129,6 +129,43 @@ struct BlendUniform {
     canvas_h: u32,
     count: u32,
     target: u32,
+    plan_base: u32,
+    _p: [u32; 3],
+}
+
+/// `plan_base` of the blend and pyramid uniforms when the sizes are the uniform's own.
+const NO_PLAN: u32 = u32::MAX;
+
+/// Where the blend and pyramid kernels take the canvas size from.
+#[derive(Debug, Clone, Copy)]
+pub enum Sizing<'a> {
+    /// The planes' own sizes (known on the host).
+    Fixed,
+    /// The canvas a GPU-decided plan holds at word `base` (`super::resident`): planes are allocated
+    /// for the largest canvas and used row-major at the plan's size (level *l*: ⌈·/2⌉ *l* times).
+    Plan {
+        /// The plan.
+        plan: &'a GpuImage,
+        /// Word of the canvas width (the height follows).
+        base: u32,
+    },
+}
+
+impl<'a> Sizing<'a> {
+    fn base(&self) -> u32 {
+        match self {
+            Sizing::Fixed => NO_PLAN,
+            Sizing::Plan { base, .. } => *base,
+        }
+    }
+
+    /// The plan binding (the engine's empty table when sizes are fixed).
+    fn bind(&self, empty: &'a Table) -> Bind<'a> {
+        match self {
+            Sizing::Fixed => Bind::Table(empty),
+            Sizing::Plan { plan, .. } => Bind::Image(plan),
+        }
+    }
 }
 
 fn f32_plane(rec: &mut Recorder<'_>, w: u32, h: u32) -> Result<GpuImage> {
@@ -146,9 +183,22 @@ pub fn encode_blend(
     records: Records<'_>,
     canvas: [u32; 2],
 ) -> Result<GpuImage> {
+    encode_blend_sized(rec, atlas, records, canvas, Sizing::Fixed)
+}
+
+/// [`encode_blend`] into a plane allocated at `canvas`, used at the size `sizing` says.
+pub fn encode_blend_sized(
+    rec: &mut Recorder<'_>,
+    atlas: &GpuImage,
+    records: Records<'_>,
+    canvas: [u32; 2],
+    sizing: Sizing<'_>,
+) -> Result<GpuImage> {
     let out = f32_plane(rec, canvas[0], canvas[1])?;
     let dummy = f32_plane(rec, 1, 1)?;
-    dispatch_blend(rec, "blend", atlas, records, canvas, 0, &out, &dummy)?;
+    dispatch_blend(
+        rec, "blend", atlas, records, canvas, 0, &out, &dummy, sizing,
+    )?;
     Ok(out)
 }
 
@@ -160,9 +210,22 @@ pub fn encode_place(
     canvas: [u32; 2],
     target: u32,
 ) -> Result<(GpuImage, GpuImage)> {
+    place_sized(rec, atlas, records, canvas, target, Sizing::Fixed)
+}
+
+fn place_sized(
+    rec: &mut Recorder<'_>,
+    atlas: &GpuImage,
+    records: Records<'_>,
+    canvas: [u32; 2],
+    target: u32,
+    sizing: Sizing<'_>,
+) -> Result<(GpuImage, GpuImage)> {
     let value = f32_plane(rec, canvas[0], canvas[1])?;
     let mask = f32_plane(rec, canvas[0], canvas[1])?;
-    dispatch_blend(rec, "place", atlas, records, canvas, target, &value, &mask)?;
+    dispatch_blend(
+        rec, "place", atlas, records, canvas, target, &value, &mask, sizing,
+    )?;
     Ok((value, mask))
 }
 
@@ -176,6 +239,7 @@ fn dispatch_blend(
     target: u32,
     out: &GpuImage,
     out2: &GpuImage,
+    sizing: Sizing<'_>,
 ) -> Result<()> {
     let count = records.count();
     if count == 0 || target >= count {
@@ -188,9 +252,12 @@ fn dispatch_blend(
             canvas_h: canvas[1],
             count,
             target,
+            plan_base: sizing.base(),
+            _p: [0; 3],
         },
         "stitch_blend params",
     )?;
+    let empty = rec.storage_table(&[], "stitch_blend no plan")?;
     let uploaded;
     let table = match records {
         Records::Host(words) => {
@@ -209,6 +276,7 @@ fn dispatch_blend(
             table,
             Bind::Image(out),
             Bind::Image(out2),
+            sizing.bind(&empty),
         ],
         groups,
     )
@@ -312,7 +380,9 @@ struct PyramidUniform {
     dst_w: u32,
     dst_h: u32,
     has_next: u32,
-    _p: [u32; 3],
+    plan_base: u32,
+    src_level: u32,
+    dst_level: u32,
 }
 
 /// The size of the next pyramid level (`⌈w/2⌉ × ⌈h/2⌉`, as cv::pyrDown).
@@ -330,6 +400,8 @@ fn dispatch_pyramid(
     reads: [&GpuImage; 3],
     out: &GpuImage,
     out2: &GpuImage,
+    sizing: Sizing<'_>,
+    levels: [u32; 2],
 ) -> Result<()> {
     let kernel = rec.engine().shaders().kernel("stitch_pyramid", entry)?;
     let params = rec.uniform(
@@ -339,10 +411,13 @@ fn dispatch_pyramid(
             dst_w: dst[0],
             dst_h: dst[1],
             has_next: u32::from(has_next),
-            _p: [0; 3],
+            plan_base: sizing.base(),
+            src_level: levels[0],
+            dst_level: levels[1],
         },
         "stitch_pyramid params",
     )?;
+    let empty = rec.storage_table(&[], "stitch_pyramid no plan")?;
     let max = rec.engine().limits().max_compute_workgroups_per_dimension;
     let groups = workgroups_1d(u64::from(dst[0]) * u64::from(dst[1]), 256, max);
     rec.dispatch(
@@ -354,6 +429,7 @@ fn dispatch_pyramid(
             Bind::Image(reads[2]),
             Bind::Image(out),
             Bind::Image(out2),
+            sizing.bind(&empty),
         ],
         groups,
     )
@@ -361,11 +437,24 @@ fn dispatch_pyramid(
 
 /// Records cv::pyrDown of an f32 plane.
 pub fn encode_down(rec: &mut Recorder<'_>, src: &GpuImage) -> Result<GpuImage> {
+    down_sized(rec, src, Sizing::Fixed, 0)
+}
+
+/// pyrDown of level `level` into a plane allocated at half the source plane's allocation.
+fn down_sized(
+    rec: &mut Recorder<'_>,
+    src: &GpuImage,
+    sizing: Sizing<'_>,
+    level: u32,
+) -> Result<GpuImage> {
     let s = [src.width, src.height];
     let d = half(s);
     let out = f32_plane(rec, d[0], d[1])?;
     let dummy = f32_plane(rec, 1, 1)?;
-    dispatch_pyramid(rec, "down", s, d, false, [src, src, src], &out, &dummy)?;
+    let (reads, levels) = ([src, src, src], [level, level + 1]);
+    dispatch_pyramid(
+        rec, "down", s, d, false, reads, &out, &dummy, sizing, levels,
+    )?;
     Ok(out)
 }
 
@@ -374,7 +463,19 @@ pub fn encode_up(rec: &mut Recorder<'_>, src: &GpuImage, size: [u32; 2]) -> Resu
     let out = f32_plane(rec, size[0], size[1])?;
     let dummy = f32_plane(rec, 1, 1)?;
     let s = [src.width, src.height];
-    dispatch_pyramid(rec, "up", s, size, false, [src, src, src], &out, &dummy)?;
+    let reads = [src, src, src];
+    dispatch_pyramid(
+        rec,
+        "up",
+        s,
+        size,
+        false,
+        reads,
+        &out,
+        &dummy,
+        Sizing::Fixed,
+        [0, 0],
+    )?;
     Ok(out)
 }
 
@@ -387,7 +488,21 @@ pub fn encode_accumulate(
     acc: &GpuImage,
     wsum: &GpuImage,
 ) -> Result<()> {
+    accumulate_sized(rec, g, next, w, [acc, wsum], Sizing::Fixed, 0)
+}
+
+/// [`encode_accumulate`] at pyramid level `level`.
+fn accumulate_sized(
+    rec: &mut Recorder<'_>,
+    g: &GpuImage,
+    next: Option<&GpuImage>,
+    w: &GpuImage,
+    [acc, wsum]: [&GpuImage; 2],
+    sizing: Sizing<'_>,
+    level: u32,
+) -> Result<()> {
     let n = next.unwrap_or(g);
+    let src_level = level + u32::from(next.is_some());
     dispatch_pyramid(
         rec,
         "accumulate",
@@ -397,6 +512,8 @@ pub fn encode_accumulate(
         [g, n, w],
         acc,
         wsum,
+        sizing,
+        [src_level, level],
     )
 }
 
@@ -407,9 +524,22 @@ pub fn encode_collapse(
     wsum: &GpuImage,
     next: Option<&GpuImage>,
 ) -> Result<GpuImage> {
+    collapse_sized(rec, acc, wsum, next, Sizing::Fixed, 0)
+}
+
+/// [`encode_collapse`] at pyramid level `level`.
+fn collapse_sized(
+    rec: &mut Recorder<'_>,
+    acc: &GpuImage,
+    wsum: &GpuImage,
+    next: Option<&GpuImage>,
+    sizing: Sizing<'_>,
+    level: u32,
+) -> Result<GpuImage> {
     let out = f32_plane(rec, acc.width, acc.height)?;
     let dummy = f32_plane(rec, 1, 1)?;
     let n = next.unwrap_or(acc);
+    let src_level = level + u32::from(next.is_some());
     dispatch_pyramid(
         rec,
         "collapse",
@@ -419,6 +549,8 @@ pub fn encode_collapse(
         [acc, wsum, n],
         &out,
         &dummy,
+        sizing,
+        [src_level, level],
     )?;
     Ok(out)
 }
@@ -541,13 +673,15 @@ pub fn max_bands(canvas: [u32; 2]) -> u32 {
 }
 
 /// Multi-band blending of every station into an f32 canvas: one submission per station (so only one
-/// station's pyramids are alive at a time) and one for the collapse.
+/// station's pyramids are alive at a time) and one for the collapse. The planes are allocated at
+/// `canvas` and its levels and used at the size `sizing` gives (the same, or a GPU-decided plan's).
 pub fn multiband(
     engine: &Engine,
     atlas: &GpuImage,
     records: Records<'_>,
     canvas: [u32; 2],
     bands: u32,
+    sizing: Sizing<'_>,
 ) -> Result<GpuImage> {
     let levels = bands.min(max_bands(canvas)) as usize;
     let mut sizes = vec![canvas];
@@ -571,24 +705,26 @@ pub fn multiband(
     }
     for k in 0..records.count() {
         let mut rec = Recorder::new(engine);
-        let (g0, w0) = encode_place(&mut rec, atlas, records, canvas, k)?;
+        let (g0, w0) = place_sized(&mut rec, atlas, records, canvas, k, sizing)?;
         let mut g = vec![g0];
         let mut w = vec![w0];
         for l in 0..levels {
-            let gn = encode_down(&mut rec, &g[l])?;
-            let wn = encode_down(&mut rec, &w[l])?;
+            let gn = down_sized(&mut rec, &g[l], sizing, l as u32)?;
+            let wn = down_sized(&mut rec, &w[l], sizing, l as u32)?;
             g.push(gn);
             w.push(wn);
         }
         for l in 0..=levels {
-            encode_accumulate(&mut rec, &g[l], g.get(l + 1), &w[l], &acc[l], &wsum[l])?;
+            let sums = [&acc[l], &wsum[l]];
+            accumulate_sized(&mut rec, &g[l], g.get(l + 1), &w[l], sums, sizing, l as u32)?;
         }
         rec.submit()?;
     }
     let mut rec = Recorder::new(engine);
-    let mut out = encode_collapse(&mut rec, &acc[levels], &wsum[levels], None)?;
+    let top = levels as u32;
+    let mut out = collapse_sized(&mut rec, &acc[levels], &wsum[levels], None, sizing, top)?;
     for l in (0..levels).rev() {
-        out = encode_collapse(&mut rec, &acc[l], &wsum[l], Some(&out))?;
+        out = collapse_sized(&mut rec, &acc[l], &wsum[l], Some(&out), sizing, l as u32)?;
     }
     rec.submit()?;
     Ok(out)

@@ -2,14 +2,15 @@
 //! bilinear resize kernel), place them, upload them once, and then work on one *atlas* — a single
 //! f32 storage buffer holding every station one after another — so registration, compensation and
 //! blending each bind one buffer whatever the number of stations. Without registration nothing comes
-//! back before the final canvas. With it, gain or no compensation and linear or feather blending, the
-//! whole rest is decided on the GPU too ([`super::resident`]): one wait, at the end. Block gains,
-//! histogram matching and multi-band blending read the registration's search state back first (a few
-//! words per station, all pairs in one submission, see [`super::search`]) and lay out, solve and size
-//! the pyramids on the host; their compensation statistics come from the host copies of the stations
-//! the caller passed in, so no image travels back.
+//! back before the final canvas. With it and gain or no compensation, the whole rest is decided on
+//! the GPU too ([`super::resident`]): one wait, at the end. Block gains and histogram matching read
+//! the registration's search state back first (a few words per station, all pairs in one submission,
+//! see [`super::search`]) and lay out and solve on the host; their statistics come from the host
+//! copies of the stations the caller passed in, so no image travels back.
 
-use super::blend::{BlendMode, Records, encode_blend, encode_pack, multiband, ramps, records};
+use super::blend::{
+    BlendMode, Records, Sizing, encode_blend, encode_pack, multiband, ramps, records,
+};
 use super::compensate::{
     Compensation, Correction, GainModel, StationSamples, corrections, eight_bit_unit, encode_apply,
 };
@@ -378,7 +379,7 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
             max_shift: params.max_shift,
             min_score: params.min_ncc,
         };
-        if resident::covers(params.compensate, params.blend, stations.len()) {
+        if resident::covers(params.compensate, stations.len()) {
             let job = ResidentJob {
                 uploaded: &uploaded,
                 entries: &entries,
@@ -389,6 +390,7 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
                 unit: eight_bit_unit(host.iter().map(Vec::as_slice)),
                 model: params.gain_model,
                 blend: params.blend,
+                bands: params.bands,
                 sharpness: params.sharpness,
                 format: stations[0].image.format(),
             };
@@ -462,7 +464,14 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
         }
         BlendMode::Multiband => {
             drop(rec);
-            let out = multiband(engine, &atlas, Records::Host(&recs), canvas, params.bands)?;
+            let out = multiband(
+                engine,
+                &atlas,
+                Records::Host(&recs),
+                canvas,
+                params.bands,
+                Sizing::Fixed,
+            )?;
             rec = Recorder::new(engine);
             out
         }

@@ -8,18 +8,20 @@
 //! on a discrete GPU drains the queue. Here `shaders/stitch_layout.wgsl` turns the search's stored
 //! corrections into final offsets, the canvas size and the blend records, and
 //! `shaders/stitch_gain_solve.wgsl` sums the overlaps, solves the gain model in one invocation and
-//! scales the atlas. The blend runs on a canvas allocated for the largest layout the search can
-//! produce (the nominal canvas grown by the search reach on every side) and the host crops the
-//! downloaded canvas to the size the GPU decided, read back in the same submission.
+//! scales the atlas. The blend planes are allocated for the largest layout the search can produce
+//! (the nominal canvas grown by the search reach) and used row-major at the size the GPU decided; the
+//! host keeps the first w·h samples of the download, w and h read back in the same submission.
 //!
-//! Covers compensation `none` and `gain` (the default) with linear and feather blending. Block gains
-//! and histogram matching (statistics and tables solved on the host) and multi-band blending (its
-//! pyramid levels are sized and bordered by the exact canvas, which here only the GPU knows) keep the
-//! host path in [`super::compose`], with its one wait in the middle. The arithmetic is
+//! Covers compensation `none` and `gain` (the default) with every blend mode: the blend and pyramid
+//! kernels take the canvas size from the plan (`blend::Sizing::Plan`), so borders and level sizes are
+//! the exact canvas's. Block gains and histogram matching (statistics and tables solved on the host)
+//! keep the host path in [`super::compose`], with its one wait in the middle. The arithmetic is
 //! f32 throughout; [`reference_place`] and [`reference_gains`] are the same steps on the CPU, and the
 //! end-to-end tests hold the result to the host path run on the offsets this one found.
 
-use super::blend::{BlendMode, RECORD_WORDS, Records, encode_blend, encode_pack};
+use super::blend::{
+    BlendMode, RECORD_WORDS, Records, Sizing, encode_blend_sized, encode_pack, multiband,
+};
 use super::compensate::{Compensation, Correction, GainModel, encode_apply};
 use super::compose::{AtlasEntry, atlas_sample};
 use super::layout::MAX_CANVAS_SIDE;
@@ -29,7 +31,6 @@ use std::sync::Arc;
 use crate::gpu::buffers::PooledBuffer;
 use crate::gpu::workgroups_1d;
 use crate::image::{Geometry, GpuImage, HostImage, PixelFormat, Pixels};
-use crate::ops::tiling::{Rect, crop};
 use crate::pipeline::{Bind, Recorder, Table};
 use crate::{Engine, Error, Result};
 
@@ -315,6 +316,8 @@ pub struct ResidentJob<'a> {
     pub model: GainModel,
     /// Blending.
     pub blend: BlendMode,
+    /// Multi-band levels.
+    pub bands: u32,
     /// Feather sharpness.
     pub sharpness: f64,
     /// The stations' sample format (the canvas's).
@@ -332,10 +335,9 @@ pub struct ResidentResult {
     pub refined: Vec<Refined>,
 }
 
-/// Whether [`stitch_resident`] covers this compensation, blend and station count.
-pub fn covers(compensate: Compensation, blend: BlendMode, stations: usize) -> bool {
+/// Whether [`stitch_resident`] covers this compensation and station count.
+pub fn covers(compensate: Compensation, stations: usize) -> bool {
     matches!(compensate, Compensation::None | Compensation::Gain)
-        && matches!(blend, BlendMode::Linear | BlendMode::Feather)
         && (2..=MAX_STATIONS).contains(&stations)
 }
 
@@ -346,11 +348,10 @@ pub fn stitch_resident(
     atlas: &GpuImage,
     job: &ResidentJob<'_>,
 ) -> Result<ResidentResult> {
-    if !covers(job.compensate, job.blend, job.entries.len()) {
+    if !covers(job.compensate, job.entries.len()) {
         return Err(Error::InvalidParams(format!(
-            "the GPU-resident stitch does not cover {:?} compensation with {:?} blending of {} stations",
+            "the GPU-resident stitch does not cover {:?} compensation of {} stations",
             job.compensate,
-            job.blend,
             job.entries.len()
         )));
     }
@@ -383,7 +384,24 @@ pub fn stitch_resident(
         table: &records,
         count: count as u32,
     };
-    let blended = encode_blend(&mut rec, atlas, records, max_canvas)?;
+    // The blend planes are allocated for the largest canvas and used at the plan's size, row-major:
+    // the first w·h samples of the packed result are the canvas, with the exact canvas's borders and
+    // pyramid level sizes.
+    let sizing = Sizing::Plan {
+        plan: &plan,
+        base: (count * BLOCK as usize + CANVAS) as u32,
+    };
+    let blended = match job.blend {
+        BlendMode::Linear | BlendMode::Feather => {
+            encode_blend_sized(&mut rec, atlas, records, max_canvas, sizing)?
+        }
+        BlendMode::Multiband => {
+            rec.submit()?;
+            let out = multiband(engine, atlas, records, max_canvas, job.bands, sizing)?;
+            rec = Recorder::new(engine);
+            out
+        }
+    };
     let packed = encode_pack(&mut rec, &blended, job.format, Geometry::default())?;
     let canvas_download = rec.download(&packed)?;
     let plan_download = rec.download(&plan)?;
@@ -395,20 +413,42 @@ pub fn stitch_resident(
     };
     let plan = decode_plan(&words, count)?;
     let refined = search::decode(&words, job.pairs, &job.search)?;
-    let image = crop(
-        &full,
-        Rect {
-            x: 0,
-            y: 0,
-            width: plan.canvas[0],
-            height: plan.canvas[1],
-        },
-    )?;
+    let image = first_samples(full, plan.canvas)?;
     Ok(ResidentResult {
         image,
         plan,
         refined,
     })
+}
+
+/// The first `w·h` samples of a plane allocated larger, as a `w`×`h` image.
+fn first_samples(full: HostImage, [w, h]: [u32; 2]) -> Result<HostImage> {
+    let n = w as usize * h as usize;
+    if n > full.pixel_count() {
+        return Err(Error::Gpu(format!(
+            "stitch plan canvas {w}x{h} larger than the {}x{} allocated",
+            full.width, full.height
+        )));
+    }
+    let pixels = match full.pixels {
+        Pixels::U8(mut v) => Pixels::U8({
+            v.truncate(n);
+            v
+        }),
+        Pixels::U16(mut v) => Pixels::U16({
+            v.truncate(n);
+            v
+        }),
+        Pixels::I16(mut v) => Pixels::I16({
+            v.truncate(n);
+            v
+        }),
+        Pixels::F32(mut v) => Pixels::F32({
+            v.truncate(n);
+            v
+        }),
+    };
+    HostImage::new(w, h, pixels)
 }
 
 /// One station of the table, decoded as the shaders read it.
@@ -771,13 +811,9 @@ mod tests {
             .expect_err("too large")
             .to_string();
         assert!(err.contains("too large"), "{err}");
-        assert!(!covers(Compensation::Blocks, BlendMode::Linear, 3));
-        assert!(!covers(Compensation::Gain, BlendMode::Multiband, 3));
-        assert!(!covers(
-            Compensation::Gain,
-            BlendMode::Linear,
-            MAX_STATIONS + 1
-        ));
-        assert!(covers(Compensation::None, BlendMode::Feather, 2));
+        assert!(!covers(Compensation::Blocks, 3));
+        assert!(!covers(Compensation::Histogram, 3));
+        assert!(!covers(Compensation::Gain, MAX_STATIONS + 1));
+        assert!(covers(Compensation::None, 2));
     }
 }
