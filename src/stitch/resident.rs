@@ -327,7 +327,7 @@ pub struct ResidentJob<'a> {
 /// The resident stitch's result: the canvas (no geometry yet), the plan and each pair's registration.
 #[derive(Debug, Clone)]
 pub struct ResidentResult {
-    /// The canvas, cropped to the size the GPU decided.
+    /// The canvas: the first w·h samples of the planes, w×h as the GPU decided.
     pub image: HostImage,
     /// Final layout and gains.
     pub plan: Plan,
