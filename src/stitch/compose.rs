@@ -202,10 +202,22 @@ fn fill_atlas(
     atlas: &GpuImage,
 ) -> Result<()> {
     let mut rec = Recorder::new(engine);
-    for ((img, e), c) in uploaded.iter().zip(entries).zip(corrections) {
-        encode_apply(&mut rec, img, c, atlas, e.offset)?;
-    }
+    encode_fill_atlas(&mut rec, uploaded, entries, corrections, atlas)?;
     rec.submit()?;
+    Ok(())
+}
+
+/// Records every station into the atlas, corrected (one gain-apply dispatch per station).
+pub fn encode_fill_atlas(
+    rec: &mut Recorder<'_>,
+    uploaded: &[GpuImage],
+    entries: &[AtlasEntry],
+    corrections: &[Correction],
+    atlas: &GpuImage,
+) -> Result<()> {
+    for ((img, e), c) in uploaded.iter().zip(entries).zip(corrections) {
+        encode_apply(rec, img, c, atlas, e.offset)?;
+    }
     Ok(())
 }
 
@@ -400,11 +412,11 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
                 done, &stations, &entries, names, warnings, timings,
             ));
         }
-        let unit = stations
+        let unity = stations
             .iter()
             .map(|_| Correction::gain(1.0))
             .collect::<Vec<_>>();
-        fill_atlas(engine, &uploaded, &entries, &unit, &atlas)?;
+        fill_atlas(engine, &uploaded, &entries, &unity, &atlas)?;
         let refined = register_pairs(engine, &atlas, &entries, &pairs, &search)?;
         for (pair, refined) in pairs.iter().zip(refined) {
             let i = pair.b;

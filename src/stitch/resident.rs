@@ -22,8 +22,8 @@
 use super::blend::{
     BlendMode, RECORD_WORDS, Records, Sizing, encode_blend_sized, encode_pack, multiband,
 };
-use super::compensate::{Compensation, Correction, GainModel, encode_apply};
-use super::compose::{AtlasEntry, atlas_sample};
+use super::compensate::{Compensation, Correction, GainModel};
+use super::compose::{AtlasEntry, atlas_sample, encode_fill_atlas};
 use super::layout::MAX_CANVAS_SIDE;
 use super::search::{self, BLOCK, PairSpec, Refined, SearchParams, encode_search};
 use std::sync::Arc;
@@ -358,9 +358,8 @@ pub fn stitch_resident(
     let count = job.entries.len();
     let max_canvas = canvas_bound(job.canvas, job.search.max_shift)?;
     let mut rec = Recorder::new(engine);
-    for (img, e) in job.uploaded.iter().zip(job.entries) {
-        encode_apply(&mut rec, img, &Correction::gain(1.0), atlas, e.offset)?;
-    }
+    let unity = vec![Correction::gain(1.0); count];
+    encode_fill_atlas(&mut rec, job.uploaded, job.entries, &unity, atlas)?;
     let state = encode_search(&mut rec, atlas, job.entries, job.pairs, &job.search)?;
     let words: Vec<u8> = station_table(job.entries)
         .iter()
@@ -430,23 +429,15 @@ fn first_samples(full: HostImage, [w, h]: [u32; 2]) -> Result<HostImage> {
             full.width, full.height
         )));
     }
+    fn first<T>(mut v: Vec<T>, n: usize) -> Vec<T> {
+        v.truncate(n);
+        v
+    }
     let pixels = match full.pixels {
-        Pixels::U8(mut v) => Pixels::U8({
-            v.truncate(n);
-            v
-        }),
-        Pixels::U16(mut v) => Pixels::U16({
-            v.truncate(n);
-            v
-        }),
-        Pixels::I16(mut v) => Pixels::I16({
-            v.truncate(n);
-            v
-        }),
-        Pixels::F32(mut v) => Pixels::F32({
-            v.truncate(n);
-            v
-        }),
+        Pixels::U8(v) => Pixels::U8(first(v, n)),
+        Pixels::U16(v) => Pixels::U16(first(v, n)),
+        Pixels::I16(v) => Pixels::I16(first(v, n)),
+        Pixels::F32(v) => Pixels::F32(first(v, n)),
     };
     HostImage::new(w, h, pixels)
 }
