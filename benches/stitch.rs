@@ -4,8 +4,8 @@
 //! device is created once; pipelines and pooled buffers are warm after criterion's warm-up.
 //! Throughput is canvas pixels/s.
 //!
-//! Cases: gain + linear (the original tool's pipeline), NCC refinement (±20 px) + gain + linear, and
-//! gain + multi-band (5 bands).
+//! Cases: gain + linear (the original tool's pipeline), NCC refinement (±20 px) + gain + linear,
+//! NCC refinement + histogram matching + linear, and gain + multi-band (5 bands).
 //!
 //! Run: `cargo bench --bench stitch` (RADPIPE_STITCH_BENCH_SIDE=1000 for a quick run on a CPU adapter).
 
@@ -58,15 +58,31 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("stitch 3 x {side}² u16 [{}]", s.name));
     group.sample_size(10);
     let cases = [
-        ("gain+linear", false, BlendMode::Linear),
-        ("refine+gain+linear", true, BlendMode::Linear),
-        ("gain+multiband", false, BlendMode::Multiband),
+        ("gain+linear", false, Compensation::Gain, BlendMode::Linear),
+        (
+            "refine+gain+linear",
+            true,
+            Compensation::Gain,
+            BlendMode::Linear,
+        ),
+        (
+            "refine+histogram+linear",
+            true,
+            Compensation::Histogram,
+            BlendMode::Linear,
+        ),
+        (
+            "gain+multiband",
+            false,
+            Compensation::Gain,
+            BlendMode::Multiband,
+        ),
     ];
-    for (name, refine, blend) in cases {
+    for (name, refine, compensate, blend) in cases {
         let params = StitchParams {
             refine,
             blend,
-            compensate: Compensation::Gain,
+            compensate,
             ..StitchParams::default()
         };
         let probe = stitch(&engine, &st, &params).expect("stitch");

@@ -769,3 +769,136 @@ fn resident_layout_and_gains_match_the_reference() {
         }
     }
 }
+
+/// The GPU-resident histogram compensation (`shaders/stitch_hist_match.wgsl`) against
+/// `resident_histogram::reference_histogram` on random stations placed by the GPU layout at random
+/// search corrections, for u16, i16 (negative samples) and u8 tables and a neighbour that does not
+/// overlap (identity table). Both read the offsets from the GPU plan, so the counts are the same
+/// points: table entries inside the occupied bins must match exactly; outside them the tables
+/// continue with the overlap's mean ratio, summed in f32 on the GPU and f64 on the CPU (measured
+/// difference below 0.01; allowed 0.05 + 1e-6 · |value|). Effective gains within 1e-4 relative.
+#[test]
+fn resident_histogram_tables_match_the_reference() {
+    use radpipe::stitch::resident_histogram::{encode_histogram, reference_histogram};
+    let mut rng = Rng::new(common::seed(
+        "resident_histogram_tables_match_the_reference",
+    ));
+    let e = engine();
+    let cases = [
+        (PixelFormat::U16, 3, true, vec![None, Some(0), Some(1)]),
+        (PixelFormat::I16, 2, false, vec![None, Some(0)]),
+        (PixelFormat::U8, 3, true, vec![None, Some(0), Some(0)]),
+    ];
+    for (format, count, vertical, neighbours) in cases {
+        let case = format!("{format:?}, {count} stations, neighbours {neighbours:?}");
+        let (raw, mut entries) = resident_stations(&mut rng, count, vertical);
+        if format == PixelFormat::U8 {
+            for e in &mut entries {
+                e.placement.angle = 0.0;
+                e.placement.offset = e.placement.offset.map(f64::round);
+            }
+        }
+        let atlas: Vec<f32> = raw
+            .iter()
+            .map(|&v| match format {
+                PixelFormat::U8 => (v / 16.0).round().min(255.0),
+                PixelFormat::I16 => v.round() - 2500.0,
+                _ => v.round(),
+            })
+            .collect();
+        let mut search_state = vec![0.0f32; count * BLOCK as usize];
+        for k in 1..count {
+            // In the u8 case (unrotated stations at whole-pixel offsets) half-pixel corrections put
+            // every nearest-sample pick on a tie: the shader must round half away from zero, as
+            // the host does.
+            let mut correction = || match format {
+                PixelFormat::U8 => rng.int(-3, 3) as f32 + 0.5,
+                _ => rng.range(-3.0, 3.0) as f32,
+            };
+            search_state[k * BLOCK as usize] = correction();
+            search_state[k * BLOCK as usize + 1] = correction();
+        }
+        let table = resident::station_table(&entries);
+        let gpu_atlas = e
+            .upload(&f32_image(atlas.clone(), atlas.len() as u32, 1))
+            .expect("atlas");
+        let gpu_search = e
+            .upload(&f32_image(
+                search_state.clone(),
+                search_state.len() as u32,
+                1,
+            ))
+            .expect("search");
+        let mut rec = Recorder::new(e);
+        let bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let gpu_table = rec
+            .storage_table(&bytes, "test station table")
+            .expect("table");
+        let (plan, _records) =
+            resident::encode_place(&mut rec, &gpu_table, &gpu_search, count, None, [400, 400])
+                .expect("place");
+        let tables = encode_histogram(
+            &mut rec,
+            &gpu_table,
+            &plan,
+            &gpu_atlas,
+            &entries,
+            &neighbours,
+            format,
+            3.0,
+        )
+        .expect("histogram");
+        rec.submit().expect("submit");
+        let (got_plan, got_tables, got_atlas) =
+            (floats(e, &plan), floats(e, &tables), floats(e, &gpu_atlas));
+        let mut want_plan = got_plan.clone();
+        let mut want_atlas = atlas.clone();
+        let want_tables =
+            reference_histogram(&table, &mut want_plan, &mut want_atlas, &neighbours, format)
+                .expect("reference");
+        let len = want_tables[0].len();
+        assert_eq!(got_tables.len(), count * len, "{case}: table length");
+        let close = |x: f32, y: f32| (x - y).abs() <= 0.05 + 1e-6 * y.abs();
+        for (k, want) in want_tables.iter().enumerate() {
+            let got = &got_tables[k * len..(k + 1) * len];
+            let mut worst = 0.0f32;
+            for (bin, (&x, &y)) in got.iter().zip(want).enumerate() {
+                assert!(close(x, y), "{case}: station {k} table[{bin}] {x} vs {y}");
+                worst = worst.max((x - y).abs());
+            }
+            let changed = want
+                .iter()
+                .enumerate()
+                .filter(|&(bin, &v)| {
+                    v != bin as f32
+                        - if format == PixelFormat::I16 {
+                            32768.0
+                        } else {
+                            0.0
+                        }
+                })
+                .count();
+            eprintln!(
+                "{case}: station {k}: {changed} entries differ from the identity, |GPU − CPU| ≤ {worst}"
+            );
+            let b = k * BLOCK as usize + resident::GAIN;
+            let (x, y) = (got_plan[b], want_plan[b]);
+            assert!(
+                (x - y).abs() <= 1e-4 * y.abs(),
+                "{case}: station {k} effective gain {x} vs {y}"
+            );
+        }
+        // The first station keeps its values; a matched one does not.
+        assert!(want_tables[0].iter().enumerate().all(|(bin, &v)| {
+            v == bin as f32
+                - if format == PixelFormat::I16 {
+                    32768.0
+                } else {
+                    0.0
+                }
+        }));
+        for (i, (&x, &y)) in got_atlas.iter().zip(&want_atlas).enumerate() {
+            assert!(close(x, y), "{case}: atlas {i}: {x} vs {y}");
+        }
+    }
+}

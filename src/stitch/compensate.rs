@@ -19,6 +19,8 @@
 //!
 //! Statistics are gathered on the host from the stations' samples (a few hundred thousand overlap
 //! pixels); the correction is applied on the GPU while filling the atlas (`shaders/stitch_gain.wgsl`).
+//! A registered stitch gathers them on the GPU instead for `gain` and `histogram`
+//! ([`super::resident`], [`super::resident_histogram`]), where the offsets are only known there.
 
 use std::collections::HashMap;
 
@@ -390,7 +392,7 @@ fn smooth(g: &[f64], w: usize, h: usize) -> Vec<f64> {
 }
 
 /// Table domain of a format: (offset added to a sample, length).
-fn lut_domain(format: PixelFormat) -> Result<(i32, usize)> {
+pub(super) fn lut_domain(format: PixelFormat) -> Result<(i32, usize)> {
     match format {
         PixelFormat::U8 => Ok((0, 256)),
         PixelFormat::U16 => Ok((0, 65536)),
@@ -435,37 +437,51 @@ fn histogram_luts(
                 sum_ref += f64::from(mapped);
             }
         }
-        let lut = reference_lut(&reference_cdf(&h_img), &reference_cdf(&h_ref), 0);
-        let ratio = if sum_img > 0.0 {
-            sum_ref / sum_img
-        } else {
-            1.0
-        };
-        let lo = h_img.iter().position(|&c| c > 0);
-        let hi = h_img.iter().rposition(|&c| c > 0);
-        let value = |k: usize| lut[k] as f64 - f64::from(offset);
-        let table = (0..len)
-            .map(|k| {
-                let v = k as f64 - f64::from(offset);
-                let out = match (lo, hi) {
-                    (Some(lo), _) if k < lo => {
-                        value(lo) + (v - (lo as f64 - f64::from(offset))) * ratio
-                    }
-                    (_, Some(hi)) if k > hi => {
-                        value(hi) + (v - (hi as f64 - f64::from(offset))) * ratio
-                    }
-                    (Some(_), Some(_)) => value(k),
-                    _ => v,
-                };
-                out as f32
-            })
-            .collect();
-        tables.push(table);
+        tables.push(matched_table(&h_img, &h_ref, sum_img, sum_ref, offset));
     }
     Ok(tables
         .into_iter()
         .map(|table| Correction::Lut { offset, table })
         .collect())
+}
+
+/// A station's table from its overlap histogram `h_img`, its neighbour's mapped values' histogram
+/// `h_ref` and both overlap sums: the matching table ([`reference_lut`]) over the occupied bins, and
+/// beyond them lines of the overlap's mean ratio through the first and last occupied bin's values;
+/// the identity when the overlap is empty. Shared by the host path and the CPU mirror of the
+/// GPU-resident one (`resident_histogram`).
+pub(super) fn matched_table(
+    h_img: &[u32],
+    h_ref: &[u32],
+    sum_img: f64,
+    sum_ref: f64,
+    offset: i32,
+) -> Vec<f32> {
+    let lut = reference_lut(&reference_cdf(h_img), &reference_cdf(h_ref), 0);
+    let ratio = if sum_img > 0.0 {
+        sum_ref / sum_img
+    } else {
+        1.0
+    };
+    let lo = h_img.iter().position(|&c| c > 0);
+    let hi = h_img.iter().rposition(|&c| c > 0);
+    let value = |k: usize| lut[k] as f64 - f64::from(offset);
+    (0..h_img.len())
+        .map(|k| {
+            let v = k as f64 - f64::from(offset);
+            let out = match (lo, hi) {
+                (Some(lo), _) if k < lo => {
+                    value(lo) + (v - (lo as f64 - f64::from(offset))) * ratio
+                }
+                (_, Some(hi)) if k > hi => {
+                    value(hi) + (v - (hi as f64 - f64::from(offset))) * ratio
+                }
+                (Some(_), Some(_)) => value(k),
+                _ => v,
+            };
+            out as f32
+        })
+        .collect()
 }
 
 /// 255 / the largest |sample| over all stations (the largest at least 1): the factor that puts
@@ -523,7 +539,7 @@ pub fn corrections(
     }
 }
 
-fn effective_gain(values: &[f32], c: &Correction) -> f64 {
+pub(super) fn effective_gain(values: &[f32], c: &Correction) -> f64 {
     let Correction::Lut { offset, table } = c else {
         return 1.0;
     };

@@ -2,10 +2,10 @@
 //! bilinear resize kernel), place them, upload them once, and then work on one *atlas* — a single
 //! f32 storage buffer holding every station one after another — so registration, compensation and
 //! blending each bind one buffer whatever the number of stations. Without registration nothing comes
-//! back before the final canvas. With it and gain or no compensation, the whole rest is decided on
-//! the GPU too ([`super::resident`]): one wait, at the end. Block gains and histogram matching read
-//! the registration's search state back first (a few words per station, all pairs in one submission,
-//! see [`super::search`]) and lay out and solve on the host; their statistics come from the host
+//! back before the final canvas. With it and gain, histogram or no compensation, the whole rest is
+//! decided on the GPU too ([`super::resident`], [`super::resident_histogram`]): one wait, at the end.
+//! Block gains read the registration's search state back first (a few words per station, all pairs
+//! in one submission, see [`super::search`]) and lay out and solve on the host; their statistics come from the host
 //! copies of the stations the caller passed in, so no image travels back.
 
 use super::blend::{
@@ -399,6 +399,7 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
                 pairs: &pairs,
                 search,
                 compensate: params.compensate,
+                neighbours: &neighbours,
                 unit: eight_bit_unit(host.iter().map(Vec::as_slice)),
                 model: params.gain_model,
                 blend: params.blend,

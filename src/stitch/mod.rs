@@ -10,6 +10,7 @@
 //!   acceptance and chained corrections stay on the GPU; one readback for all pairs);
 //! - [`resident`]: with registration, the layout, gain compensation and blend records decided on the
 //!   GPU from the search's corrections, so a registered stitch waits for the host only once, at the end;
+//!   [`resident_histogram`] does the same for histogram compensation;
 //! - [`compensate`]: exposure compensation (gain, block gains, histogram matching) solved on the host
 //!   from overlap statistics and applied on the GPU (`shaders/stitch_gain.wgsl`);
 //! - [`blend`]: linear, feather and multi-band (Laplacian pyramid) blending
@@ -27,6 +28,7 @@ pub mod compose;
 pub mod layout;
 pub mod register;
 pub mod resident;
+pub mod resident_histogram;
 pub mod search;
 pub mod simulate;
 

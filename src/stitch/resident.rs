@@ -12,10 +12,11 @@
 //! (the nominal canvas grown by the search reach) and used row-major at the size the GPU decided; the
 //! host keeps the first w·h samples of the download, w and h read back in the same submission.
 //!
-//! Covers compensation `none` and `gain` (the default) with every blend mode: the blend and pyramid
-//! kernels take the canvas size from the plan (`blend::Sizing::Plan`), so borders and level sizes are
-//! the exact canvas's. Block gains and histogram matching (statistics and tables solved on the host)
-//! keep the host path in [`super::compose`], with its one wait in the middle. The arithmetic is
+//! Covers compensation `none`, `gain` (the default) and `histogram` (tables built on the GPU by
+//! [`super::resident_histogram`]) with every blend mode: the blend and pyramid kernels take the canvas
+//! size from the plan (`blend::Sizing::Plan`), so borders and level sizes are the exact canvas's.
+//! Block gains (a sparse system over the blocks that overlap, solved on the host) keep the host path
+//! in [`super::compose`], with its one wait in the middle. The arithmetic is
 //! f32 throughout; [`reference_place`] and [`reference_gains`] are the same steps on the CPU, and the
 //! end-to-end tests hold the result to the host path run on the offsets this one found.
 
@@ -25,6 +26,7 @@ use super::blend::{
 use super::compensate::{Compensation, Correction, GainModel};
 use super::compose::{AtlasEntry, atlas_sample, encode_fill_atlas};
 use super::layout::MAX_CANVAS_SIDE;
+use super::resident_histogram::encode_histogram;
 use super::search::{self, BLOCK, PairSpec, Refined, SearchParams, encode_search};
 use std::sync::Arc;
 
@@ -308,8 +310,10 @@ pub struct ResidentJob<'a> {
     pub pairs: &'a [PairSpec],
     /// Search range and acceptance.
     pub search: SearchParams,
-    /// `None` or `Gain`.
+    /// `None`, `Gain` or `Histogram`.
     pub compensate: Compensation,
+    /// Each station's compensation neighbour (an earlier station; `None` for the first).
+    pub neighbours: &'a [Option<usize>],
     /// 255 / the largest |sample| over all stations.
     pub unit: f64,
     /// Gain model.
@@ -337,8 +341,10 @@ pub struct ResidentResult {
 
 /// Whether [`stitch_resident`] covers this compensation and station count.
 pub fn covers(compensate: Compensation, stations: usize) -> bool {
-    matches!(compensate, Compensation::None | Compensation::Gain)
-        && (2..=MAX_STATIONS).contains(&stations)
+    matches!(
+        compensate,
+        Compensation::None | Compensation::Gain | Compensation::Histogram
+    ) && (2..=MAX_STATIONS).contains(&stations)
 }
 
 /// Registers, lays out, compensates, blends and packs on the GPU; the host waits once, for the canvas
@@ -355,6 +361,10 @@ pub fn stitch_resident(
             job.entries.len()
         )));
     }
+    if job.compensate == Compensation::Histogram {
+        // Refuse a format without tables before any work, with the host path's message.
+        super::compensate::lut_domain(job.format)?;
+    }
     let count = job.entries.len();
     let max_canvas = canvas_bound(job.canvas, job.search.max_shift)?;
     let mut rec = Recorder::new(engine);
@@ -368,8 +378,8 @@ pub fn stitch_resident(
     let table = rec.storage_table(&words, "stitch station table")?;
     let ramp = feather_ramp(job.blend, job.sharpness);
     let (plan, records) = encode_place(&mut rec, &table, &state, count, ramp, max_canvas)?;
-    if job.compensate == Compensation::Gain {
-        encode_gains(
+    match job.compensate {
+        Compensation::Gain => encode_gains(
             &mut rec,
             &table,
             &plan,
@@ -377,7 +387,19 @@ pub fn stitch_resident(
             job.entries,
             job.unit,
             &job.model,
-        )?;
+        )?,
+        Compensation::Histogram => encode_histogram(
+            &mut rec,
+            &table,
+            &plan,
+            atlas,
+            job.entries,
+            job.neighbours,
+            job.format,
+            job.search.max_shift,
+        )
+        .map(|_tables| ())?,
+        Compensation::None | Compensation::Blocks => {}
     }
     let records = Records::Gpu {
         table: &records,
@@ -444,16 +466,16 @@ fn first_samples(full: HostImage, [w, h]: [u32; 2]) -> Result<HostImage> {
 
 /// One station of the table, decoded as the shaders read it.
 #[derive(Debug, Clone, Copy)]
-struct TableStation {
-    atlas: u32,
-    size: [u32; 2],
+pub(super) struct TableStation {
+    pub(super) atlas: u32,
+    pub(super) size: [u32; 2],
     nominal: [f32; 2],
     cos: f32,
     sin: f32,
 }
 
 impl TableStation {
-    fn read(table: &[u32], k: usize) -> Self {
+    pub(super) fn read(table: &[u32], k: usize) -> Self {
         let w = &table[k * BLOCK as usize..(k + 1) * BLOCK as usize];
         TableStation {
             atlas: w[0],
@@ -480,7 +502,7 @@ impl TableStation {
         ]
     }
 
-    fn station_point(&self, off: [f32; 2], p: [f32; 2]) -> [f32; 2] {
+    pub(super) fn station_point(&self, off: [f32; 2], p: [f32; 2]) -> [f32; 2] {
         let c = self.centre();
         let d = [p[0] - off[0] - c[0], p[1] - off[1] - c[1]];
         [
@@ -489,13 +511,13 @@ impl TableStation {
         ]
     }
 
-    fn covers(&self, off: [f32; 2], p: [f32; 2]) -> bool {
+    pub(super) fn covers(&self, off: [f32; 2], p: [f32; 2]) -> bool {
         let s = self.station_point(off, p);
         let (w, h) = (self.size[0] as f32, self.size[1] as f32);
         s[0] > -0.5 && s[1] > -0.5 && s[0] < w - 0.5 && s[1] < h - 0.5
     }
 
-    fn bbox(&self, off: [f32; 2]) -> [f32; 4] {
+    pub(super) fn bbox(&self, off: [f32; 2]) -> [f32; 4] {
         let (w, h) = (self.size[0] as f32, self.size[1] as f32);
         let mut b = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
         for s in [
@@ -524,7 +546,7 @@ impl TableStation {
     }
 }
 
-fn box_overlap(a: [f32; 4], b: [f32; 4]) -> Option<[f32; 4]> {
+pub(super) fn box_overlap(a: [f32; 4], b: [f32; 4]) -> Option<[f32; 4]> {
     let r = [
         a[0].max(b[0]),
         a[1].max(b[1]),
@@ -803,7 +825,7 @@ mod tests {
             .to_string();
         assert!(err.contains("too large"), "{err}");
         assert!(!covers(Compensation::Blocks, 3));
-        assert!(!covers(Compensation::Histogram, 3));
+        assert!(covers(Compensation::Histogram, 3));
         assert!(!covers(Compensation::Gain, MAX_STATIONS + 1));
         assert!(covers(Compensation::None, 2));
     }
