@@ -5,7 +5,7 @@
 //! Throughput is canvas pixels/s.
 //!
 //! Cases: gain + linear (the original tool's pipeline), NCC refinement (±20 px) + gain + linear,
-//! NCC refinement + histogram matching + linear, and gain + multi-band (5 bands).
+//! NCC refinement + histogram matching or block gains + linear, and gain + multi-band (5 bands).
 //!
 //! Run: `cargo bench --bench stitch` (RADPIPE_STITCH_BENCH_SIDE=1000 for a quick run on a CPU adapter).
 
@@ -69,6 +69,12 @@ fn bench(c: &mut Criterion) {
             "refine+histogram+linear",
             true,
             Compensation::Histogram,
+            BlendMode::Linear,
+        ),
+        (
+            "refine+blocks+linear",
+            true,
+            Compensation::Blocks,
             BlendMode::Linear,
         ),
         (

@@ -902,3 +902,149 @@ fn resident_histogram_tables_match_the_reference() {
         }
     }
 }
+
+/// The GPU-resident block gains (`shaders/stitch_block_gains.wgsl`) against
+/// `resident_blocks::reference_blocks` on random stations placed by the GPU layout at random search
+/// corrections, their global gains applied by the GPU gain solve first. Both read the offsets and the
+/// scaled atlas from the GPU, so the key sums cover the same points; the CPU solves the model exactly
+/// (f64 elimination), the GPU by Jacobi iterations in f32 stopped at a 1e-6 step: smoothed block
+/// gains, reported gains and the corrected atlas within 1e-4 relative (measured ≤ 4e-7). The key
+/// list made from the nominal layout must hold every pair of blocks that meets at the GPU's offsets.
+#[test]
+fn resident_block_gains_match_the_reference() {
+    use radpipe::stitch::resident_blocks::{
+        block_keys, encode_blocks, reference_blocks, relative_reach, smoothed_plane,
+    };
+    let mut rng = Rng::new(common::seed("resident_block_gains_match_the_reference"));
+    let e = engine();
+    let model = radpipe::stitch::compensate::GainModel {
+        block_size: 16,
+        ..Default::default()
+    };
+    for (count, vertical) in [(3, true), (2, false)] {
+        let case = format!("{count} stations, vertical {vertical}");
+        let (atlas, entries) = resident_stations(&mut rng, count, vertical);
+        let mut search_state = vec![0.0f32; count * BLOCK as usize];
+        for k in 1..count {
+            search_state[k * BLOCK as usize] = rng.range(-3.0, 3.0) as f32;
+            search_state[k * BLOCK as usize + 1] = rng.range(-3.0, 3.0) as f32;
+        }
+        let table = resident::station_table(&entries);
+        let unit = radpipe::stitch::compensate::eight_bit_unit([atlas.as_slice()]);
+        let gpu_atlas = e
+            .upload(&f32_image(atlas.clone(), atlas.len() as u32, 1))
+            .expect("atlas");
+        let gpu_search = e
+            .upload(&f32_image(
+                search_state.clone(),
+                search_state.len() as u32,
+                1,
+            ))
+            .expect("search");
+        let bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mut rec = Recorder::new(e);
+        let gpu_table = rec
+            .storage_table(&bytes, "test station table")
+            .expect("table");
+        let (plan, _records) =
+            resident::encode_place(&mut rec, &gpu_table, &gpu_search, count, None, [400, 400])
+                .expect("place");
+        resident::encode_gains(
+            &mut rec, &gpu_table, &plan, &gpu_atlas, &entries, unit, &model,
+        )
+        .expect("gains");
+        rec.submit().expect("submit");
+        let (mut want_plan, mut want_atlas) = (floats(e, &plan), floats(e, &gpu_atlas));
+        let keys =
+            block_keys(&entries, model.block_size, relative_reach(count, 3.0)).expect("keys");
+        // The keys listed from the nominal layout hold every pair of blocks that meets at the
+        // offsets the GPU placed the stations at (the host path's keys, found point by point).
+        let placed: Vec<Placement> = entries
+            .iter()
+            .enumerate()
+            .map(|(k, en)| Placement {
+                offset: [
+                    f64::from(want_plan[k * BLOCK as usize + resident::OFFSET]),
+                    f64::from(want_plan[k * BLOCK as usize + resident::OFFSET + 1]),
+                ],
+                ..en.placement
+            })
+            .collect();
+        let listed: std::collections::BTreeSet<[u32; 4]> = keys.keys.iter().copied().collect();
+        let mut met = 0;
+        for i in 0..count {
+            for j in i + 1..count {
+                let Some(r) = overlap(&placed[i], &placed[j]) else {
+                    continue;
+                };
+                let block = |k: usize, p: [f64; 2]| {
+                    let g = keys.grids[k];
+                    let s = placed[k].to_station(p);
+                    let (w, h) = (f64::from(placed[k].width), f64::from(placed[k].height));
+                    let ix = (((s[0] + 0.5) * f64::from(g[0]) / w).floor() as u32).min(g[0] - 1);
+                    let iy = (((s[1] + 0.5) * f64::from(g[1]) / h).floor() as u32).min(g[1] - 1);
+                    iy * g[0] + ix
+                };
+                for y in (r[1].ceil() as i64..=r[3].floor() as i64).step_by(2) {
+                    for x in (r[0].ceil() as i64..=r[2].floor() as i64).step_by(2) {
+                        let p = [x as f64, y as f64];
+                        if placed[i].covers(p) && placed[j].covers(p) {
+                            let key = [i as u32, block(i, p), j as u32, block(j, p)];
+                            assert!(listed.contains(&key), "{case}: key {key:?} not listed");
+                            met += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(met > 0, "{case}: the stations overlap");
+        let mut rec = Recorder::new(e);
+        let gpu_table = rec
+            .storage_table(&bytes, "test station table")
+            .expect("table");
+        let planes = encode_blocks(
+            &mut rec, &gpu_table, &plan, &gpu_atlas, &entries, &keys, unit, &model,
+        )
+        .expect("blocks");
+        rec.submit().expect("submit");
+        let (got_plan, got_atlas, got_planes) =
+            (floats(e, &plan), floats(e, &gpu_atlas), floats(e, &planes));
+        let want = reference_blocks(&table, &mut want_plan, &mut want_atlas, &keys, unit, &model)
+            .expect("reference");
+        let got = smoothed_plane(&got_planes, keys.nodes);
+        assert_eq!(
+            got_plan[count * BLOCK as usize + resident::BLOCK_STATUS],
+            1.0,
+            "{case}: block status"
+        );
+        let mut worst = 0.0f32;
+        for (p, (&x, &y)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * y.abs(),
+                "{case}: node {p}: block gain {x} vs {y}"
+            );
+            worst = worst.max((x - y).abs() / y.abs());
+        }
+        let spread = want.iter().fold(0.0f32, |m, &g| m.max((g - 1.0).abs()));
+        eprintln!(
+            "{case}: {} keys, {} nodes, block gains within {spread} of 1, GPU vs CPU ≤ {worst:e} relative",
+            keys.keys.len(),
+            keys.nodes
+        );
+        assert!(spread > 1e-3, "{case}: the block gains did nothing");
+        for k in 0..count {
+            let b = k * BLOCK as usize + resident::GAIN;
+            let (x, y) = (got_plan[b], want_plan[b]);
+            assert!(
+                (x - y).abs() <= 1e-4 * y,
+                "{case}: station {k} gain {x} vs {y}"
+            );
+        }
+        for (i, (&x, &y)) in got_atlas.iter().zip(&want_atlas).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+                "{case}: atlas {i}: {x} vs {y}"
+            );
+        }
+    }
+}

@@ -374,7 +374,7 @@ fn stitch_reads_back_only_the_canvas_and_the_registration_state() {
         (BlendMode::Multiband, true, Compensation::Gain, 2, 1),
         (BlendMode::Feather, true, Compensation::None, 2, 1),
         (BlendMode::Linear, true, Compensation::Histogram, 2, 1),
-        (BlendMode::Linear, true, Compensation::Blocks, 2, 2),
+        (BlendMode::Linear, true, Compensation::Blocks, 2, 1),
     ] {
         let params = StitchParams {
             refine,
@@ -420,6 +420,8 @@ fn resident_stitch_matches_the_host_path_on_the_offsets_it_found() {
         (BlendMode::Linear, Compensation::None),
         (BlendMode::Linear, Compensation::Histogram),
         (BlendMode::Multiband, Compensation::Histogram),
+        (BlendMode::Linear, Compensation::Blocks),
+        (BlendMode::Feather, Compensation::Blocks),
     ] {
         let case = format!("{blend:?} {compensate:?}");
         let refined = StitchParams {

@@ -2,7 +2,7 @@
 //! recording with nothing read back in between.
 //!
 //! On 8-bit images with 256 bins this is exactly OpenCV's `equalizeHist`: with i0 the first non-empty
-//! bin, T the pixel count and d = T − hist[i0], `lut[i0] = 0` and for j > i0
+//! bin, T the pixel count and d = T − `hist[i0]`, `lut[i0] = 0` and for j > i0
 //! `lut[j] = saturate_cast<uchar>(float(hist[i0+1] + … + hist[j]) * (255.f / d))` — f32 arithmetic,
 //! rounded half to even (cvRound); an image whose pixels all fall in one bin becomes that bin's value.
 //! 16-bit and float images use the same definition over N bins, stretched to the full output range:

@@ -7,7 +7,7 @@
 //!
 //! Both modes are separable: the host tabulates per output column and per output row which source
 //! samples contribute with what weight, in f64 (`shaders/resize_linear.wgsl`,
-//! `shaders/resize_area.wgsl`); the shaders gather and blend, and [`reference`] does the same on the
+//! `shaders/resize_area.wgsl`); the shaders gather and blend, and [`reference()`] does the same on the
 //! CPU from the same tables.
 //!
 //! - [`Sampling::Exact`]: linear = two lerps in f32 (x, then y), round to nearest (ties to even); area

@@ -15,7 +15,7 @@
 //!   mode reaches bit-level parity with OpenCV (`tests/warp_opencv_parity.rs`).
 //!
 //! Both modes evaluate the destination → source map from per-column and per-row tables that the host
-//! computes in f64 (`x·m00`, `y·m01 + m02`, …), so the shader and [`reference`] start from identical
+//! computes in f64 (`x·m00`, `y·m01 + m02`, …), so the shader and [`reference()`] start from identical
 //! coordinates. The perspective OpenCV mode decides `round(32·X/W)` exactly with 64-bit fixed-point
 //! integers, because f32 division flips the 1/32-px bin of a few pixels in a thousand.
 //!
@@ -588,7 +588,7 @@ pub fn encode(rec: &mut Recorder<'_>, input: &GpuImage, params: &WarpParams) -> 
 
 /// Uploads `input`, warps it on the GPU and reads the result back: one upload, one submission, one
 /// readback — or, when the input or output is over the adapter's binding limit, the same in tiles
-/// (see [`tiling`](crate::ops::tiling)).
+/// (see [`crate::ops::tiling`]).
 pub fn warp_image(engine: &Engine, input: &HostImage, params: &WarpParams) -> Result<HostImage> {
     let out_format = params.out_format.unwrap_or(input.format());
     let too_big = !tiling::fits(engine, input.width, input.height, input.format())

@@ -19,8 +19,8 @@
 //!
 //! Statistics are gathered on the host from the stations' samples (a few hundred thousand overlap
 //! pixels); the correction is applied on the GPU while filling the atlas (`shaders/stitch_gain.wgsl`).
-//! A registered stitch gathers them on the GPU instead for `gain` and `histogram`
-//! ([`super::resident`], [`super::resident_histogram`]), where the offsets are only known there.
+//! A registered stitch gathers and solves them on the GPU instead ([`super::resident`],
+//! [`super::resident_histogram`], [`super::resident_blocks`]), where the offsets are only known there.
 
 use std::collections::HashMap;
 
@@ -370,7 +370,7 @@ fn block_gains(
 }
 
 /// [1 2 1]/4 in x then y, edges replicated (OpenCV smooths block gain maps this way).
-fn smooth(g: &[f64], w: usize, h: usize) -> Vec<f64> {
+pub(super) fn smooth(g: &[f64], w: usize, h: usize) -> Vec<f64> {
     let at = |v: &[f64], x: i64, y: i64| {
         v[(y.clamp(0, h as i64 - 1) as usize) * w + x.clamp(0, w as i64 - 1) as usize]
     };

@@ -2,11 +2,11 @@
 //! bilinear resize kernel), place them, upload them once, and then work on one *atlas* — a single
 //! f32 storage buffer holding every station one after another — so registration, compensation and
 //! blending each bind one buffer whatever the number of stations. Without registration nothing comes
-//! back before the final canvas. With it and gain, histogram or no compensation, the whole rest is
-//! decided on the GPU too ([`super::resident`], [`super::resident_histogram`]): one wait, at the end.
-//! Block gains read the registration's search state back first (a few words per station, all pairs
-//! in one submission, see [`super::search`]) and lay out and solve on the host; their statistics come from the host
-//! copies of the stations the caller passed in, so no image travels back.
+//! back before the final canvas. With it, the whole rest is decided on the GPU too
+//! ([`super::resident`], [`super::resident_histogram`], [`super::resident_blocks`]): one wait, at the
+//! end. The host path below (layout, statistics and solves on the host, from the host copies of the
+//! stations the caller passed in, so no image travels back) serves a stitch without registration and
+//! more stations than the GPU solve takes; it is also what the resident path is tested against.
 
 use super::blend::{
     BlendMode, Records, Sizing, encode_blend, encode_pack, multiband, ramps, records,
@@ -391,7 +391,7 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
             max_shift: params.max_shift,
             min_score: params.min_ncc,
         };
-        if resident::covers(params.compensate, stations.len()) {
+        if resident::covers(stations.len()) {
             let job = ResidentJob {
                 uploaded: &uploaded,
                 entries: &entries,

@@ -10,7 +10,8 @@
 //!   acceptance and chained corrections stay on the GPU; one readback for all pairs);
 //! - [`resident`]: with registration, the layout, gain compensation and blend records decided on the
 //!   GPU from the search's corrections, so a registered stitch waits for the host only once, at the end;
-//!   [`resident_histogram`] does the same for histogram compensation;
+//!   [`resident_histogram`] and [`resident_blocks`] do the same for histogram and block-gain
+//!   compensation;
 //! - [`compensate`]: exposure compensation (gain, block gains, histogram matching) solved on the host
 //!   from overlap statistics and applied on the GPU (`shaders/stitch_gain.wgsl`);
 //! - [`blend`]: linear, feather and multi-band (Laplacian pyramid) blending
@@ -28,6 +29,7 @@ pub mod compose;
 pub mod layout;
 pub mod register;
 pub mod resident;
+pub mod resident_blocks;
 pub mod resident_histogram;
 pub mod search;
 pub mod simulate;

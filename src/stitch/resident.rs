@@ -12,11 +12,11 @@
 //! (the nominal canvas grown by the search reach) and used row-major at the size the GPU decided; the
 //! host keeps the first w·h samples of the download, w and h read back in the same submission.
 //!
-//! Covers compensation `none`, `gain` (the default) and `histogram` (tables built on the GPU by
-//! [`super::resident_histogram`]) with every blend mode: the blend and pyramid kernels take the canvas
-//! size from the plan (`blend::Sizing::Plan`), so borders and level sizes are the exact canvas's.
-//! Block gains (a sparse system over the blocks that overlap, solved on the host) keep the host path
-//! in [`super::compose`], with its one wait in the middle. The arithmetic is
+//! Covers every compensation — `none`, `gain` (the default), `histogram` (tables built by
+//! [`super::resident_histogram`]) and `blocks` (block gains solved by [`super::resident_blocks`] on
+//! top of the gains) — with every blend mode: the blend and pyramid kernels take the canvas size from
+//! the plan (`blend::Sizing::Plan`), so borders and level sizes are the exact canvas's. More than
+//! [`MAX_STATIONS`] stations keep the host path in [`super::compose`], with its one wait in the middle. The arithmetic is
 //! f32 throughout; [`reference_place`] and [`reference_gains`] are the same steps on the CPU, and the
 //! end-to-end tests hold the result to the host path run on the offsets this one found.
 
@@ -26,6 +26,7 @@ use super::blend::{
 use super::compensate::{Compensation, Correction, GainModel};
 use super::compose::{AtlasEntry, atlas_sample, encode_fill_atlas};
 use super::layout::MAX_CANVAS_SIDE;
+use super::resident_blocks::{block_keys, encode_blocks, relative_reach};
 use super::resident_histogram::encode_histogram;
 use super::search::{self, BLOCK, PairSpec, Refined, SearchParams, encode_search};
 use std::sync::Arc;
@@ -51,6 +52,9 @@ pub const LAYOUT_STATUS: usize = 4;
 /// Global block word: 0 gains not solved, 1 solved, 2 singular system, 3 gains not finite or not
 /// positive.
 pub const GAIN_STATUS: usize = 5;
+/// Global block word: 0 block gains not solved, 1 solved, 2 the iterations did not converge, 3 gains
+/// not finite.
+pub const BLOCK_STATUS: usize = 6;
 /// Canvas points sampled for the gain statistics: every `STRIDE`-th in each direction.
 const STRIDE: i64 = 2;
 
@@ -278,6 +282,19 @@ pub fn decode_plan(words: &[f32], count: usize) -> Result<Plan> {
             ));
         }
     }
+    match words[g + BLOCK_STATUS] as u32 {
+        0 | 1 => {}
+        2 => {
+            return Err(Error::InvalidParams(
+                "block gain compensation: the solve did not converge".into(),
+            ));
+        }
+        _ => {
+            return Err(Error::InvalidParams(
+                "block gain compensation found no valid gains".into(),
+            ));
+        }
+    }
     let block = |k: usize, w: usize| f64::from(words[k * BLOCK as usize + w]);
     Ok(Plan {
         canvas: [words[g + CANVAS] as u32, words[g + CANVAS + 1] as u32],
@@ -310,7 +327,7 @@ pub struct ResidentJob<'a> {
     pub pairs: &'a [PairSpec],
     /// Search range and acceptance.
     pub search: SearchParams,
-    /// `None`, `Gain` or `Histogram`.
+    /// Exposure compensation.
     pub compensate: Compensation,
     /// Each station's compensation neighbour (an earlier station; `None` for the first).
     pub neighbours: &'a [Option<usize>],
@@ -339,12 +356,9 @@ pub struct ResidentResult {
     pub refined: Vec<Refined>,
 }
 
-/// Whether [`stitch_resident`] covers this compensation and station count.
-pub fn covers(compensate: Compensation, stations: usize) -> bool {
-    matches!(
-        compensate,
-        Compensation::None | Compensation::Gain | Compensation::Histogram
-    ) && (2..=MAX_STATIONS).contains(&stations)
+/// Whether [`stitch_resident`] covers this station count (every compensation is covered).
+pub fn covers(stations: usize) -> bool {
+    (2..=MAX_STATIONS).contains(&stations)
 }
 
 /// Registers, lays out, compensates, blends and packs on the GPU; the host waits once, for the canvas
@@ -354,10 +368,9 @@ pub fn stitch_resident(
     atlas: &GpuImage,
     job: &ResidentJob<'_>,
 ) -> Result<ResidentResult> {
-    if !covers(job.compensate, job.entries.len()) {
+    if !covers(job.entries.len()) {
         return Err(Error::InvalidParams(format!(
-            "the GPU-resident stitch does not cover {:?} compensation of {} stations",
-            job.compensate,
+            "the GPU-resident stitch takes 2 to {MAX_STATIONS} stations, not {}",
             job.entries.len()
         )));
     }
@@ -365,6 +378,15 @@ pub fn stitch_resident(
         // Refuse a format without tables before any work, with the host path's message.
         super::compensate::lut_domain(job.format)?;
     }
+    // The block keys come from the nominal layout, before anything is recorded.
+    let block_keys = match job.compensate {
+        Compensation::Blocks => Some(block_keys(
+            job.entries,
+            job.model.block_size,
+            relative_reach(job.entries.len(), job.search.max_shift),
+        )?),
+        _ => None,
+    };
     let count = job.entries.len();
     let max_canvas = canvas_bound(job.canvas, job.search.max_shift)?;
     let mut rec = Recorder::new(engine);
@@ -379,15 +401,29 @@ pub fn stitch_resident(
     let ramp = feather_ramp(job.blend, job.sharpness);
     let (plan, records) = encode_place(&mut rec, &table, &state, count, ramp, max_canvas)?;
     match job.compensate {
-        Compensation::Gain => encode_gains(
-            &mut rec,
-            &table,
-            &plan,
-            atlas,
-            job.entries,
-            job.unit,
-            &job.model,
-        )?,
+        Compensation::Gain | Compensation::Blocks => {
+            encode_gains(
+                &mut rec,
+                &table,
+                &plan,
+                atlas,
+                job.entries,
+                job.unit,
+                &job.model,
+            )?;
+            if let Some(keys) = &block_keys {
+                encode_blocks(
+                    &mut rec,
+                    &table,
+                    &plan,
+                    atlas,
+                    job.entries,
+                    keys,
+                    job.unit,
+                    &job.model,
+                )?;
+            }
+        }
         Compensation::Histogram => encode_histogram(
             &mut rec,
             &table,
@@ -399,7 +435,7 @@ pub fn stitch_resident(
             job.search.max_shift,
         )
         .map(|_tables| ())?,
-        Compensation::None | Compensation::Blocks => {}
+        Compensation::None => {}
     }
     let records = Records::Gpu {
         table: &records,
@@ -535,6 +571,11 @@ impl TableStation {
             ];
         }
         b
+    }
+
+    /// Bilinear sample at station pixel coordinates `s`, as the shaders' `atlas_sample`.
+    pub(super) fn sample(&self, atlas: &[f32], s: [f32; 2]) -> f32 {
+        atlas_sample(atlas, &self.entry(), s[0], s[1])
     }
 
     /// The atlas entry [`atlas_sample`] reads (it uses only the atlas offset and the size).
@@ -824,9 +865,8 @@ mod tests {
             .expect_err("too large")
             .to_string();
         assert!(err.contains("too large"), "{err}");
-        assert!(!covers(Compensation::Blocks, 3));
-        assert!(covers(Compensation::Histogram, 3));
-        assert!(!covers(Compensation::Gain, MAX_STATIONS + 1));
-        assert!(covers(Compensation::None, 2));
+        assert!(covers(3));
+        assert!(!covers(MAX_STATIONS + 1));
+        assert!(!covers(1));
     }
 }
