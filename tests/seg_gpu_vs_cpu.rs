@@ -237,6 +237,11 @@ fn pipeline_on_the_shared_device_matches_cpu_with_one_upload_and_readback_per_im
         2,
         "one readback per image"
     );
+    assert_eq!(
+        after.waits - before.waits,
+        1,
+        "the host waits once, for the masks: none between preprocessing, the network and the mask"
+    );
 
     let margins = cpu.margins(&inputs).expect("cpu margins");
     let cpu_masks = cpu.segment(&inputs).expect("cpu segment");
