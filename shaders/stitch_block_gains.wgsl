@@ -21,9 +21,8 @@
 #import pixels
 #import atlas
 #import placement
+#import plan
 
-const BLOCK: u32 = 16u;
-const GAIN_WORD: u32 = 12u;
 const STATUS_WORD: u32 = 6u;
 const STRIDE: u32 = 2u;
 const MAX_ITERATIONS: u32 = 4000u;
@@ -61,10 +60,6 @@ var<workgroup> part_n: array<f32, 256>;
 var<workgroup> part_a: array<f32, 256>;
 var<workgroup> part_b: array<f32, 256>;
 var<workgroup> moved: atomic<u32>;
-
-fn offset_of(k: u32) -> vec2<f32> {
-    return vec2<f32>(plan[k * BLOCK + 10u], plan[k * BLOCK + 11u]);
-}
 
 // Blocks across and down station k, and its first node.
 fn grid_of(k: u32) -> vec3<u32> {
@@ -113,8 +108,8 @@ fn key_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grou
         let bi = blocks[m * 4u + 1u];
         let j = blocks[m * 4u + 2u];
         let bj = blocks[m * 4u + 3u];
-        let oi = offset_of(i);
-        let oj = offset_of(j);
+        let oi = plan_offset(i);
+        let oj = plan_offset(j);
         // The pair's overlap fixes the sampling grid (every STRIDE-th point from its first); the
         // two blocks' boxes only narrow the points visited.
         let r = box_overlap(st_bbox(i, oi), st_bbox(j, oj));
@@ -275,7 +270,7 @@ fn solve(@builtin(local_invocation_index) lid: u32) {
         status = 3.0;
     }
     if lid == 0u {
-        plan[params.count * BLOCK + STATUS_WORD] = status;
+        plan[params.count * PLAN_BLOCK + STATUS_WORD] = status;
     }
 }
 
@@ -322,7 +317,7 @@ fn smooth_grids(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         workgroupBarrier();
     }
     if lid == 0u {
-        plan[k * BLOCK + GAIN_WORD] = plan[k * BLOCK + GAIN_WORD] * part_a[0] / f32(g.x * g.y);
+        plan[k * PLAN_BLOCK + PLAN_GAIN] = plan[k * PLAN_BLOCK + PLAN_GAIN] * part_a[0] / f32(g.x * g.y);
     }
 }
 

@@ -15,8 +15,8 @@
 #import pixels
 #import atlas
 #import placement
+#import plan
 
-const BLOCK: u32 = 16u;
 const STRIDE: u32 = 2u;
 const MAX_STATIONS: u32 = 16u;
 
@@ -41,10 +41,6 @@ var<workgroup> part_n: array<f32, 256>;
 var<workgroup> part_a: array<f32, 256>;
 var<workgroup> part_b: array<f32, 256>;
 
-fn offset_of(k: u32) -> vec2<f32> {
-    return vec2<f32>(plan[k * BLOCK + 10u], plan[k * BLOCK + 11u]);
-}
-
 // Pair `p` of the ordering (0,1), (0,2), …, (1,2), …
 fn pair_of(p: u32, n: u32) -> vec2<u32> {
     var left = p;
@@ -66,8 +62,8 @@ fn sample_at(k: u32, s: vec2<f32>) -> f32 {
 @compute @workgroup_size(256)
 fn overlap_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let ij = pair_of(wid.x, params.count);
-    let oi = offset_of(ij.x);
-    let oj = offset_of(ij.y);
+    let oi = plan_offset(ij.x);
+    let oj = plan_offset(ij.y);
     let r = box_overlap(st_bbox(ij.x, oi), st_bbox(ij.y, oj));
     var n = 0.0;
     var a = 0.0;
@@ -183,9 +179,9 @@ fn solve() {
         }
     }
     for (var k = 0u; k < n; k++) {
-        plan[k * BLOCK + 12u] = select(1.0, g[k], status == 1.0);
+        plan[k * PLAN_BLOCK + PLAN_GAIN] = select(1.0, g[k], status == 1.0);
     }
-    plan[n * BLOCK + 5u] = status;
+    plan[n * PLAN_BLOCK + 5u] = status;
 }
 
 @compute @workgroup_size(256)
@@ -197,5 +193,5 @@ fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
         return;
     }
     let at = st_atlas(k) + i;
-    atlas[at] = atlas[at] * plan[k * BLOCK + 12u];
+    atlas[at] = atlas[at] * plan[k * PLAN_BLOCK + PLAN_GAIN];
 }

@@ -23,9 +23,8 @@
 
 #import pixels
 #import placement
+#import plan
 
-const BLOCK: u32 = 16u;
-const GAIN_WORD: u32 = 12u;
 const NONE: u32 = 0xFFFFFFFFu;
 // Stats words after the three histograms: sum of the station's samples (f32 bits), sum of the
 // neighbour's mapped samples (f32 bits), first and last occupied bin of the station (NONE when
@@ -64,10 +63,6 @@ var<workgroup> part_b: array<f32, 256>;
 var<workgroup> part_lo: array<u32, 256>;
 var<workgroup> part_hi: array<u32, 256>;
 
-fn offset_of(k: u32) -> vec2<f32> {
-    return vec2<f32>(plan[k * BLOCK + 10u], plan[k * BLOCK + 11u]);
-}
-
 fn stats_base() -> u32 {
     return 3u * params.lut_len;
 }
@@ -97,8 +92,8 @@ fn count(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let i = params.station;
     let j = params.neighbour;
     let len = params.lut_len;
-    let oi = offset_of(i);
-    let oj = offset_of(j);
+    let oi = plan_offset(i);
+    let oj = plan_offset(j);
     let r = box_overlap(st_bbox(j, oj), st_bbox(i, oi));
     if !box_usable(r) {
         return;
@@ -290,7 +285,7 @@ fn gain_of(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         workgroupBarrier();
     }
     if lid == 0u {
-        plan[k * BLOCK + GAIN_WORD] = select(1.0, part_b[0] / part_a[0], part_a[0] > 0.0);
+        plan[k * PLAN_BLOCK + PLAN_GAIN] = select(1.0, part_b[0] / part_a[0], part_a[0] > 0.0);
     }
 }
 

@@ -635,6 +635,50 @@ fn resident_stations(rng: &mut Rng, count: usize, vertical: bool) -> (Vec<f32>, 
     (atlas, entries)
 }
 
+/// A resident test's stations on the GPU: the atlas and the search state uploaded, the station table
+/// stored and the layout recorded into `rec` (plan, records).
+struct Placed {
+    atlas: GpuImage,
+    table: radpipe::pipeline::Table,
+    plan: GpuImage,
+    records: GpuImage,
+}
+
+fn place_on_gpu(
+    rec: &mut Recorder<'_>,
+    atlas: &[f32],
+    search_state: &[f32],
+    table: &[u32],
+    ramp: Option<f32>,
+    max_canvas: [u32; 2],
+) -> Placed {
+    let e = rec.engine();
+    let count = search_state.len() / BLOCK as usize;
+    let gpu_atlas = e
+        .upload(&f32_image(atlas.to_vec(), atlas.len() as u32, 1))
+        .expect("atlas");
+    let gpu_search = e
+        .upload(&f32_image(
+            search_state.to_vec(),
+            search_state.len() as u32,
+            1,
+        ))
+        .expect("search");
+    let bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let gpu_table = rec
+        .storage_table(&bytes, "test station table")
+        .expect("table");
+    let (plan, records) =
+        resident::encode_place(rec, &gpu_table, &gpu_search, count, ramp, max_canvas)
+            .expect("place");
+    Placed {
+        atlas: gpu_atlas,
+        table: gpu_table,
+        plan,
+        records,
+    }
+}
+
 /// The GPU-resident layout (`shaders/stitch_layout.wgsl`) and gain solve
 /// (`shaders/stitch_gain_solve.wgsl`) against `resident::reference_place` / `reference_gains` on
 /// random stations and random search corrections: canvas, shift and statuses exact, offsets and
@@ -663,31 +707,18 @@ fn resident_layout_and_gains_match_the_reference() {
         let table = resident::station_table(&entries);
         let max_canvas = [400, 400];
         let unit = radpipe::stitch::compensate::eight_bit_unit([atlas.as_slice()]);
-        let gpu_atlas = e
-            .upload(&f32_image(atlas.clone(), atlas.len() as u32, 1))
-            .expect("atlas");
-        let gpu_search = e
-            .upload(&f32_image(
-                search_state.clone(),
-                search_state.len() as u32,
-                1,
-            ))
-            .expect("search");
         let mut rec = Recorder::new(e);
-        let bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
-        let gpu_table = rec
-            .storage_table(&bytes, "test station table")
-            .expect("table");
-        let (plan, records) =
-            resident::encode_place(&mut rec, &gpu_table, &gpu_search, count, ramp, max_canvas)
-                .expect("place");
+        let g = place_on_gpu(&mut rec, &atlas, &search_state, &table, ramp, max_canvas);
         resident::encode_gains(
-            &mut rec, &gpu_table, &plan, &gpu_atlas, &entries, unit, &model,
+            &mut rec, &g.table, &g.plan, &g.atlas, &entries, unit, &model,
         )
         .expect("gains");
         rec.submit().expect("submit");
-        let (got_plan, got_records, got_atlas) =
-            (floats(e, &plan), floats(e, &records), floats(e, &gpu_atlas));
+        let (got_plan, got_records, got_atlas) = (
+            floats(e, &g.plan),
+            floats(e, &g.records),
+            floats(e, &g.atlas),
+        );
         let (mut want_plan, want_records) =
             resident::reference_place(&table, &search_state, count, ramp, max_canvas);
         let mut want_atlas = atlas.clone();
@@ -819,29 +850,13 @@ fn resident_histogram_tables_match_the_reference() {
             search_state[k * BLOCK as usize + 1] = correction();
         }
         let table = resident::station_table(&entries);
-        let gpu_atlas = e
-            .upload(&f32_image(atlas.clone(), atlas.len() as u32, 1))
-            .expect("atlas");
-        let gpu_search = e
-            .upload(&f32_image(
-                search_state.clone(),
-                search_state.len() as u32,
-                1,
-            ))
-            .expect("search");
         let mut rec = Recorder::new(e);
-        let bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
-        let gpu_table = rec
-            .storage_table(&bytes, "test station table")
-            .expect("table");
-        let (plan, _records) =
-            resident::encode_place(&mut rec, &gpu_table, &gpu_search, count, None, [400, 400])
-                .expect("place");
+        let g = place_on_gpu(&mut rec, &atlas, &search_state, &table, None, [400, 400]);
         let tables = encode_histogram(
             &mut rec,
-            &gpu_table,
-            &plan,
-            &gpu_atlas,
+            &g.table,
+            &g.plan,
+            &g.atlas,
             &entries,
             &neighbours,
             format,
@@ -850,7 +865,7 @@ fn resident_histogram_tables_match_the_reference() {
         .expect("histogram");
         rec.submit().expect("submit");
         let (got_plan, got_tables, got_atlas) =
-            (floats(e, &plan), floats(e, &tables), floats(e, &gpu_atlas));
+            (floats(e, &g.plan), floats(e, &tables), floats(e, &g.atlas));
         let mut want_plan = got_plan.clone();
         let mut want_atlas = atlas.clone();
         let want_tables =
@@ -931,30 +946,14 @@ fn resident_block_gains_match_the_reference() {
         }
         let table = resident::station_table(&entries);
         let unit = radpipe::stitch::compensate::eight_bit_unit([atlas.as_slice()]);
-        let gpu_atlas = e
-            .upload(&f32_image(atlas.clone(), atlas.len() as u32, 1))
-            .expect("atlas");
-        let gpu_search = e
-            .upload(&f32_image(
-                search_state.clone(),
-                search_state.len() as u32,
-                1,
-            ))
-            .expect("search");
-        let bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
         let mut rec = Recorder::new(e);
-        let gpu_table = rec
-            .storage_table(&bytes, "test station table")
-            .expect("table");
-        let (plan, _records) =
-            resident::encode_place(&mut rec, &gpu_table, &gpu_search, count, None, [400, 400])
-                .expect("place");
+        let g = place_on_gpu(&mut rec, &atlas, &search_state, &table, None, [400, 400]);
         resident::encode_gains(
-            &mut rec, &gpu_table, &plan, &gpu_atlas, &entries, unit, &model,
+            &mut rec, &g.table, &g.plan, &g.atlas, &entries, unit, &model,
         )
         .expect("gains");
         rec.submit().expect("submit");
-        let (mut want_plan, mut want_atlas) = (floats(e, &plan), floats(e, &gpu_atlas));
+        let (mut want_plan, mut want_atlas) = (floats(e, &g.plan), floats(e, &g.atlas));
         let keys =
             block_keys(&entries, model.block_size, relative_reach(count, 3.0)).expect("keys");
         // The keys listed from the nominal layout hold every pair of blocks that meets at the
@@ -999,16 +998,13 @@ fn resident_block_gains_match_the_reference() {
         }
         assert!(met > 0, "{case}: the stations overlap");
         let mut rec = Recorder::new(e);
-        let gpu_table = rec
-            .storage_table(&bytes, "test station table")
-            .expect("table");
         let planes = encode_blocks(
-            &mut rec, &gpu_table, &plan, &gpu_atlas, &entries, &keys, unit, &model,
+            &mut rec, &g.table, &g.plan, &g.atlas, &entries, &keys, unit, &model,
         )
         .expect("blocks");
         rec.submit().expect("submit");
         let (got_plan, got_atlas, got_planes) =
-            (floats(e, &plan), floats(e, &gpu_atlas), floats(e, &planes));
+            (floats(e, &g.plan), floats(e, &g.atlas), floats(e, &planes));
         let want = reference_blocks(&table, &mut want_plan, &mut want_atlas, &keys, unit, &model)
             .expect("reference");
         let got = smoothed_plane(&got_planes, keys.nodes);

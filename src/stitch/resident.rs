@@ -587,6 +587,37 @@ impl TableStation {
     }
 }
 
+/// Final offsets of the stations as the plan holds them.
+pub(super) fn plan_offsets(plan: &[f32], count: usize) -> Vec<[f32; 2]> {
+    let b = BLOCK as usize;
+    (0..count)
+        .map(|k| [plan[k * b + OFFSET], plan[k * b + OFFSET + 1]])
+        .collect()
+}
+
+/// Every `stride`-th canvas point of two stations' bounding-box overlap (counted from its first
+/// whole-pixel point) that both cover, with each station's pixel coordinates there — the points the
+/// resident shaders take their overlap statistics over.
+pub(super) fn shared_points<'a>(
+    (a, oa): (&'a TableStation, [f32; 2]),
+    (b, ob): (&'a TableStation, [f32; 2]),
+    stride: usize,
+) -> impl Iterator<Item = ([f32; 2], [f32; 2])> + 'a {
+    box_overlap(a.bbox(oa), b.bbox(ob))
+        .into_iter()
+        .flat_map(move |r| {
+            let xs = r[0].ceil() as i64..=r[2].floor() as i64;
+            let ys = r[1].ceil() as i64..=r[3].floor() as i64;
+            ys.step_by(stride).flat_map(move |y| {
+                xs.clone().step_by(stride).filter_map(move |x| {
+                    let p = [x as f32, y as f32];
+                    (a.covers(oa, p) && b.covers(ob, p))
+                        .then(|| (a.station_point(oa, p), b.station_point(ob, p)))
+                })
+            })
+        })
+}
+
 pub(super) fn box_overlap(a: [f32; 4], b: [f32; 4]) -> Option<[f32; 4]> {
     let r = [
         a[0].max(b[0]),
@@ -701,30 +732,16 @@ pub fn reference_gains(
 ) {
     let b = BLOCK as usize;
     let stations: Vec<TableStation> = (0..count).map(|k| TableStation::read(table, k)).collect();
-    let offsets: Vec<[f32; 2]> = (0..count)
-        .map(|k| [plan[k * b + OFFSET], plan[k * b + OFFSET + 1]])
-        .collect();
+    let offsets = plan_offsets(plan, count);
     let mut sums = Vec::new();
     for i in 0..count {
         for j in i + 1..count {
             let (si, sj) = (&stations[i], &stations[j]);
-            let (ei, ej) = (si.entry(), sj.entry());
             let (mut n, mut a, mut c) = (0.0f64, 0.0f64, 0.0f64);
-            if let Some(r) = box_overlap(si.bbox(offsets[i]), sj.bbox(offsets[j])) {
-                let (x0, y0) = (r[0].ceil() as i64, r[1].ceil() as i64);
-                let (x1, y1) = (r[2].floor() as i64, r[3].floor() as i64);
-                for y in (y0..=y1).step_by(STRIDE as usize) {
-                    for x in (x0..=x1).step_by(STRIDE as usize) {
-                        let p = [x as f32, y as f32];
-                        if si.covers(offsets[i], p) && sj.covers(offsets[j], p) {
-                            let s = si.station_point(offsets[i], p);
-                            let t = sj.station_point(offsets[j], p);
-                            n += 1.0;
-                            a += f64::from(atlas_sample(atlas, &ei, s[0], s[1]));
-                            c += f64::from(atlas_sample(atlas, &ej, t[0], t[1]));
-                        }
-                    }
-                }
+            for (s, t) in shared_points((si, offsets[i]), (sj, offsets[j]), STRIDE as usize) {
+                n += 1.0;
+                a += f64::from(si.sample(atlas, s));
+                c += f64::from(sj.sample(atlas, t));
             }
             sums.push((i, j, n as f32, a as f32, c as f32));
         }

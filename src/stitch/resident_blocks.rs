@@ -15,7 +15,7 @@
 use super::compensate::{Correction, GainModel, block_grid, reference_apply, smooth, solve_gains};
 use super::compose::AtlasEntry;
 use super::layout::Placement;
-use super::resident::{GAIN, OFFSET, TableStation, box_overlap};
+use super::resident::{GAIN, TableStation, plan_offsets, shared_points};
 use super::search::BLOCK;
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ use crate::pipeline::{Bind, Recorder, Table};
 use crate::{Error, Result};
 
 /// Statistics stride (every other canvas point), as the host path's.
-const STRIDE: i64 = 2;
+const STRIDE: usize = 2;
 /// Planes of node values the solve and the smoothing use.
 const NODE_PLANES: u32 = 6;
 /// The plane holding the smoothed block gains.
@@ -274,9 +274,7 @@ pub fn reference_blocks(
     let count = keys.grids.len();
     let b = BLOCK as usize;
     let stations: Vec<TableStation> = (0..count).map(|k| TableStation::read(table, k)).collect();
-    let offsets: Vec<[f32; 2]> = (0..count)
-        .map(|k| [plan[k * b + OFFSET], plan[k * b + OFFSET + 1]])
-        .collect();
+    let offsets = plan_offsets(plan, count);
     let block_of = |k: usize, s: [f32; 2]| -> u32 {
         let g = keys.grids[k];
         let size = stations[k].size;
@@ -291,25 +289,11 @@ pub fn reference_blocks(
         let (i, bi, j, bj) = (key[0] as usize, key[1], key[2] as usize, key[3]);
         let (si, sj) = (&stations[i], &stations[j]);
         let (mut n, mut a, mut c) = (0.0f64, 0.0f64, 0.0f64);
-        if let Some(r) = box_overlap(si.bbox(offsets[i]), sj.bbox(offsets[j])) {
-            let (x0, y0) = (r[0].ceil() as i64, r[1].ceil() as i64);
-            let (x1, y1) = (r[2].floor() as i64, r[3].floor() as i64);
-            for y in (y0..=y1).step_by(STRIDE as usize) {
-                for x in (x0..=x1).step_by(STRIDE as usize) {
-                    let p = [x as f32, y as f32];
-                    if !(si.covers(offsets[i], p) && sj.covers(offsets[j], p)) {
-                        continue;
-                    }
-                    let (s, t) = (
-                        si.station_point(offsets[i], p),
-                        sj.station_point(offsets[j], p),
-                    );
-                    if block_of(i, s) == bi && block_of(j, t) == bj {
-                        n += 1.0;
-                        a += f64::from(si.sample(atlas, s));
-                        c += f64::from(sj.sample(atlas, t));
-                    }
-                }
+        for (s, t) in shared_points((si, offsets[i]), (sj, offsets[j]), STRIDE) {
+            if block_of(i, s) == bi && block_of(j, t) == bj {
+                n += 1.0;
+                a += f64::from(si.sample(atlas, s));
+                c += f64::from(sj.sample(atlas, t));
             }
         }
         if n > 0.0 {

@@ -12,8 +12,11 @@
 use super::compensate::{Correction, effective_gain, lut_domain, matched_table};
 use super::compose::AtlasEntry;
 use super::layout::overlap;
-use super::resident::{GAIN, OFFSET, TableStation, box_overlap};
+use super::resident::{GAIN, TableStation, plan_offsets, shared_points};
 use super::search::BLOCK;
+use std::sync::Arc;
+
+use crate::gpu::buffers::PooledBuffer;
 use crate::gpu::workgroups_1d;
 use crate::image::{Geometry, GpuImage, PixelFormat};
 use crate::pipeline::{Bind, Recorder, Table};
@@ -95,16 +98,29 @@ pub fn encode_histogram(
         _p: [0; 3],
     };
     let table_groups = [len.div_ceil(256), 1, 1];
-    for (i, &nb) in neighbours.iter().enumerate() {
-        let params = rec.uniform(&uniform(i, nb), "stitch_hist_match params")?;
-        let binds = [
-            Bind::Pooled(&params),
+    fn binds<'a>(
+        params: &'a Arc<PooledBuffer>,
+        (table, plan, atlas, hist, tables): (
+            &'a Table,
+            &'a GpuImage,
+            &'a GpuImage,
+            &'a GpuImage,
+            &'a GpuImage,
+        ),
+    ) -> [Bind<'a>; 6] {
+        [
+            Bind::Pooled(params),
             Bind::Table(table),
             Bind::Image(plan),
             Bind::Image(atlas),
-            Bind::Image(&hist),
-            Bind::Image(&tables),
-        ];
+            Bind::Image(hist),
+            Bind::Image(tables),
+        ]
+    }
+    let buffers = (table, plan, atlas, &hist, &tables);
+    for (i, &nb) in neighbours.iter().enumerate() {
+        let params = rec.uniform(&uniform(i, nb), "stitch_hist_match params")?;
+        let binds = binds(&params, buffers);
         if let Some(j) = nb {
             rec.encoder().clear_buffer(hist.buffer.buffer(), 0, None);
             // Enough invocations for the nominal overlap grown by the search's reach; the kernel
@@ -125,41 +141,22 @@ pub fn encode_histogram(
     }
     let params = rec.uniform(&uniform(0, None), "stitch_hist_match params")?;
     let gain_of = shaders.kernel("stitch_hist_match", "gain_of")?;
-    rec.dispatch(
-        &gain_of,
-        &[
-            Bind::Pooled(&params),
-            Bind::Table(table),
-            Bind::Image(plan),
-            Bind::Image(atlas),
-            Bind::Image(&hist),
-            Bind::Image(&tables),
-        ],
-        [count as u32, 1, 1],
-    )?;
+    rec.dispatch(&gain_of, &binds(&params, buffers), [count as u32, 1, 1])?;
     let apply = shaders.kernel("stitch_hist_match", "apply")?;
     for (k, e) in entries.iter().enumerate() {
         let params = rec.uniform(&uniform(k, None), "stitch_hist_match params")?;
         let pixels = u64::from(e.placement.width) * u64::from(e.placement.height);
         rec.dispatch(
             &apply,
-            &[
-                Bind::Pooled(&params),
-                Bind::Table(table),
-                Bind::Image(plan),
-                Bind::Image(atlas),
-                Bind::Image(&hist),
-                Bind::Image(&tables),
-            ],
+            &binds(&params, buffers),
             workgroups_1d(pixels, 256, max),
         )?;
     }
     Ok(tables)
 }
 
-/// The station's stored sample nearest to canvas point `p`, as the shader picks it.
-fn nearest(st: &TableStation, off: [f32; 2], p: [f32; 2], atlas: &[f32]) -> f32 {
-    let s = st.station_point(off, p);
+/// The station's stored sample nearest to station pixel coordinates `s`, as the shader picks it.
+fn nearest(st: &TableStation, s: [f32; 2], atlas: &[f32]) -> f32 {
     let x = (s[0].round().max(0.0) as u32).min(st.size[0] - 1);
     let y = (s[1].round().max(0.0) as u32).min(st.size[1] - 1);
     atlas[(st.atlas + y * st.size[0] + x) as usize]
@@ -180,9 +177,7 @@ pub fn reference_histogram(
     check_neighbours(neighbours, count)?;
     let b = BLOCK as usize;
     let stations: Vec<TableStation> = (0..count).map(|k| TableStation::read(table, k)).collect();
-    let offsets: Vec<[f32; 2]> = (0..count)
-        .map(|k| [plan[k * b + OFFSET], plan[k * b + OFFSET + 1]])
-        .collect();
+    let offsets = plan_offsets(plan, count);
     let bin = |v: f32| (v as i64 + i64::from(offset)).clamp(0, len as i64 - 1) as usize;
     let identity: Vec<f32> = (0..len)
         .map(|k| (k as i64 - i64::from(offset)) as f32)
@@ -196,22 +191,13 @@ pub fn reference_histogram(
         let (si, sj) = (&stations[i], &stations[j]);
         let (mut h_img, mut h_ref) = (vec![0u32; len], vec![0u32; len]);
         let (mut sum_img, mut sum_ref) = (0.0f64, 0.0f64);
-        if let Some(r) = box_overlap(sj.bbox(offsets[j]), si.bbox(offsets[i])) {
-            let (x0, y0) = (r[0].ceil() as i64, r[1].ceil() as i64);
-            let (x1, y1) = (r[2].floor() as i64, r[3].floor() as i64);
-            for y in y0..=y1 {
-                for x in x0..=x1 {
-                    let p = [x as f32, y as f32];
-                    if si.covers(offsets[i], p) && sj.covers(offsets[j], p) {
-                        let a = nearest(si, offsets[i], p, atlas);
-                        let mapped = tables[j][bin(nearest(sj, offsets[j], p, atlas))];
-                        h_img[bin(a)] += 1;
-                        h_ref[bin(mapped.round())] += 1;
-                        sum_img += f64::from(a);
-                        sum_ref += f64::from(mapped);
-                    }
-                }
-            }
+        for (s, t) in shared_points((si, offsets[i]), (sj, offsets[j]), 1) {
+            let a = nearest(si, s, atlas);
+            let mapped = tables[j][bin(nearest(sj, t, atlas))];
+            h_img[bin(a)] += 1;
+            h_ref[bin(mapped.round())] += 1;
+            sum_img += f64::from(a);
+            sum_ref += f64::from(mapped);
         }
         tables.push(matched_table(&h_img, &h_ref, sum_img, sum_ref, offset));
     }
