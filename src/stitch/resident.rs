@@ -149,6 +149,9 @@ pub fn encode_place(
         PixelFormat::F32,
         Geometry::default(),
     )?;
+    // Pooled buffers come back with old contents: the words no kernel writes (statuses of stages
+    // that do not run, spare words) must read 0.
+    rec.encoder().clear_buffer(plan.buffer.buffer(), 0, None);
     let kernel = rec.engine().shaders().kernel("stitch_layout", "place")?;
     let params = rec.uniform(
         &PlaceUniform {
