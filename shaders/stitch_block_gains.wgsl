@@ -9,10 +9,13 @@
 //             listed on the host from the nominal layout grown by what registration can move): over
 //             every STRIDE-th canvas point of the pair's overlap that both stations cover and whose
 //             nearest blocks are bi and bj, the count and both stations' bilinear samples summed
-//   solve     one workgroup: each node's row of the normal equations from its keys (listed per node
-//             on the host), Jacobi iterations until no gain moves by more than TOLERANCE; nodes
-//             without statistics keep gain 1. Status in the plan's global word 6 (1 solved, 2 not
-//             converged or not finite)
+//   solve_init, solve_steps, solve_finish
+//             one workgroup each: each node's row of the normal equations from its keys (listed per
+//             node on the host) — symmetric positive definite, the prior's β·area on the diagonal
+//             plus one positive semi-definite term per key — solved by conjugate gradients
+//             preconditioned with the diagonal, from gains 1 (nodes without statistics stay 1);
+//             `solve_steps` is dispatched several times. Status in the plan's global word 6 (1
+//             solved, 2 not converged, 3 not finite)
 //   smooth_grids  one workgroup per station: [1 2 1]/4 along x then y, twice, edges replicated; the
 //             station's reported gain (its gain × the mean smoothed block gain) into its plan block
 //   apply     one station's atlas samples multiplied by the smoothed block gains, bilinear between
@@ -25,8 +28,24 @@
 
 const STATUS_WORD: u32 = 6u;
 const STRIDE: u32 = 2u;
-const MAX_ITERATIONS: u32 = 4000u;
-const TOLERANCE: f32 = 1.0e-6;
+// Node planes: gains x, residual r, diagonal, right-hand side, search direction p, A·p; then the
+// solver's state words. The smoothing reuses planes 4 and 5 once the solve is done.
+const X: u32 = 0u;
+const R: u32 = 1u;
+const DIAG: u32 = 2u;
+const RHS: u32 = 3u;
+const P: u32 = 4u;
+const Q: u32 = 5u;
+const PLANES: u32 = 6u;
+const S_RZ: u32 = 0u;
+const S_RZ0: u32 = 1u;
+const S_ITERATIONS: u32 = 2u;
+// Conjugate-gradient iterations per `solve_steps` dispatch.
+const STEPS: u32 = 8u;
+// Stop when rᵀD⁻¹r has fallen by this factor (the residual by 1e-6)…
+const CONVERGED: f32 = 1.0e-12;
+// …and accept the solve if it fell by at least this much (1e-4) when the iterations ran out.
+const ACCEPTED: f32 = 1.0e-8;
 
 struct Params {
     count: u32,        // stations
@@ -59,7 +78,7 @@ struct Params {
 var<workgroup> part_n: array<f32, 256>;
 var<workgroup> part_a: array<f32, 256>;
 var<workgroup> part_b: array<f32, 256>;
-var<workgroup> moved: atomic<u32>;
+var<workgroup> total: f32;
 
 // Blocks across and down station k, and its first node.
 fn grid_of(k: u32) -> vec3<u32> {
@@ -192,11 +211,50 @@ fn other_node(m: u32, side: u32) -> u32 {
     return grid_of(k).z + blocks[m * 4u + 3u - 2u * side];
 }
 
+// Makes every invocation's storage writes visible to the whole workgroup.
+fn sync() {
+    storageBarrier();
+    workgroupBarrier();
+}
+
+// Workgroup sum of every invocation's `part`, the same value in every invocation.
+fn workgroup_sum(lid: u32, part: f32) -> f32 {
+    part_a[lid] = part;
+    workgroupBarrier();
+    for (var span = 128u; span > 0u; span >>= 1u) {
+        if lid < span {
+            part_a[lid] += part_a[lid + span];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        total = part_a[0];
+    }
+    return workgroupUniformLoad(&total);
+}
+
+// Off-diagonal part of row p of the system times plane `v`: −Σ 2α·I_p·I_q·N·v_q over p's keys.
+fn off_diagonal(p: u32, v: u32) -> f32 {
+    var acc = 0.0;
+    for (var e = blocks[params.offsets_at + p]; e < blocks[params.offsets_at + p + 1u]; e++) {
+        let entry = blocks[params.entries_at + e];
+        let m = entry / 2u;
+        let side = entry % 2u;
+        let t = key_terms(m, side);
+        acc -= 2.0 * params.alpha * t.x * t.y * t.z * nodes[v * params.nodes + other_node(m, side)];
+    }
+    return acc;
+}
+
+fn state_at() -> u32 {
+    return PLANES * params.nodes;
+}
+
+// The system's diagonal and right-hand side, x = 1, and the first residual and search direction of
+// the preconditioned conjugate gradients (preconditioner: the diagonal).
 @compute @workgroup_size(256)
-fn solve(@builtin(local_invocation_index) lid: u32) {
+fn solve_init(@builtin(local_invocation_index) lid: u32) {
     let count = params.nodes;
-    let diag_at = 2u * count;
-    let rhs_at = 3u * count;
     for (var p = lid; p < count; p += 256u) {
         let k = station_of_node(p);
         let g = grid_of(k);
@@ -210,66 +268,100 @@ fn solve(@builtin(local_invocation_index) lid: u32) {
             diag += params.beta * t.z + 2.0 * params.alpha * t.x * t.x * t.z;
             rhs += params.beta * t.z;
         }
-        nodes[diag_at + p] = diag;
-        nodes[rhs_at + p] = rhs;
-        nodes[p] = 1.0;
+        nodes[DIAG * count + p] = diag;
+        nodes[RHS * count + p] = rhs;
+        nodes[X * count + p] = 1.0;
     }
-    storageBarrier();
-    workgroupBarrier();
-    var src_plane = 0u;
-    var status = 2.0;
-    for (var it = 0u; it < MAX_ITERATIONS; it++) {
-        // Every invocation has read the previous iteration's flag before it is reset.
-        workgroupBarrier();
-        if lid == 0u {
-            atomicStore(&moved, 0u);
-        }
-        workgroupBarrier();
-        let dst_plane = count - src_plane;
-        for (var p = lid; p < count; p += 256u) {
-            var acc = nodes[rhs_at + p];
-            for (var e = blocks[params.offsets_at + p]; e < blocks[params.offsets_at + p + 1u]; e++) {
-                let entry = blocks[params.entries_at + e];
-                let m = entry / 2u;
-                let side = entry % 2u;
-                let t = key_terms(m, side);
-                acc += 2.0 * params.alpha * t.x * t.y * t.z * nodes[src_plane + other_node(m, side)];
-            }
-            let g = acc / nodes[diag_at + p];
-            let old = nodes[src_plane + p];
-            // NaN fails the first test and counts as moved.
-            if !(abs(g - old) <= TOLERANCE * max(abs(g), 1.0)) {
-                atomicStore(&moved, 1u);
-            }
-            nodes[dst_plane + p] = g;
-        }
-        storageBarrier();
-        src_plane = dst_plane;
-        if workgroupUniformLoad(&moved) == 0u {
-            status = 1.0;
+    sync();
+    var rz = 0.0;
+    for (var p = lid; p < count; p += 256u) {
+        let diag = nodes[DIAG * count + p];
+        let r = nodes[RHS * count + p] - diag - off_diagonal(p, X);
+        nodes[R * count + p] = r;
+        nodes[P * count + p] = r / diag;
+        rz += r * r / diag;
+    }
+    let total_rz = workgroup_sum(lid, rz);
+    if lid == 0u {
+        let s = state_at();
+        nodes[s + S_RZ] = total_rz;
+        nodes[s + S_RZ0] = total_rz;
+        nodes[s + S_ITERATIONS] = 0.0;
+    }
+}
+
+// Up to STEPS iterations of the conjugate gradients, stopping once the preconditioned residual has
+// fallen by CONVERGED. Dispatched several times: every dispatch starts lavapipe's per-invocation loop
+// budget afresh (llvmpipe ends every loop of an invocation after 65535 iterations in all).
+@compute @workgroup_size(256)
+fn solve_steps(@builtin(local_invocation_index) lid: u32) {
+    let count = params.nodes;
+    let s = state_at();
+    if lid == 0u {
+        total = nodes[s + S_RZ];
+    }
+    var rz = workgroupUniformLoad(&total);
+    if lid == 0u {
+        total = nodes[s + S_RZ0];
+    }
+    let rz0 = workgroupUniformLoad(&total);
+    var done = 0.0;
+    for (var step = 0u; step < STEPS; step++) {
+        // NaN counts as converged here; `solve_finish` refuses it.
+        if !(rz > CONVERGED * rz0) {
             break;
         }
-    }
-    // The gains end in plane 0.
-    if src_plane != 0u {
+        var pq = 0.0;
         for (var p = lid; p < count; p += 256u) {
-            nodes[p] = nodes[src_plane + p];
+            let q = nodes[DIAG * count + p] * nodes[P * count + p] + off_diagonal(p, P);
+            nodes[Q * count + p] = q;
+            pq += nodes[P * count + p] * q;
         }
-    }
-    for (var p = lid; p < count; p += 256u) {
-        if !(abs(nodes[p]) <= 3.0e38) {
-            status = 3.0;
+        let step_length = rz / workgroup_sum(lid, pq);
+        var rz_next = 0.0;
+        for (var p = lid; p < count; p += 256u) {
+            nodes[X * count + p] += step_length * nodes[P * count + p];
+            let r = nodes[R * count + p] - step_length * nodes[Q * count + p];
+            nodes[R * count + p] = r;
+            rz_next += r * r / nodes[DIAG * count + p];
         }
-    }
-    // Every invocation saw the same iterations; a non-finite gain anywhere fails the whole solve.
-    workgroupBarrier();
-    if status == 3.0 {
-        atomicStore(&moved, 3u);
-    }
-    if workgroupUniformLoad(&moved) == 3u {
-        status = 3.0;
+        let rz_new = workgroup_sum(lid, rz_next);
+        let keep = rz_new / rz;
+        for (var p = lid; p < count; p += 256u) {
+            nodes[P * count + p] = nodes[R * count + p] / nodes[DIAG * count + p] + keep * nodes[P * count + p];
+        }
+        rz = rz_new;
+        done += 1.0;
+        sync();
     }
     if lid == 0u {
+        nodes[s + S_RZ] = rz;
+        nodes[s + S_ITERATIONS] += done;
+    }
+}
+
+// Status into the plan's global word 6: 1 converged (or nearly: a residual down by ACCEPTED), 2 not,
+// 3 gains not finite.
+@compute @workgroup_size(256)
+fn solve_finish(@builtin(local_invocation_index) lid: u32) {
+    let count = params.nodes;
+    var finite = 1.0;
+    for (var p = lid; p < count; p += 256u) {
+        if !(abs(nodes[X * count + p]) <= 3.0e38) {
+            finite = 0.0;
+        }
+    }
+    let all_finite = workgroup_sum(lid, 1.0 - finite) == 0.0;
+    if lid == 0u {
+        let s = state_at();
+        let rz = nodes[s + S_RZ];
+        let rz0 = nodes[s + S_RZ0];
+        var status = 2.0;
+        if !all_finite || !(abs(rz) <= 3.0e38) {
+            status = 3.0;
+        } else if rz <= ACCEPTED * rz0 {
+            status = 1.0;
+        }
         plan[params.count * PLAN_BLOCK + STATUS_WORD] = status;
     }
 }

@@ -946,15 +946,24 @@ fn resident_block_gains_match_the_reference() {
     };
     let mut rng = Rng::new(common::seed("resident_block_gains_match_the_reference"));
     let e = engine();
-    let model = radpipe::stitch::compensate::GainModel {
-        block_size: 16,
-        ..Default::default()
-    };
-    // The third case: bright, nearly flat stations whose exposure falls by half across their width,
-    // in opposite directions for neighbours — overlapping blocks differ 2× at high intensity, so the
-    // rows of the block system are not diagonally dominant (an iteration that needs it diverges).
-    for (count, vertical, opposed) in [(3, true, false), (2, false, false), (3, true, true)] {
-        let case = format!("{count} stations, vertical {vertical}, opposed ramps {opposed}");
+    // The last cases: bright, nearly flat stations whose exposure falls by half across their width,
+    // in opposite directions for neighbours, so overlapping blocks differ 2× at high intensity; and
+    // a weak block prior (σ_g 10 instead of 0.1), under which a Jacobi iteration diverges.
+    for (count, vertical, opposed, block_sigma_g) in [
+        (3, true, false, 0.1),
+        (2, false, false, 0.1),
+        (3, true, true, 0.1),
+        (3, true, true, 10.0),
+        (2, false, false, 10.0),
+    ] {
+        let model = radpipe::stitch::compensate::GainModel {
+            block_size: 16,
+            block_sigma_g,
+            ..Default::default()
+        };
+        let case = format!(
+            "{count} stations, vertical {vertical}, opposed ramps {opposed}, σ_g {block_sigma_g}"
+        );
         let (mut atlas, entries) = resident_stations(&mut rng, count, vertical);
         if opposed {
             for (k, en) in entries.iter().enumerate() {
@@ -1044,32 +1053,35 @@ fn resident_block_gains_match_the_reference() {
             1.0,
             "{case}: block status"
         );
+        // A weak prior leaves the system ill-conditioned (κ ~ 1/β: scaling blocks together along
+        // the data's ratios is pinned by the prior alone), so the solution moves by ~κ times the
+        // rounding of its statistics: f32 sums and an f32 solve meet the f64 one within 1e-2 there
+        // (measured 3.1e-3), within 1e-4 under the default prior (measured ≤ 5e-7).
+        let tolerance = if block_sigma_g > 1.0 { 1e-2 } else { 1e-4 };
         let mut worst = 0.0f32;
-        for (p, (&x, &y)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                (x - y).abs() <= 1e-4 * y.abs(),
-                "{case}: node {p}: block gain {x} vs {y}"
-            );
+        for (&x, &y) in got.iter().zip(&want) {
             worst = worst.max((x - y).abs() / y.abs());
         }
         let spread = want.iter().fold(0.0f32, |m, &g| m.max((g - 1.0).abs()));
         eprintln!(
-            "{case}: {} keys, {} nodes, block gains within {spread} of 1, GPU vs CPU ≤ {worst:e} relative",
+            "{case}: {} keys, {} nodes, {} CG iterations, block gains within {spread} of 1, GPU vs CPU ≤ {worst:e} relative",
             keys.keys.len(),
-            keys.nodes
+            keys.nodes,
+            got_planes[6 * keys.nodes as usize + 2]
         );
+        assert!(worst <= tolerance, "{case}: block gains {worst:e} apart");
         assert!(spread > 1e-3, "{case}: the block gains did nothing");
         for k in 0..count {
             let b = k * BLOCK as usize + resident::GAIN;
             let (x, y) = (got_plan[b], want_plan[b]);
             assert!(
-                (x - y).abs() <= 1e-4 * y,
+                (x - y).abs() <= tolerance * y,
                 "{case}: station {k} gain {x} vs {y}"
             );
         }
         for (i, (&x, &y)) in got_atlas.iter().zip(&want_atlas).enumerate() {
             assert!(
-                (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+                (x - y).abs() <= tolerance * y.abs().max(1.0),
                 "{case}: atlas {i}: {x} vs {y}"
             );
         }

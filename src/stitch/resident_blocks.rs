@@ -7,9 +7,10 @@
 //! runs, every pair of blocks that can meet once registration has moved the stations (the nominal
 //! layout with each box grown by what the search can move a station relative to another), and each
 //! node's keys. `shaders/stitch_block_gains.wgsl` then sums each key over the points that really
-//! fall in both blocks at the GPU's offsets (most candidates stay empty), solves the model by Jacobi
-//! iterations (the rows are diagonally dominant: the block prior's β·area is on the diagonal
-//! alone), smooths and applies. Nodes and smoothing are [`super::compensate`]'s `blocks`;
+//! fall in both blocks at the GPU's offsets (most candidates stay empty), solves the model by
+//! conjugate gradients preconditioned with its diagonal (the system is symmetric positive definite:
+//! the block prior plus one semi-definite term per key; Jacobi iterations, tried first, diverge
+//! under a weak prior), smooths and applies. Nodes and smoothing are [`super::compensate`]'s `blocks`;
 //! [`reference_blocks`] is the same steps on the CPU (exact solve in f64).
 
 use super::compensate::{Correction, GainModel, block_grid, reference_apply, smooth, solve_gains};
@@ -27,8 +28,12 @@ use crate::{Error, Result};
 
 /// Statistics stride (every other canvas point), as the host path's.
 const STRIDE: usize = 2;
-/// Planes of node values the solve and the smoothing use.
+/// Planes of node values the solve and the smoothing use, and the solver's state words after them.
 const NODE_PLANES: u32 = 6;
+const STATE_WORDS: u32 = 4;
+/// `solve_steps` dispatches (8 conjugate-gradient iterations each; the rest return at once once it
+/// has converged, typically within 10–30 iterations).
+const SOLVE_DISPATCHES: usize = 48;
 /// The plane holding the smoothed block gains.
 const SMOOTHED: usize = 5;
 
@@ -193,7 +198,7 @@ pub fn encode_blocks(
         Geometry::default(),
     )?;
     let planes = rec.alloc_image(
-        keys.nodes * NODE_PLANES,
+        keys.nodes * NODE_PLANES + STATE_WORDS,
         1,
         PixelFormat::F32,
         Geometry::default(),
@@ -238,7 +243,13 @@ pub fn encode_blocks(
         let groups = workgroups_1d(keys.keys.len() as u64 * 256, 256, max);
         rec.dispatch(&kernel, &binds(&params, buffers, &sums, &planes), groups)?;
     }
-    let kernel = shaders.kernel("stitch_block_gains", "solve")?;
+    let kernel = shaders.kernel("stitch_block_gains", "solve_init")?;
+    rec.dispatch(&kernel, &binds(&params, buffers, &sums, &planes), [1, 1, 1])?;
+    let kernel = shaders.kernel("stitch_block_gains", "solve_steps")?;
+    for _ in 0..SOLVE_DISPATCHES {
+        rec.dispatch(&kernel, &binds(&params, buffers, &sums, &planes), [1, 1, 1])?;
+    }
+    let kernel = shaders.kernel("stitch_block_gains", "solve_finish")?;
     rec.dispatch(&kernel, &binds(&params, buffers, &sums, &planes), [1, 1, 1])?;
     let kernel = shaders.kernel("stitch_block_gains", "smooth_grids")?;
     rec.dispatch(
