@@ -1,8 +1,13 @@
 // Normalised cross-correlation between two placed stations over a template region of the canvas, for
-// a grid of candidate shifts of the second station (src/stitch/register.rs). One workgroup per
-// candidate: its 64 threads walk the template rows, sample both stations bilinearly through their
-// canvas → station maps (so small rotations are honoured), and reduce five sums in workgroup memory.
-// Values are centred and scaled by the host before summing so f32 sums keep their precision.
+// a grid of candidate shifts of the second station (src/stitch/register.rs). `ncc`: one workgroup per
+// candidate and chunk of template rows (at most ~65 536 points each): its 256 threads walk the chunk,
+// sample both stations bilinearly through their canvas → station maps (so small rotations are
+// honoured), reduce five sums in workgroup memory and store them; `ncc_reduce`: one invocation per
+// candidate adds its chunks' sums in order and writes the score. Chunks keep a large template's work
+// spread over many workgroups — and under llvmpipe's loop budget (every loop of an invocation ends
+// after 65 535 iterations in all, silently), which one workgroup per candidate overran on a
+// 4394×1244 template. Values are centred and scaled by the host before summing so f32 sums keep
+// their precision.
 //
 // A shift s moves station B's offset by s: B's content seen at canvas p is B's sample at map_b(p − s).
 //
@@ -33,13 +38,13 @@ struct Params {
     a_off: u32,
     a_w: u32,
     a_h: u32,
-    _p3: u32,
+    chunks: u32,      // row chunks per candidate
     a_m0: vec4<f32>,  // station A: sx = m0.x·x + m0.y·y + m0.z
     a_m1: vec4<f32>,  //            sy = m1.x·x + m1.y·y + m1.z
     b_off: u32,
     b_w: u32,
     b_h: u32,
-    _p4: u32,
+    chunk_rows: u32,  // template rows per chunk
     b_m0: vec4<f32>,
     b_m1: vec4<f32>,
 }
@@ -48,6 +53,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> atlas: array<f32>;
 @group(0) @binding(2) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(3) var<storage, read> state: array<f32>;
+// Five sums (a, b, aa, bb, ab) per candidate and chunk, chunk-minor.
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>;
 
 fn state_pair(slot: i32) -> vec2<f32> {
     if slot < 0 {
@@ -56,19 +63,21 @@ fn state_pair(slot: i32) -> vec2<f32> {
     return vec2<f32>(state[u32(slot)], state[u32(slot) + 1u]);
 }
 
-var<workgroup> s_a: array<f32, 64>;
-var<workgroup> s_b: array<f32, 64>;
-var<workgroup> s_aa: array<f32, 64>;
-var<workgroup> s_bb: array<f32, 64>;
-var<workgroup> s_ab: array<f32, 64>;
+var<workgroup> s_a: array<f32, 256>;
+var<workgroup> s_b: array<f32, 256>;
+var<workgroup> s_aa: array<f32, 256>;
+var<workgroup> s_bb: array<f32, 256>;
+var<workgroup> s_ab: array<f32, 256>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(256)
 fn ncc(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let cand = wg.x + wg.y * groups.x;
+    let group = wg.x + wg.y * groups.x;
+    let cand = group / params.chunks;
+    let chunk = group % params.chunks;
     let ci = cand % params.c_nx;
     let cj = cand / params.c_nx;
     let origin = state_pair(params.origin_slot);
@@ -81,26 +90,28 @@ fn ncc(
     var bb = 0.0;
     var ab = 0.0;
     if cand < params.c_nx * params.c_ny {
-        for (var j = 0u; j < params.t_ny; j++) {
+        let row0 = chunk * params.chunk_rows;
+        let rows = min(params.chunk_rows, params.t_ny - min(row0, params.t_ny));
+        for (var t = lid; t < rows * params.t_nx; t += 256u) {
+            let j = row0 + t / params.t_nx;
+            let i = t % params.t_nx;
             let py = params.t_y0 + f32(j) * params.t_stride;
-            for (var i = lid; i < params.t_nx; i += 64u) {
-                let px = params.t_x0 + f32(i) * params.t_stride;
-                let pax = px - corr_a.x;
-                let pay = py - corr_a.y;
-                let ax = params.a_m0.x * pax + params.a_m0.y * pay + params.a_m0.z;
-                let ay = params.a_m1.x * pax + params.a_m1.y * pay + params.a_m1.z;
-                let qx = px - shift_x;
-                let qy = py - shift_y;
-                let bx = params.b_m0.x * qx + params.b_m0.y * qy + params.b_m0.z;
-                let by = params.b_m1.x * qx + params.b_m1.y * qy + params.b_m1.z;
-                let va = (atlas_sample(params.a_off, params.a_w, params.a_h, ax, ay) - params.mean_a) * params.scale;
-                let vb = (atlas_sample(params.b_off, params.b_w, params.b_h, bx, by) - params.mean_b) * params.scale;
-                a += va;
-                b += vb;
-                aa += va * va;
-                bb += vb * vb;
-                ab += va * vb;
-            }
+            let px = params.t_x0 + f32(i) * params.t_stride;
+            let pax = px - corr_a.x;
+            let pay = py - corr_a.y;
+            let ax = params.a_m0.x * pax + params.a_m0.y * pay + params.a_m0.z;
+            let ay = params.a_m1.x * pax + params.a_m1.y * pay + params.a_m1.z;
+            let qx = px - shift_x;
+            let qy = py - shift_y;
+            let bx = params.b_m0.x * qx + params.b_m0.y * qy + params.b_m0.z;
+            let by = params.b_m1.x * qx + params.b_m1.y * qy + params.b_m1.z;
+            let va = (atlas_sample(params.a_off, params.a_w, params.a_h, ax, ay) - params.mean_a) * params.scale;
+            let vb = (atlas_sample(params.b_off, params.b_w, params.b_h, bx, by) - params.mean_b) * params.scale;
+            a += va;
+            b += vb;
+            aa += va * va;
+            bb += vb * vb;
+            ab += va * vb;
         }
     }
     s_a[lid] = a;
@@ -109,7 +120,7 @@ fn ncc(
     s_bb[lid] = bb;
     s_ab[lid] = ab;
     workgroupBarrier();
-    for (var stride = 32u; stride > 0u; stride >>= 1u) {
+    for (var stride = 128u; stride > 0u; stride >>= 1u) {
         if lid < stride {
             s_a[lid] += s_a[lid + stride];
             s_b[lid] += s_b[lid + stride];
@@ -120,11 +131,32 @@ fn ncc(
         workgroupBarrier();
     }
     if lid == 0u && cand < params.c_nx * params.c_ny {
-        let n = f32(params.t_nx * params.t_ny);
-        let cov = s_ab[0] - s_a[0] * s_b[0] / n;
-        let var_a = s_aa[0] - s_a[0] * s_a[0] / n;
-        let var_b = s_bb[0] - s_b[0] * s_b[0] / n;
-        let denom = sqrt(max(var_a, 0.0) * max(var_b, 0.0));
-        scores[cand] = select(0.0, cov / denom, denom > 0.0);
+        let at = (cand * params.chunks + chunk) * 5u;
+        partials[at] = s_a[0];
+        partials[at + 1u] = s_b[0];
+        partials[at + 2u] = s_aa[0];
+        partials[at + 3u] = s_bb[0];
+        partials[at + 4u] = s_ab[0];
     }
+}
+
+@compute @workgroup_size(64)
+fn ncc_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let cand = gid.x + gid.y * groups.x * 64u;
+    if cand >= params.c_nx * params.c_ny {
+        return;
+    }
+    var sums = array<f32, 5>(0.0, 0.0, 0.0, 0.0, 0.0);
+    for (var chunk = 0u; chunk < params.chunks; chunk++) {
+        let at = (cand * params.chunks + chunk) * 5u;
+        for (var k = 0u; k < 5u; k++) {
+            sums[k] += partials[at + k];
+        }
+    }
+    let n = f32(params.t_nx * params.t_ny);
+    let cov = sums[4] - sums[0] * sums[1] / n;
+    let var_a = sums[2] - sums[0] * sums[0] / n;
+    let var_b = sums[3] - sums[1] * sums[1] / n;
+    let denom = sqrt(max(var_a, 0.0) * max(var_b, 0.0));
+    scores[cand] = select(0.0, cov / denom, denom > 0.0);
 }

@@ -1087,3 +1087,73 @@ fn resident_block_gains_match_the_reference() {
         }
     }
 }
+
+/// A template larger than one invocation's loop budget on llvmpipe (every loop of an invocation ends
+/// after 65 535 iterations in all, silently): 4394×1244 points, with the second station's rows
+/// past the middle inverted, so a sum that stops early scores near 1 instead of near 0. Before the
+/// NCC kernel split each candidate's template into chunks, lavapipe gave 0.292 here against −0.039.
+#[test]
+fn ncc_over_a_template_past_the_loop_budget_matches_the_reference() {
+    let mut rng = Rng::new(common::seed(
+        "ncc_over_a_template_past_the_loop_budget_matches_the_reference",
+    ));
+    let e = engine();
+    let (w, h) = (4400usize, 1300usize);
+    let place = |y: f64| Placement {
+        offset: [0.0, y],
+        angle: 0.0,
+        width: w as u32,
+        height: h as u32,
+    };
+    let (a, b) = (place(0.0), place(50.0));
+    let field: Vec<f32> = (0..w * (h + 50))
+        .map(|_| rng.range(1000.0, 3000.0) as f32)
+        .collect();
+    let n = w * h;
+    let mut atlas = field[..n].to_vec();
+    atlas.extend((0..n).map(|i| {
+        let v = field[i + 50 * w];
+        if i / w > 600 { 4000.0 - v } else { v }
+    }));
+    let ea = AtlasEntry {
+        offset: 0,
+        placement: a,
+    };
+    let eb = AtlasEntry {
+        offset: n as u32,
+        placement: b,
+    };
+    let gpu_atlas = e
+        .upload(&f32_image(atlas.clone(), atlas.len() as u32, 1))
+        .expect("upload");
+    let t = template(overlap(&a, &b).expect("overlap"), 2.0, 1.0).expect("template");
+    assert!(
+        u64::from(t.nx) * u64::from(t.ny) / 64 > 65_535,
+        "past the budget"
+    );
+    let c = Candidates {
+        x0: -1.0,
+        y0: 0.0,
+        step: 1.0,
+        nx: 3,
+        ny: 1,
+    };
+    let pair = NccPair {
+        a: &ea,
+        b: &eb,
+        mean_a: 2000.0,
+        mean_b: 2000.0,
+        scale: 1.0 / 1000.0,
+    };
+    let mut rec = Recorder::new(e);
+    let scores = encode_scores(&mut rec, &gpu_atlas, &pair, &t, &c).expect("encode");
+    rec.submit().expect("submit");
+    let got = floats(e, &scores);
+    let want: Vec<f32> = reference_scores(&atlas, &pair, &t, &c)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    eprintln!("template {}x{}: GPU {got:?}, CPU {want:?}", t.nx, t.ny);
+    let (worst, _) = compare("ncc", &got, &want, 1e-4);
+    assert!(worst <= 1e-4, "NCC differs by {worst}");
+}

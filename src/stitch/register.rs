@@ -44,13 +44,13 @@ struct NccUniform {
     a_off: u32,
     a_w: u32,
     a_h: u32,
-    _p3: u32,
+    chunks: u32,
     a_m0: [f32; 4],
     a_m1: [f32; 4],
     b_off: u32,
     b_w: u32,
     b_h: u32,
-    _p4: u32,
+    chunk_rows: u32,
     b_m0: [f32; 4],
     b_m1: [f32; 4],
 }
@@ -123,6 +123,9 @@ fn map_rows(m: [f64; 6]) -> ([f32; 4], [f32; 4]) {
     )
 }
 
+/// Template points one NCC workgroup sums at most (256 invocations, ≤ 256 points each).
+const NCC_POINTS_PER_GROUP: u32 = 65_536;
+
 /// Records the NCC score of every candidate into an f32 image of `nx`×`ny` scores.
 pub fn encode_scores(
     rec: &mut Recorder<'_>,
@@ -160,6 +163,9 @@ pub fn encode_scores_chained(
             "NCC needs a non-empty template and candidate grid".into(),
         ));
     }
+    // Rows per workgroup: at most NCC_POINTS_PER_GROUP template points each (one row at least).
+    let chunk_rows = (NCC_POINTS_PER_GROUP / t.nx).clamp(1, t.ny);
+    let chunks = t.ny.div_ceil(chunk_rows);
     let (a_m0, a_m1) = map_rows(pair.a.placement.canvas_to_station());
     let (b_m0, b_m1) = map_rows(pair.b.placement.canvas_to_station());
     let u = NccUniform {
@@ -182,36 +188,45 @@ pub fn encode_scores_chained(
         a_off: pair.a.offset,
         a_w: pair.a.placement.width,
         a_h: pair.a.placement.height,
-        _p3: 0,
+        chunks,
         a_m0,
         a_m1,
         b_off: pair.b.offset,
         b_w: pair.b.placement.width,
         b_h: pair.b.placement.height,
-        _p4: 0,
+        chunk_rows,
         b_m0,
         b_m1,
     };
-    let kernel = rec.engine().shaders().kernel("stitch_ncc", "ncc")?;
+    let shaders = rec.engine().shaders();
     let params = rec.uniform(&u, "stitch_ncc params")?;
     let scores = rec.alloc_image(c.nx, c.ny, PixelFormat::F32, Geometry::default())?;
+    let groups_total = c.count() as u64 * u64::from(chunks);
+    let partials = rec.alloc_image(
+        u32::try_from(groups_total * 5).map_err(|_| {
+            Error::InvalidParams("NCC template and candidate grid too large".into())
+        })?,
+        1,
+        PixelFormat::F32,
+        Geometry::default(),
+    )?;
     let max = rec.engine().limits().max_compute_workgroups_per_dimension;
-    let groups = workgroups_1d(c.count() as u64, 1, max);
     let no_state = rec.storage_table(&[], "stitch_ncc without search state")?;
     let state = match slots {
         Some(s) => Bind::Image(s.state),
         None => Bind::Table(&no_state),
     };
-    rec.dispatch(
-        &kernel,
-        &[
-            Bind::Pooled(&params),
-            Bind::Image(atlas),
-            Bind::Image(&scores),
-            state,
-        ],
-        groups,
-    )?;
+    let binds = [
+        Bind::Pooled(&params),
+        Bind::Image(atlas),
+        Bind::Image(&scores),
+        state,
+        Bind::Image(&partials),
+    ];
+    let kernel = shaders.kernel("stitch_ncc", "ncc")?;
+    rec.dispatch(&kernel, &binds, workgroups_1d(groups_total, 1, max))?;
+    let kernel = shaders.kernel("stitch_ncc", "ncc_reduce")?;
+    rec.dispatch(&kernel, &binds, workgroups_1d(c.count() as u64, 64, max))?;
     Ok(scores)
 }
 
