@@ -420,3 +420,34 @@ fn far_coordinates_fold_like_the_reference() {
         }
     }
 }
+
+/// llvmpipe ends every loop of a shader invocation after 65 535 iterations in all, silently: an
+/// area resize 400² → 1² (u16, integer blocks: 400 rows × 202 steps) gave 815 there against the
+/// reference's 1999, and 1000² → 3² (weighted windows) 1170 against 2000. On the CPU adapter such a
+/// resize is refused with the way around it; within the budget (200² → 1²) it matches the
+/// reference. On a GPU every case runs and matches.
+#[test]
+fn area_resize_past_the_cpu_adapters_loop_budget_is_refused_there() {
+    let engine = engine();
+    let cpu_adapter = engine.summary().device_type == "cpu";
+    for (side, out, within) in [(200u32, 1u32, true), (400, 1, false), (1000, 3, false)] {
+        let px: Vec<u16> = (0..side * side)
+            .map(|i| ((i * 7919) % 4000) as u16)
+            .collect();
+        let input = HostImage::new(side, side, Pixels::U16(px)).expect("image");
+        let mut p = ResizeParams::new(out, out);
+        p.mode = ResizeMode::Area;
+        let gpu = resize::resize_image(engine, &input, &p);
+        if cpu_adapter && !within {
+            let err = gpu.expect_err("refused on the CPU adapter").to_string();
+            assert!(
+                err.contains("loop budget") && err.contains("two steps"),
+                "{side} -> {out}: {err}"
+            );
+            continue;
+        }
+        let gpu = gpu.expect("resize");
+        let cpu = resize::reference(&input, &p).expect("reference");
+        assert_eq!(gpu.pixels, cpu.pixels, "{side} -> {out}");
+    }
+}

@@ -405,6 +405,9 @@ pub fn encode(rec: &mut Recorder<'_>, input: &GpuImage, params: &ResizeParams) -
         params.height,
         plan.out_format,
     )?;
+    if let Kernel::Area(p) = &plan.kernel {
+        check_loop_budget(rec.engine(), input, p, &plan.table, plan.out_format)?;
+    }
     let (shader, entry, uniform) = match &plan.kernel {
         Kernel::Linear(p) => (
             "resize_linear",
@@ -448,6 +451,63 @@ pub fn encode(rec: &mut Recorder<'_>, input: &GpuImage, params: &ResizeParams) -
         groups,
     )?;
     Ok(output)
+}
+
+/// Loop iterations llvmpipe (the CPU Vulkan adapter) allows one shader invocation, over all its loops
+/// together; past it every loop ends early, silently (Mesa `LP_MAX_TGSI_LOOP_ITERATIONS`).
+pub const CPU_ADAPTER_LOOP_BUDGET: u64 = 65_535;
+
+/// The most loop iterations one invocation of `shaders/resize_area.wgsl` runs: the lanes of an
+/// output word, each over its source window (two columns per step for integer blocks).
+fn area_loop_iterations(p: &AreaParams, table: &[u32], out_format: PixelFormat) -> u64 {
+    let lanes =
+        (out_format.pixels_per_word() as u64).min(u64::from(p.dst_width) * u64::from(p.dst_height));
+    if p.kind == AREA_BLOCKS {
+        return lanes * u64::from(p.ky) * (u64::from(p.kx) / 2 + 2);
+    }
+    let most = |first: usize, count: usize| {
+        table[first..first + 2 * count]
+            .chunks(2)
+            .map(|e| u64::from(e[1]))
+            .max()
+            .unwrap_or(1)
+    };
+    let cols = most(0, p.dst_width as usize);
+    let rows = most(p.row_index as usize, p.dst_height as usize);
+    lanes * rows * (cols + 1)
+}
+
+/// Refuses, on a CPU adapter, an area resize whose invocations would outrun llvmpipe's loop budget
+/// (the result would be wrong without an error); a GPU has no such limit.
+fn check_loop_budget(
+    engine: &crate::Engine,
+    input: &GpuImage,
+    p: &AreaParams,
+    table: &[u32],
+    out_format: PixelFormat,
+) -> Result<()> {
+    let summary = engine.summary();
+    if summary.device_type != "cpu" {
+        return Ok(());
+    }
+    let loops = area_loop_iterations(p, table, out_format);
+    if loops <= CPU_ADAPTER_LOOP_BUDGET {
+        return Ok(());
+    }
+    let step =
+        |from: u32, to: u32| (f64::from(from) * f64::from(to)).sqrt().round().max(1.0) as u32;
+    Err(Error::InvalidParams(format!(
+        "area resize {}x{} -> {}x{}: on the CPU adapter ({}) one shader invocation would loop {loops} \
+         times, past llvmpipe's loop budget of {CPU_ADAPTER_LOOP_BUDGET}, after which it stops without \
+         an error; resize in two steps (e.g. to {}x{} first)",
+        input.width,
+        input.height,
+        p.dst_width,
+        p.dst_height,
+        summary.name,
+        step(input.width, p.dst_width),
+        step(input.height, p.dst_height),
+    )))
 }
 
 /// Uploads `input`, resizes it on the GPU and reads the result back: one upload, one submission, one
