@@ -391,25 +391,19 @@ fn smooth_pass(k: u32, lid: u32, src: u32, dst: u32, along_x: bool) {
 @compute @workgroup_size(256)
 fn smooth_grids(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let k = wid.x;
-    smooth_pass(k, lid, 0u, 4u, true);
-    smooth_pass(k, lid, 4u, 5u, false);
-    smooth_pass(k, lid, 5u, 4u, true);
-    smooth_pass(k, lid, 4u, 5u, false);
+    // The solve's search planes are free now; the smoothed gains end in plane Q.
+    smooth_pass(k, lid, X, P, true);
+    smooth_pass(k, lid, P, Q, false);
+    smooth_pass(k, lid, Q, P, true);
+    smooth_pass(k, lid, P, Q, false);
     let g = grid_of(k);
     var sum = 0.0;
     for (var c = lid; c < g.x * g.y; c += 256u) {
-        sum += nodes[5u * params.nodes + g.z + c];
+        sum += nodes[Q * params.nodes + g.z + c];
     }
-    part_a[lid] = sum;
-    workgroupBarrier();
-    for (var span = 128u; span > 0u; span >>= 1u) {
-        if lid < span {
-            part_a[lid] += part_a[lid + span];
-        }
-        workgroupBarrier();
-    }
+    let mean = workgroup_sum(lid, sum) / f32(g.x * g.y);
     if lid == 0u {
-        plan[k * PLAN_BLOCK + PLAN_GAIN] = plan[k * PLAN_BLOCK + PLAN_GAIN] * part_a[0] / f32(g.x * g.y);
+        plan[k * PLAN_BLOCK + PLAN_GAIN] = plan[k * PLAN_BLOCK + PLAN_GAIN] * mean;
     }
 }
 
@@ -418,7 +412,7 @@ fn smooth_grids(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 fn gain_at(k: u32, x: u32, y: u32) -> f32 {
     let g = grid_of(k);
     let size = st_size(k);
-    let base = 5u * params.nodes + g.z;
+    let base = Q * params.nodes + g.z;
     let fx = clamp((f32(x) + 0.5) * f32(g.x) / f32(size.x) - 0.5, 0.0, f32(g.x - 1u));
     let fy = clamp((f32(y) + 0.5) * f32(g.y) / f32(size.y) - 0.5, 0.0, f32(g.y - 1u));
     let x0 = min(u32(floor(fx)), g.x - 1u);

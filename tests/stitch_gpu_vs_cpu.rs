@@ -207,13 +207,39 @@ fn two_stations(rng: &mut Rng) -> (Vec<f32>, AtlasEntry, AtlasEntry) {
     )
 }
 
+/// NCC scores of `a` against `b` on the GPU and on the CPU (means 2000, scale 1/1000), as f32.
+fn ncc_scores(
+    e: &Engine,
+    atlas: &[f32],
+    (a, b): (&AtlasEntry, &AtlasEntry),
+    t: &radpipe::stitch::register::Template,
+    c: &Candidates,
+) -> (Vec<f32>, Vec<f32>) {
+    let gpu_atlas = e
+        .upload(&f32_image(atlas.to_vec(), atlas.len() as u32, 1))
+        .expect("upload");
+    let pair = NccPair {
+        a,
+        b,
+        mean_a: 2000.0,
+        mean_b: 2000.0,
+        scale: 1.0 / 1000.0,
+    };
+    let mut rec = Recorder::new(e);
+    let scores = encode_scores(&mut rec, &gpu_atlas, &pair, t, c).expect("encode");
+    rec.submit().expect("submit");
+    let want = reference_scores(atlas, &pair, t, c)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    (floats(e, &scores), want)
+}
+
 #[test]
 fn ncc_matches_reference() {
     let mut rng = Rng::new(common::seed("ncc_matches_reference"));
     let e = engine();
     let (atlas, a, b) = two_stations(&mut rng);
-    let n = atlas.len() as u32;
-    let gpu_atlas = e.upload(&f32_image(atlas.clone(), n, 1)).expect("upload");
     let r = overlap(&a.placement, &b.placement).expect("overlap");
     let t = template(r, 2.0, 1.0).expect("template");
     let c = Candidates {
@@ -223,21 +249,7 @@ fn ncc_matches_reference() {
         nx: 5,
         ny: 5,
     };
-    let pair = NccPair {
-        a: &a,
-        b: &b,
-        mean_a: 2000.0,
-        mean_b: 2000.0,
-        scale: 1.0 / 1000.0,
-    };
-    let mut rec = Recorder::new(e);
-    let scores = encode_scores(&mut rec, &gpu_atlas, &pair, &t, &c).expect("encode");
-    rec.submit().expect("submit");
-    let got = floats(e, &scores);
-    let want: Vec<f32> = reference_scores(&atlas, &pair, &t, &c)
-        .iter()
-        .map(|&v| v as f32)
-        .collect();
+    let (got, want) = ncc_scores(e, &atlas, (&a, &b), &t, &c);
     let (worst, _) = compare("ncc", &got, &want, 1e-4);
     assert!(worst <= 1e-4, "NCC differs by {worst}");
     // The true shift (0) scores best.
@@ -1123,9 +1135,6 @@ fn ncc_over_a_template_past_the_loop_budget_matches_the_reference() {
         offset: n as u32,
         placement: b,
     };
-    let gpu_atlas = e
-        .upload(&f32_image(atlas.clone(), atlas.len() as u32, 1))
-        .expect("upload");
     let t = template(overlap(&a, &b).expect("overlap"), 2.0, 1.0).expect("template");
     assert!(
         u64::from(t.nx) * u64::from(t.ny) / 64 > 65_535,
@@ -1138,21 +1147,7 @@ fn ncc_over_a_template_past_the_loop_budget_matches_the_reference() {
         nx: 3,
         ny: 1,
     };
-    let pair = NccPair {
-        a: &ea,
-        b: &eb,
-        mean_a: 2000.0,
-        mean_b: 2000.0,
-        scale: 1.0 / 1000.0,
-    };
-    let mut rec = Recorder::new(e);
-    let scores = encode_scores(&mut rec, &gpu_atlas, &pair, &t, &c).expect("encode");
-    rec.submit().expect("submit");
-    let got = floats(e, &scores);
-    let want: Vec<f32> = reference_scores(&atlas, &pair, &t, &c)
-        .iter()
-        .map(|&v| v as f32)
-        .collect();
+    let (got, want) = ncc_scores(e, &atlas, (&ea, &eb), &t, &c);
     eprintln!("template {}x{}: GPU {got:?}, CPU {want:?}", t.nx, t.ny);
     let (worst, _) = compare("ncc", &got, &want, 1e-4);
     assert!(worst <= 1e-4, "NCC differs by {worst}");
