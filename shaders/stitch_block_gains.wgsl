@@ -25,6 +25,7 @@
 #import atlas
 #import placement
 #import plan
+#import workgroup_sum
 
 const STATUS_WORD: u32 = 6u;
 const STRIDE: u32 = 2u;
@@ -75,10 +76,6 @@ struct Params {
 // planes (the last holds the smoothed gains `apply` uses).
 @group(0) @binding(6) var<storage, read_write> nodes: array<f32>;
 
-var<workgroup> part_n: array<f32, 256>;
-var<workgroup> part_a: array<f32, 256>;
-var<workgroup> part_b: array<f32, 256>;
-var<workgroup> total: f32;
 
 // Blocks across and down station k, and its first node.
 fn grid_of(k: u32) -> vec3<u32> {
@@ -162,22 +159,13 @@ fn key_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grou
             }
         }
     }
-    part_n[lid] = n;
-    part_a[lid] = a;
-    part_b[lid] = b;
-    workgroupBarrier();
-    for (var span = 128u; span > 0u; span >>= 1u) {
-        if lid < span {
-            part_n[lid] += part_n[lid + span];
-            part_a[lid] += part_a[lid + span];
-            part_b[lid] += part_b[lid + span];
-        }
-        workgroupBarrier();
-    }
+    let total_n = workgroup_sum(lid, n);
+    let total_a = workgroup_sum(lid, a);
+    let total_b = workgroup_sum(lid, b);
     if lid == 0u && m < params.keys {
-        sums[m * 4u] = part_n[0];
-        sums[m * 4u + 1u] = part_a[0];
-        sums[m * 4u + 2u] = part_b[0];
+        sums[m * 4u] = total_n;
+        sums[m * 4u + 1u] = total_a;
+        sums[m * 4u + 2u] = total_b;
         sums[m * 4u + 3u] = 0.0;
     }
 }
@@ -215,22 +203,6 @@ fn other_node(m: u32, side: u32) -> u32 {
 fn sync() {
     storageBarrier();
     workgroupBarrier();
-}
-
-// Workgroup sum of every invocation's `part`, the same value in every invocation.
-fn workgroup_sum(lid: u32, part: f32) -> f32 {
-    part_a[lid] = part;
-    workgroupBarrier();
-    for (var span = 128u; span > 0u; span >>= 1u) {
-        if lid < span {
-            part_a[lid] += part_a[lid + span];
-        }
-        workgroupBarrier();
-    }
-    if lid == 0u {
-        total = part_a[0];
-    }
-    return workgroupUniformLoad(&total);
 }
 
 // Off-diagonal part of row p of the system times plane `v`: −Σ 2α·I_p·I_q·N·v_q over p's keys.
@@ -297,14 +269,9 @@ fn solve_init(@builtin(local_invocation_index) lid: u32) {
 fn solve_steps(@builtin(local_invocation_index) lid: u32) {
     let count = params.nodes;
     let s = state_at();
-    if lid == 0u {
-        total = nodes[s + S_RZ];
-    }
-    var rz = workgroupUniformLoad(&total);
-    if lid == 0u {
-        total = nodes[s + S_RZ0];
-    }
-    let rz0 = workgroupUniformLoad(&total);
+    // One invocation reads the state; a sum of its value alone hands it to all, uniformly.
+    var rz = workgroup_sum(lid, select(0.0, nodes[s + S_RZ], lid == 0u));
+    let rz0 = workgroup_sum(lid, select(0.0, nodes[s + S_RZ0], lid == 0u));
     var done = 0.0;
     for (var step = 0u; step < STEPS; step++) {
         // NaN counts as converged here; `solve_finish` refuses it.

@@ -16,6 +16,7 @@
 #import atlas
 #import placement
 #import plan
+#import workgroup_sum
 
 const STRIDE: u32 = 2u;
 const MAX_STATIONS: u32 = 16u;
@@ -37,9 +38,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> atlas: array<f32>;
 @group(0) @binding(4) var<storage, read_write> sums: array<f32>;
 
-var<workgroup> part_n: array<f32, 256>;
-var<workgroup> part_a: array<f32, 256>;
-var<workgroup> part_b: array<f32, 256>;
 
 // Pair `p` of the ordering (0,1), (0,2), …, (1,2), …
 fn pair_of(p: u32, n: u32) -> vec2<u32> {
@@ -84,22 +82,13 @@ fn overlap_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
             }
         }
     }
-    part_n[lid] = n;
-    part_a[lid] = a;
-    part_b[lid] = b;
-    workgroupBarrier();
-    for (var span = 128u; span > 0u; span >>= 1u) {
-        if lid < span {
-            part_n[lid] += part_n[lid + span];
-            part_a[lid] += part_a[lid + span];
-            part_b[lid] += part_b[lid + span];
-        }
-        workgroupBarrier();
-    }
+    let total_n = workgroup_sum(lid, n);
+    let total_a = workgroup_sum(lid, a);
+    let total_b = workgroup_sum(lid, b);
     if lid == 0u {
-        sums[wid.x * 4u] = part_n[0];
-        sums[wid.x * 4u + 1u] = part_a[0];
-        sums[wid.x * 4u + 2u] = part_b[0];
+        sums[wid.x * 4u] = total_n;
+        sums[wid.x * 4u + 1u] = total_a;
+        sums[wid.x * 4u + 2u] = total_b;
         sums[wid.x * 4u + 3u] = 0.0;
     }
 }

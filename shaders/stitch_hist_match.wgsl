@@ -24,6 +24,7 @@
 #import pixels
 #import placement
 #import plan
+#import workgroup_sum
 
 const NONE: u32 = 0xFFFFFFFFu;
 // Stats words after the three histograms: sum of the station's samples (f32 bits), sum of the
@@ -274,18 +275,10 @@ fn gain_of(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         a += v;
         b += tables[k * params.lut_len + bin_of(v)];
     }
-    part_a[lid] = a;
-    part_b[lid] = b;
-    workgroupBarrier();
-    for (var span = 128u; span > 0u; span >>= 1u) {
-        if lid < span {
-            part_a[lid] += part_a[lid + span];
-            part_b[lid] += part_b[lid + span];
-        }
-        workgroupBarrier();
-    }
+    let sum_a = workgroup_sum(lid, a);
+    let sum_b = workgroup_sum(lid, b);
     if lid == 0u {
-        plan[k * PLAN_BLOCK + PLAN_GAIN] = select(1.0, part_b[0] / part_a[0], part_a[0] > 0.0);
+        plan[k * PLAN_BLOCK + PLAN_GAIN] = select(1.0, sum_b / sum_a, sum_a > 0.0);
     }
 }
 
