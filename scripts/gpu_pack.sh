@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Packs prebuilt release binaries for a run on a machine with a real GPU but no Rust toolchain or
 # network (scripts/gpu_check.sh unpacks and runs them there). Output: .devcarry/ (git-ignored):
-# bins.tar.xz (radpipe and the GPU-vs-CPU test binaries of the image ops, stripped, one xz stream)
+# bins.tar.xz (radpipe and the one integration-test binary, stripped, one xz stream; gpu_check.sh runs
+# its GPU-vs-CPU modules of the image ops)
 # and cc-abide shrunk to 384² by scripts/shrink_cc_abide.py (for `evaluate` and `train` on the GPU).
 # The device tool moves at most 64 MiB with the working tree (~32 MB), hence this selection: the
-# segmentation path is checked through `radpipe evaluate --device gpu`, not its test binaries (10 MB
-# each compressed).
+# segmentation path is checked through `radpipe evaluate --device gpu`, not its tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tests=(window_gpu_vs_cpu warp_gpu_vs_cpu histogram_gpu_vs_cpu stitch_gpu_vs_cpu)
 cargo build --release --bin radpipe
 test_json=$(cargo test --release --no-run --message-format=json 2>/dev/null)
 stage=$(mktemp -d)
@@ -21,7 +20,7 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and t.get("name") == sys.argv[2] and sys.argv[1] in t.get("kind", []) and m.get("executable"):
         print(m["executable"])' "$2" "$3" <<<"$1" | tail -1
 }
-for t in "${tests[@]}"; do cp "$(pick "$test_json" test "$t")" "$stage/test_$t"; done
+cp "$(pick "$test_json" test it)" "$stage/test_it"
 strip "$stage"/*
 mkdir -p .devcarry
 tar -C "$stage" -cf - . | xz -T1 --lzma2=preset=9,dict=256MiB > .devcarry/bins.tar.xz

@@ -3,7 +3,7 @@
 
 Every file is derived from pydicom's MIT-licensed test files (``CT_small.dcm``, ``JPEG-lossy.dcm``,
 ``SC_rgb_small_odd.dcm``; see tests/data/dicom/SOURCES.md for their provenance) or made from scratch,
-and stays small (< 40 KB each). ``tests/bad_inputs.rs`` runs every CLI command against each file and
+and stays small (< 40 KB each). ``tests/it/bad_inputs.rs`` runs every CLI command against each file and
 expects a one-line error naming the file, exit status 1, no panic and no output; the fuzz targets
 (``fuzz/``) use the same files as seeds. ``manifest.json`` says what each file is and what is wrong.
 

@@ -14,7 +14,7 @@
 //!   the image, the region is extended to the image edge (and, for reflect-101, to the mirrored rows)
 //!   so border handling sees the true edge. The tile is warped with the map shifted by the tile and
 //!   region origins. Results equal the untiled warp within 1 LSB (the shifted map changes f32 rounding),
-//!   which `tests/device_limits.rs` checks against the CPU reference.
+//!   which `tests/it/device_limits.rs` checks against the CPU reference.
 //!
 //! Tiles are split in halves along their longer side until input and output each fit.
 

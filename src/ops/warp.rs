@@ -12,7 +12,7 @@
 //!   1/1024-px integers, `AB_BITS` = 10), 15-bit fixed-point weights for 8-bit images
 //!   (`INTER_REMAP_COEF_BITS`) and exact products of 1/32 fractions for 16-bit and float images. On
 //!   a 16-bit radiograph the 1/32-px quantisation alone moves steep edges by several LSB, so only this
-//!   mode reaches bit-level parity with OpenCV (`tests/warp_opencv_parity.rs`).
+//!   mode reaches bit-level parity with OpenCV (`tests/it/warp_opencv_parity.rs`).
 //!
 //! Both modes evaluate the destination → source map from per-column and per-row tables that the host
 //! computes in f64 (`x·m00`, `y·m01 + m02`, …), so the shader and [`reference()`] start from identical

@@ -5,7 +5,7 @@
 //! (NaN/inf/zero/negative window widths, singular matrices, a corrupted model, an unwritable output
 //! folder, an output equal to its input) gets the same treatment.
 
-mod common;
+use crate::common;
 
 use common::cli::{radpipe, s};
 

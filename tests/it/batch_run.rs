@@ -4,7 +4,7 @@
 //! images (the pool reaches a steady state), so a 10 000-image batch holds the same memory as a
 //! 10-image one.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

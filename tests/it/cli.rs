@@ -1,7 +1,7 @@
 //! The `radpipe` binary as a user meets it: outputs by extension, and every bad input answered with one
 //! line naming the file and the problem, a non-zero exit, no panic and no output file left behind.
 
-mod common;
+use crate::common;
 
 use common::cli::{radpipe, s, stderr};
 

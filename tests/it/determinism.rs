@@ -2,7 +2,7 @@
 //! command that writes images (derived DICOM included: its UIDs come from a hash of what defines the
 //! object, and no wall-clock time is written), and different derivations get different UIDs.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

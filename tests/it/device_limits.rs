@@ -4,7 +4,7 @@
 //! limit is lowered here (EngineOptions::max_image_bytes) so the test needs no huge image. A lost
 //! device (destroyed on purpose) turns later calls into errors that say the device was lost.
 
-mod common;
+use crate::common;
 
 use common::{Rng, seed};
 use radpipe::image::{Geometry, HostImage, PixelFormat, Pixels};

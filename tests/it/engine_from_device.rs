@@ -2,7 +2,7 @@
 //! create no device of its own, and window → download must cost exactly one upload, one submission and
 //! one readback. Repeating the work must build no new pipeline and allocate no new buffer.
 
-mod common;
+use crate::common;
 
 use radpipe::image::{HostImage, Pixels};
 use radpipe::ops::window::{self, WindowSettings, WindowSource};

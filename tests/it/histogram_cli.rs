@@ -2,7 +2,7 @@
 //! to the library / OpenCV fixtures, outputs by extension, and every bad input answered with one line
 //! naming the file or the parameter, a non-zero exit, no panic and no output file left behind.
 
-mod common;
+use crate::common;
 
 use common::cli::{radpipe, s, stderr};
 

@@ -8,7 +8,7 @@
 //! Tolerances: exact for everything except CLAHE's bilinear blend, which is f32 arithmetic that a GPU
 //! compiler may contract into fused multiply-adds: ≤ 1 LSB on at most 1 % of pixels (in practice 0).
 
-mod common;
+use crate::common;
 
 use common::{Rng, assert_close, engine, seed};
 use radpipe::image::{HostImage, PixelFormat, Pixels};

@@ -11,7 +11,7 @@
 //!
 //! Each case prints its exact-match count and max |diff| (run with `--nocapture`).
 
-mod common;
+use crate::common;
 
 use common::{assert_close, engine, repo_path};
 use radpipe::image::HostImage;

@@ -8,7 +8,7 @@
 //! `near_half_count` (values within float32 error of a rounding tie) plus 0.1 %. Outputs the fixture
 //! keeps only as a hash must match it exactly when the fixture reports no near-ties.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, engine, repo_path};
 use radpipe::image::{HostImage, Pixels};

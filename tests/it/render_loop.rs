@@ -2,10 +2,10 @@
 //! frame radpipe creates no device, no pipeline and no buffer, reads nothing back, and submits once.
 //! The last frame, read back here (test only), matches the CPU reference of the display stage.
 
-#[path = "../examples/render_loop.rs"]
+#[path = "../../examples/render_loop.rs"]
 mod render_loop;
 
-mod common;
+use crate::common;
 
 use radpipe::ops::display;
 use radpipe::pipeline::Recorder;

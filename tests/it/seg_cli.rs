@@ -4,7 +4,7 @@
 //! so the box is the image and the angle 0°). The shipped model (models/MODEL.md) on the bundled
 //! mid-sagittal slice. Errors: a missing weights file, weights missing a tensor (named), a tiny image (named; the other files still processed).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! final angle must each be within 0.5° of the truth (compared as axes, modulo 180°). Also: exact box
 //! sizes, millimetre angles with anisotropic pixels, patient coordinates, empty and one-pixel masks.
 
-mod common;
+use crate::common;
 
 use common::{Rng, seed};
 use radpipe::image::Geometry;

@@ -10,7 +10,7 @@
 //!   masks equal away from the threshold, and `engine.stats()` showing exactly one upload and one
 //!   readback per image.
 
-mod common;
+use crate::common;
 
 use common::{Rng, engine, fresh_engine, repo_path, require, seed};
 use radpipe::image::{Geometry, HostImage, PixelFormat, Pixels};
@@ -102,7 +102,7 @@ fn preprocess_shader_matches_reference() {
         }
         // The u8 input goes straight to the preprocess stage: float-exact. The u16 input is windowed
         // first, and the window stage may differ from its CPU reference by 1 display LSB at rounding
-        // ties (tests/window_gpu_vs_cpu.rs), i.e. 1 / (255 · std) after normalisation.
+        // ties (tests/it/window_gpu_vs_cpu.rs), i.e. 1 / (255 · std) after normalisation.
         for (i, tolerance) in [(0usize, 1e-5f32), (1, 1.0 / (255.0 * pre.std) + 1e-5)] {
             let range = i * 3 * plane..(i + 1) * 3 * plane;
             let worst = got[range.clone()]

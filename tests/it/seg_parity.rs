@@ -6,7 +6,7 @@
 //! regenerated here from their SplitMix64 seeds. radpipe's network must give the same logits within
 //! 1e-3 on burn's CPU backend and on the GPU, and the two backends must agree within 1e-3.
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{Rng, engine, repo_path, require};

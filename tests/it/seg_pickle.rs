@@ -4,7 +4,7 @@
 //! value is compared exactly with what numpy recorded. Truncated and corrupted copies must fail with an
 //! error that names the file — never panic.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! readable by burn-store's own safetensors reader, and broken files are refused with the offending
 //! tensor named. CPU only (burn's Flex backend); the GPU is covered by seg_parity and seg_gpu_vs_cpu.
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{Rng, repo_path, require, seed};

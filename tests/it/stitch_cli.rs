@@ -3,7 +3,7 @@
 //! by radpipe's reader and, when a Python with pydicom is available, by pydicom — plus the JSON report
 //! and the windowed view; and every inconsistent input refused with one line naming the problem.
 
-mod common;
+use crate::common;
 
 use common::cli::{radpipe, s, stderr};
 

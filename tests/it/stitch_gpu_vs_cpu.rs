@@ -3,7 +3,7 @@
 //! gain apply (block gains and lookup table), NCC, the GPU-resident registration search, one-pass blend, place + mask, pyramid down/up,
 //! Laplacian accumulate, collapse and the final pack to 16 bits.
 
-mod common;
+use crate::common;
 
 use common::{Rng, engine};
 use radpipe::image::{Geometry, HostImage, PixelFormat, Pixels};

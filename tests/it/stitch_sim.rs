@@ -7,7 +7,7 @@
 //! - no step at the seams: mean |vertical gradient| across each overlap's top, middle and bottom rows
 //!   within 1.2× the truth's at the same rows.
 
-mod common;
+use crate::common;
 
 use common::{engine, repo_path};
 use radpipe::image::{HostImage, Pixels};

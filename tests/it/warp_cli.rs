@@ -3,7 +3,7 @@
 //! spacing updated; and every bad input answered with one line naming the file, exit status 1, no panic
 //! and no output file left behind.
 
-mod common;
+use crate::common;
 
 use common::cli::{radpipe, s, stderr};
 

@@ -10,7 +10,7 @@
 //! fuse `a·b + c` into one rounding, which can move a value across a rounding tie; the 8-bit OpenCV path
 //! is integer arithmetic and exact); f32 outputs within 1e-4 of the image's value range.
 
-mod common;
+use crate::common;
 
 use common::{Rng, assert_close, engine, fresh_engine, seed};
 use radpipe::image::{Geometry, HostImage, PixelFormat, Pixels};

@@ -9,7 +9,7 @@
 //! measured too and held to a looser bound on the radiograph, since OpenCV's 1/32-px coordinate
 //! quantisation moves steep edges. Every case prints its figures (`--nocapture`).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

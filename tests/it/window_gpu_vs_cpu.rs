@@ -8,7 +8,7 @@
 //! is within f32 error of one, more only where a steep window amplifies f32 error. A fraction-of-pixels
 //! rule was tried first and flaked (about 1 seed in 100): one tie flips every pixel of its value.
 
-mod common;
+use crate::common;
 
 use common::{Rng, assert_close, engine, seed};
 use radpipe::image::{HostImage, PixelFormat, Pixels};

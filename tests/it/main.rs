@@ -1,0 +1,34 @@
+//! radpipe's integration tests, in one binary: every module below links burn + wgpu once instead of
+//! once per file (28 separate binaries cost ~25 of CI's 30 minutes in linking alone).
+//!
+//! Run one area with a filter: `cargo test --release --test it stitch_sim::`.
+
+mod common;
+mod bad_inputs;
+mod batch_run;
+mod bench_cli;
+mod cli;
+mod determinism;
+mod device_limits;
+mod dicom_io;
+mod engine_from_device;
+mod histogram_cli;
+mod histogram_gpu_vs_cpu;
+mod histogram_opencv_parity;
+mod pydicom_parity;
+mod render_loop;
+mod seg_cli;
+mod seg_geometry;
+mod seg_gpu_vs_cpu;
+mod seg_parity;
+mod seg_pickle;
+mod seg_train;
+mod seg_weights;
+mod shader_bundle;
+mod stitch_cli;
+mod stitch_gpu_vs_cpu;
+mod stitch_sim;
+mod warp_cli;
+mod warp_gpu_vs_cpu;
+mod warp_opencv_parity;
+mod window_gpu_vs_cpu;
