@@ -54,6 +54,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    cli::runtime_dir::ensure();
     let cli = Cli::parse();
     let result: Result<(), Error> = match &cli.command {
         Command::Info(a) => cli::info::run(a),

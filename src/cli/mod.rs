@@ -11,6 +11,7 @@ pub mod match_hist;
 pub mod resize;
 pub mod rotate;
 pub mod run;
+pub mod runtime_dir;
 pub mod segment;
 pub mod stitch;
 pub mod train;
