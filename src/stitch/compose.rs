@@ -125,6 +125,13 @@ pub fn check_stations(stations: &[Station]) -> Result<()> {
     if stations.len() < 2 {
         return Err(StitchError::TooFewStations(stations.len()).into());
     }
+    if stations.len() > resident::MAX_STATIONS {
+        return Err(StitchError::TooManyStations {
+            count: stations.len(),
+            limit: resident::MAX_STATIONS,
+        }
+        .into());
+    }
     let first = &stations[0];
     for s in &stations[1..] {
         if let (Some(a), Some(b)) = (&first.modality, &s.modality)
@@ -191,20 +198,6 @@ fn common_spacing_stations(
             }
         })
         .collect()
-}
-
-/// Fills the atlas with every station, corrected.
-fn fill_atlas(
-    engine: &Engine,
-    uploaded: &[GpuImage],
-    entries: &[AtlasEntry],
-    corrections: &[Correction],
-    atlas: &GpuImage,
-) -> Result<()> {
-    let mut rec = Recorder::new(engine);
-    encode_fill_atlas(&mut rec, uploaded, entries, corrections, atlas)?;
-    rec.submit()?;
-    Ok(())
 }
 
 /// Records every station into the atlas, corrected (one gain-apply dispatch per station).
@@ -294,20 +287,17 @@ fn resident_report(
     }
 }
 
-/// Stitches `stations` (input order: the first is the reference) into one canvas.
-pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> Result<Stitched> {
-    check_stations(stations)?;
-    let mut warnings = Vec::new();
-    let mut timings = Vec::new();
-    let mut clock = std::time::Instant::now();
-    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
-        timings.push((name, clock.elapsed().as_secs_f64()));
-        clock = std::time::Instant::now();
-    };
+/// Brings the stations to one spacing and places them at their nominal offsets (`--offsets` or the
+/// DICOM geometry), normalised so the canvas starts at pixel 0; the stations as resampled, the
+/// layout and each station's neighbour.
+pub fn nominal_layout(
+    engine: &Engine,
+    stations: &[Station],
+    params: &StitchParams,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<Station>, Layout, Vec<Option<usize>>)> {
     let names: Vec<String> = stations.iter().map(|s| s.name.clone()).collect();
-    let stations = common_spacing_stations(engine, stations, &mut warnings)?;
-
-    // Placement.
+    let stations = common_spacing_stations(engine, stations, warnings)?;
     let placements: Vec<Placement> = match &params.offsets {
         Some(offsets) => {
             if offsets.len() != stations.len() {
@@ -333,8 +323,78 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
         }
         None => placements_from_geometry(&stations)?,
     };
-    let (mut layout, _) = Layout::normalised(placements)?;
+    let (layout, _) = Layout::normalised(placements)?;
     let neighbours = layout.neighbours(&names)?;
+    Ok((stations, layout, neighbours))
+}
+
+/// Where each station goes in the atlas (one after another), and the atlas's length in words.
+pub fn atlas_entries(layout: &Layout) -> Result<(Vec<AtlasEntry>, u32)> {
+    let too_large = || crate::Error::InvalidParams("stations too large for one atlas".into());
+    let mut entries = Vec::with_capacity(layout.stations.len());
+    let mut total: u64 = 0;
+    for p in &layout.stations {
+        entries.push(AtlasEntry {
+            offset: u32::try_from(total).map_err(|_| too_large())?,
+            placement: *p,
+        });
+        total += u64::from(p.width) * u64::from(p.height);
+    }
+    Ok((entries, u32::try_from(total).map_err(|_| too_large())?))
+}
+
+/// Every station's samples as f32 (the host copies the statistics below are taken from).
+pub fn host_samples(stations: &[Station]) -> Vec<Vec<f32>> {
+    stations
+        .iter()
+        .map(|s| {
+            (0..s.image.pixel_count())
+                .map(|i| s.image.pixels.get_f64(i) as f32)
+                .collect()
+        })
+        .collect()
+}
+
+/// The pairs to register, from the nominal placements: each station after the first against its
+/// neighbour, centred on the stations' means and scaled by 1 / the larger standard deviation.
+pub fn registration_pairs(
+    host: &[Vec<f32>],
+    entries: &[AtlasEntry],
+    neighbours: &[Option<usize>],
+) -> Vec<PairSpec> {
+    let stats: Vec<(f64, f64)> = host.iter().map(|v| mean_std(v)).collect();
+    (1..entries.len())
+        .filter_map(|i| {
+            let j = neighbours[i]?;
+            let r = overlap(&entries[j].placement, &entries[i].placement)?;
+            let scale = 1.0 / stats[j].1.max(stats[i].1).max(1.0);
+            Some(PairSpec {
+                a: j,
+                b: i,
+                overlap: r,
+                mean_a: stats[j].0 as f32,
+                mean_b: stats[i].0 as f32,
+                scale: scale as f32,
+            })
+        })
+        .collect()
+}
+
+/// Stitches `stations` (input order: the first is the reference) into one canvas. After the upload
+/// everything — registration, layout, compensation, blend, pack — is recorded on the GPU and the
+/// host waits once. Without registration nothing is searched: every correction stays zero and the
+/// search reach is 0, so the canvas bound is the nominal canvas (plus rounding).
+pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> Result<Stitched> {
+    check_stations(stations)?;
+    let mut warnings = Vec::new();
+    let mut timings = Vec::new();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
+        timings.push((name, clock.elapsed().as_secs_f64()));
+        clock = std::time::Instant::now();
+    };
+    let names: Vec<String> = stations.iter().map(|s| s.name.clone()).collect();
+    let (stations, layout, neighbours) = nominal_layout(engine, stations, params, &mut warnings)?;
     lap("layout", &mut timings);
 
     // Upload once; the atlas holds every station as f32.
@@ -342,77 +402,79 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
         .iter()
         .map(|s| engine.upload(&s.image))
         .collect::<Result<_>>()?;
-    let mut entries = Vec::with_capacity(stations.len());
-    let mut total: u64 = 0;
-    for p in &layout.stations {
-        entries.push(AtlasEntry {
-            offset: u32::try_from(total).map_err(|_| {
-                crate::Error::InvalidParams("stations too large for one atlas".into())
-            })?,
-            placement: *p,
-        });
-        total += u64::from(p.width) * u64::from(p.height);
-    }
-    let total = u32::try_from(total)
-        .map_err(|_| crate::Error::InvalidParams("stations too large for one atlas".into()))?;
+    let (entries, total) = atlas_entries(&layout)?;
     let atlas = engine.alloc_image(total, 1, PixelFormat::F32, Geometry::default())?;
-    let host: Vec<Vec<f32>> = stations
+    let host = host_samples(&stations);
+    lap("upload", &mut timings);
+
+    let pairs = if params.refine {
+        registration_pairs(&host, &entries, &neighbours)
+    } else {
+        Vec::new()
+    };
+    let search = SearchParams {
+        max_shift: if params.refine { params.max_shift } else { 0.0 },
+        min_score: params.min_ncc,
+    };
+    let job = ResidentJob {
+        uploaded: &uploaded,
+        entries: &entries,
+        canvas: layout.canvas,
+        pairs: &pairs,
+        search,
+        compensate: params.compensate,
+        neighbours: &neighbours,
+        unit: eight_bit_unit(host.iter().map(Vec::as_slice)),
+        model: params.gain_model,
+        blend: params.blend,
+        bands: params.bands,
+        sharpness: params.sharpness,
+        format: stations[0].image.format(),
+    };
+    let done = stitch_resident(engine, &atlas, &job)?;
+    lap("register+compensate+blend+download", &mut timings);
+    Ok(resident_report(
+        done, &stations, &entries, names, warnings, timings,
+    ))
+}
+
+/// The host path: f64 layout after the registration, statistics and solves on the host from the
+/// stations' host copies. Kept only to compare the single GPU path against; it moves to the tests.
+#[doc(hidden)]
+pub fn stitch_host(
+    engine: &Engine,
+    stations: &[Station],
+    params: &StitchParams,
+) -> Result<Stitched> {
+    check_stations(stations)?;
+    let mut warnings = Vec::new();
+    let mut timings = Vec::new();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
+        timings.push((name, clock.elapsed().as_secs_f64()));
+        clock = std::time::Instant::now();
+    };
+    let names: Vec<String> = stations.iter().map(|s| s.name.clone()).collect();
+    let (stations, mut layout, neighbours) =
+        nominal_layout(engine, stations, params, &mut warnings)?;
+    lap("layout", &mut timings);
+    let uploaded: Vec<GpuImage> = stations
         .iter()
-        .map(|s| {
-            (0..s.image.pixel_count())
-                .map(|i| s.image.pixels.get_f64(i) as f32)
-                .collect()
-        })
-        .collect();
+        .map(|s| engine.upload(&s.image))
+        .collect::<Result<_>>()?;
+    let (mut entries, total) = atlas_entries(&layout)?;
+    let atlas = engine.alloc_image(total, 1, PixelFormat::F32, Geometry::default())?;
+    let host = host_samples(&stations);
     lap("upload", &mut timings);
 
     // Registration.
     let mut ncc = vec![None; stations.len()];
     if params.refine {
-        let stats: Vec<(f64, f64)> = host.iter().map(|v| mean_std(v)).collect();
-        // Every pair from the nominal placements, searched in one submission; a pair's fixed station
-        // moves with the correction its own pair found (on the GPU, see `search`).
-        let pairs: Vec<PairSpec> = (1..stations.len())
-            .filter_map(|i| {
-                let j = neighbours[i]?;
-                let r = overlap(&entries[j].placement, &entries[i].placement)?;
-                let scale = 1.0 / stats[j].1.max(stats[i].1).max(1.0);
-                Some(PairSpec {
-                    a: j,
-                    b: i,
-                    overlap: r,
-                    mean_a: stats[j].0 as f32,
-                    mean_b: stats[i].0 as f32,
-                    scale: scale as f32,
-                })
-            })
-            .collect();
+        let pairs = registration_pairs(&host, &entries, &neighbours);
         let search = SearchParams {
             max_shift: params.max_shift,
             min_score: params.min_ncc,
         };
-        if resident::covers(stations.len()) {
-            let job = ResidentJob {
-                uploaded: &uploaded,
-                entries: &entries,
-                canvas: layout.canvas,
-                pairs: &pairs,
-                search,
-                compensate: params.compensate,
-                neighbours: &neighbours,
-                unit: eight_bit_unit(host.iter().map(Vec::as_slice)),
-                model: params.gain_model,
-                blend: params.blend,
-                bands: params.bands,
-                sharpness: params.sharpness,
-                format: stations[0].image.format(),
-            };
-            let done = stitch_resident(engine, &atlas, &job)?;
-            lap("register+compensate+blend+download", &mut timings);
-            return Ok(resident_report(
-                done, &stations, &entries, names, warnings, timings,
-            ));
-        }
         let unity = stations
             .iter()
             .map(|_| Correction::gain(1.0))
@@ -512,4 +574,18 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
         warnings,
         timings,
     })
+}
+
+/// Fills the atlas with every station, corrected (one submission).
+fn fill_atlas(
+    engine: &Engine,
+    uploaded: &[GpuImage],
+    entries: &[AtlasEntry],
+    corrections: &[Correction],
+    atlas: &GpuImage,
+) -> Result<()> {
+    let mut rec = Recorder::new(engine);
+    encode_fill_atlas(&mut rec, uploaded, entries, corrections, atlas)?;
+    rec.submit()?;
+    Ok(())
 }

@@ -73,6 +73,14 @@ pub enum StitchError {
     /// Fewer than two stations.
     #[error("stitching needs at least two stations, got {0}")]
     TooFewStations(usize),
+    /// More stations than the GPU stitch solves for (its gain system lives in one invocation).
+    #[error("stitching takes at most {limit} stations, got {count}")]
+    TooManyStations {
+        /// Stations given.
+        count: usize,
+        /// The most one stitch takes.
+        limit: usize,
+    },
     /// Stations of different modalities.
     #[error("stations differ in modality: {first} is {a}, {other} is {b}")]
     MixedModality {

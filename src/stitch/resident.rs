@@ -463,16 +463,48 @@ pub fn stitch_resident(
         }
     };
     let packed = encode_pack(&mut rec, &blended, job.format, Geometry::default())?;
-    let canvas_download = rec.download(&packed)?;
-    let plan_download = rec.download(&plan)?;
+    // One readback: the packed canvas with the plan words after it.
+    let (canvas_bytes, plan_bytes) = (packed.byte_len(), plan.byte_len());
+    let both = rec.alloc_image(
+        u32::try_from((canvas_bytes + plan_bytes) / 4)
+            .map_err(|_| Error::InvalidParams("stitched canvas too large to read back".into()))?,
+        1,
+        PixelFormat::F32,
+        Geometry::default(),
+    )?;
+    let encoder = rec.encoder();
+    encoder.copy_buffer_to_buffer(
+        packed.buffer.buffer(),
+        0,
+        both.buffer.buffer(),
+        0,
+        canvas_bytes,
+    );
+    encoder.copy_buffer_to_buffer(
+        plan.buffer.buffer(),
+        0,
+        both.buffer.buffer(),
+        canvas_bytes,
+        plan_bytes,
+    );
+    let download = rec.download(&both)?;
     rec.submit()?;
-    let full = canvas_download.wait()?;
-    let words = match plan_download.wait()?.pixels {
+    let words = match download.wait()?.pixels {
         Pixels::F32(v) => v,
         _ => return Err(Error::Gpu("stitch plan came back in another format".into())),
     };
-    let plan = decode_plan(&words, count)?;
-    let refined = search::decode(&words, job.pairs, &job.search)?;
+    let (canvas_words, words) = words.split_at((canvas_bytes / 4) as usize);
+    let plan = decode_plan(words, count)?;
+    let refined = search::decode(words, job.pairs, &job.search)?;
+    let full = HostImage::new(
+        packed.width,
+        packed.height,
+        Pixels::from_gpu_bytes(
+            job.format,
+            bytemuck::cast_slice(canvas_words),
+            packed.pixel_count(),
+        ),
+    )?;
     let image = first_samples(full, plan.canvas)?;
     Ok(ResidentResult {
         image,

@@ -346,6 +346,26 @@ fn library_refuses_mixed_photometric_and_format() {
         matches!(err, radpipe::Error::Stitch(StitchError::TooFewStations(1))),
         "{err}"
     );
+    // Past the cap: refused before any GPU work, in one line naming the count and the limit.
+    let many: Vec<Station> = (0..17)
+        .map(|k| Station::new(format!("s{k}.png"), img(Pixels::U16(vec![0; 16]))))
+        .collect();
+    let err = stitch(e, &many, &StitchParams::default()).expect_err("seventeen");
+    assert!(
+        matches!(
+            err,
+            radpipe::Error::Stitch(StitchError::TooManyStations {
+                count: 17,
+                limit: 16
+            })
+        ),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("17") && message.contains("16") && !message.contains('\n'),
+        "{message}"
+    );
 }
 
 #[test]

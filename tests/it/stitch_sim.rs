@@ -11,6 +11,7 @@ use crate::common;
 
 use common::{engine, repo_path};
 use radpipe::image::{HostImage, Pixels};
+use radpipe::stitch::compose::stitch_host as host_stitch;
 use radpipe::stitch::simulate::{SimStation, cut_stations, sample};
 use radpipe::stitch::{BlendMode, Compensation, Station, StitchParams, Stitched, stitch};
 
@@ -355,12 +356,10 @@ fn a_station_at_another_spacing_is_resampled_to_the_first() {
     assert!(q.psnr >= 40.0, "PSNR {:.2}", q.psnr);
 }
 
-/// What stitching costs in host round trips, from `engine.stats()` on an engine of its own: without
-/// registration the stations go up once each and only the finished canvas comes back (one readback,
-/// one wait). With registration and gain or no compensation everything after the search is decided on
-/// the GPU (src/stitch/resident.rs): the canvas and the plan come back together, after one wait.
-/// Block gains still solve on the host from the registered placements: the search state comes back
-/// first (two pairs here, one readback), so that path waits twice.
+/// What stitching costs in host round trips, from `engine.stats()` on an engine of its own: the
+/// stations go up once each and everything after is decided on the GPU (src/stitch/resident.rs), with
+/// or without registration and for every compensation: the canvas and the plan come back together in
+/// one readback, after one wait.
 #[test]
 fn stitch_reads_back_only_the_canvas_and_the_registration_state() {
     let engine = common::fresh_engine();
@@ -370,11 +369,11 @@ fn stitch_reads_back_only_the_canvas_and_the_registration_state() {
     for (blend, refine, compensate, readbacks, waits) in [
         (BlendMode::Linear, false, Compensation::Gain, 1, 1),
         (BlendMode::Multiband, false, Compensation::Gain, 1, 1),
-        (BlendMode::Linear, true, Compensation::Gain, 2, 1),
-        (BlendMode::Multiband, true, Compensation::Gain, 2, 1),
-        (BlendMode::Feather, true, Compensation::None, 2, 1),
-        (BlendMode::Linear, true, Compensation::Histogram, 2, 1),
-        (BlendMode::Linear, true, Compensation::Blocks, 2, 1),
+        (BlendMode::Linear, true, Compensation::Gain, 1, 1),
+        (BlendMode::Multiband, true, Compensation::Gain, 1, 1),
+        (BlendMode::Feather, true, Compensation::None, 1, 1),
+        (BlendMode::Linear, true, Compensation::Histogram, 1, 1),
+        (BlendMode::Linear, true, Compensation::Blocks, 1, 1),
     ] {
         let params = StitchParams {
             refine,
@@ -400,12 +399,13 @@ fn stitch_reads_back_only_the_canvas_and_the_registration_state() {
     }
 }
 
-/// The registered stitch decided on the GPU (src/stitch/resident.rs: layout, gains and blend records
-/// in f32, canvas cropped from a bound) against the host path run on the offsets it found (layout and
-/// gains in f64, records built on the host): the same canvas, gains within 1e-4, and samples within
-/// what ~1e-3 px of placement difference and the gains' last digits move a 16-bit value (for
-/// histogram tables, what the host path's own output moves by at offsets 1e-5 px apart), apart from
-/// a few footprint-edge pixels that f32 and f64 placement cover differently.
+/// The stitch decided on the GPU (src/stitch/resident.rs: layout, gains and blend records in f32,
+/// canvas cropped from a bound) against the f64 host path (layout and gains in f64, records built on
+/// the host), registered (the host path run on the offsets the GPU found) and unregistered (both at
+/// the geometry's nominal offsets): the same canvas, gains within 1e-4, and samples within what
+/// ~1e-3 px of placement difference and the gains' last digits move a 16-bit value (for histogram
+/// tables, what the host path's own output moves by at offsets 1e-5 px apart), apart from a few
+/// footprint-edge pixels that f32 and f64 placement cover differently.
 #[test]
 fn resident_stitch_matches_the_host_path_on_the_offsets_it_found() {
     let seed = common::seed("resident_stitch_matches_the_host_path_on_the_offsets_it_found");
@@ -423,7 +423,6 @@ fn resident_stitch_matches_the_host_path_on_the_offsets_it_found() {
         (BlendMode::Linear, Compensation::Blocks),
         (BlendMode::Feather, Compensation::Blocks),
     ] {
-        let case = format!("{blend:?} {compensate:?}");
         let refined = StitchParams {
             offsets: Some(nominal(&errors)),
             refine: true,
@@ -433,68 +432,92 @@ fn resident_stitch_matches_the_host_path_on_the_offsets_it_found() {
             ..StitchParams::default()
         };
         let gpu = stitch(engine(), &st, &refined).expect("resident stitch");
-        assert!(gpu.warnings.is_empty(), "{case}: {:?}", gpu.warnings);
         let offsets: Vec<[f64; 2]> = gpu.stations.iter().map(|s| s.offset).collect();
-        let host = stitch(
+        let host = host_stitch(
             engine(),
             &st,
             &StitchParams {
-                offsets: Some(offsets.clone()),
+                offsets: Some(offsets),
                 refine: false,
                 ..refined.clone()
             },
         )
         .expect("host stitch");
-        assert_eq!(gpu.layout.canvas, host.layout.canvas, "{case}: canvas");
-        for (g, h) in gpu.stations.iter().zip(&host.stations) {
-            assert_eq!(g.offset, h.offset, "{case}: {} offset", g.file);
-            let rel = (g.gain - h.gain).abs() / h.gain;
-            assert!(
-                rel <= 1e-4,
-                "{case}: {} gain {} vs {}",
-                g.file,
-                g.gain,
-                h.gain
-            );
-        }
-        let (a, b) = (&gpu.image, &host.image);
-        let n = a.pixel_count();
-        // Samples more than 2 DN apart are counted apart from the rest: a canvas pixel on a
-        // station's footprint edge can be covered in f64 and not in f32 (measured once in ~70 runs:
-        // one edge pixel, 0 vs 3962), and multi-band spreads such a flip over a few pixels.
-        let (mut worst, mut sum, mut beyond) = (0.0f64, 0.0f64, 0usize);
-        for i in 0..n {
-            let d = (a.pixels.get_f64(i) - b.pixels.get_f64(i)).abs();
-            worst = worst.max(d);
-            if d > 2.0 {
-                beyond += 1;
-            } else {
-                sum += d;
-            }
-        }
-        let mean = sum / (n - beyond) as f64;
-        eprintln!(
-            "{case}: canvas {:?}, offsets {offsets:?}, |GPU − host| max {worst}, {beyond} of {n} \
-             samples by more than 2, mean of the rest {mean:.4}",
-            gpu.layout.canvas
+        assert_matches_host(
+            &format!("{blend:?} {compensate:?} registered"),
+            compensate,
+            &gpu,
+            &host,
         );
-        // Gains: measured mean 0.001–0.002 (a rounding step flipped in ~0.1 % of the samples), at
-        // most 1 sample beyond 2 DN in 70 runs. Histogram tables are step functions of the overlap
-        // counts: a nearest-sample pick that flips with a 1e-5 px placement difference moves a
-        // count, and a table entry can jump to the next occupied bin. The host path itself, run at
-        // offsets 1e-5 px apart, differs by max 4, mean 0.014; GPU (f32 placement) vs host (f64)
-        // measured over 70 runs: mean 0.001–0.065, at most 167 samples (0.08 %) beyond 2 DN, max 11;
-        // the worst seed seen since: mean 0.10, 262 samples (0.13 %). A wrong table moves whole
-        // stations by tens of DN.
-        let (max_mean, max_beyond) = match compensate {
-            Compensation::Histogram => (0.25, n / 100),
-            _ => (0.01, n / 10_000),
+        // No registration: zero corrections on the GPU, the host path's own layout.
+        let unregistered = StitchParams {
+            blend,
+            compensate,
+            ..StitchParams::default()
         };
-        assert!(mean <= max_mean, "{case}: mean |difference| {mean}");
-        assert!(
-            beyond <= max_beyond,
-            "{case}: {beyond} samples differ by more than 2 DN"
+        let gpu = stitch(engine(), &st, &unregistered).expect("resident stitch");
+        let host = host_stitch(engine(), &st, &unregistered).expect("host stitch");
+        assert_matches_host(
+            &format!("{blend:?} {compensate:?} unregistered"),
+            compensate,
+            &gpu,
+            &host,
         );
-        assert_eq!(a.geometry, b.geometry, "{case}: geometry");
     }
+}
+
+fn assert_matches_host(case: &str, compensate: Compensation, gpu: &Stitched, host: &Stitched) {
+    assert!(gpu.warnings.is_empty(), "{case}: {:?}", gpu.warnings);
+    let offsets: Vec<[f64; 2]> = gpu.stations.iter().map(|s| s.offset).collect();
+    assert_eq!(gpu.layout.canvas, host.layout.canvas, "{case}: canvas");
+    for (g, h) in gpu.stations.iter().zip(&host.stations) {
+        assert_eq!(g.offset, h.offset, "{case}: {} offset", g.file);
+        let rel = (g.gain - h.gain).abs() / h.gain;
+        assert!(
+            rel <= 1e-4,
+            "{case}: {} gain {} vs {}",
+            g.file,
+            g.gain,
+            h.gain
+        );
+    }
+    let (a, b) = (&gpu.image, &host.image);
+    let n = a.pixel_count();
+    // Samples more than 2 DN apart are counted apart from the rest: a canvas pixel on a
+    // station's footprint edge can be covered in f64 and not in f32 (measured once in ~70 runs:
+    // one edge pixel, 0 vs 3962), and multi-band spreads such a flip over a few pixels.
+    let (mut worst, mut sum, mut beyond) = (0.0f64, 0.0f64, 0usize);
+    for i in 0..n {
+        let d = (a.pixels.get_f64(i) - b.pixels.get_f64(i)).abs();
+        worst = worst.max(d);
+        if d > 2.0 {
+            beyond += 1;
+        } else {
+            sum += d;
+        }
+    }
+    let mean = sum / (n - beyond) as f64;
+    eprintln!(
+        "{case}: canvas {:?}, offsets {offsets:?}, |GPU − host| max {worst}, {beyond} of {n} \
+         samples by more than 2, mean of the rest {mean:.4}",
+        gpu.layout.canvas
+    );
+    // Gains: measured mean 0.001–0.002 (a rounding step flipped in ~0.1 % of the samples), at
+    // most 1 sample beyond 2 DN in 70 runs. Histogram tables are step functions of the overlap
+    // counts: a nearest-sample pick that flips with a 1e-5 px placement difference moves a
+    // count, and a table entry can jump to the next occupied bin. The host path itself, run at
+    // offsets 1e-5 px apart, differs by max 4, mean 0.014; GPU (f32 placement) vs host (f64)
+    // measured over 70 runs: mean 0.001–0.065, at most 167 samples (0.08 %) beyond 2 DN, max 11;
+    // the worst seed seen since: mean 0.10, 262 samples (0.13 %). A wrong table moves whole
+    // stations by tens of DN.
+    let (max_mean, max_beyond) = match compensate {
+        Compensation::Histogram => (0.25, n / 100),
+        _ => (0.01, n / 10_000),
+    };
+    assert!(mean <= max_mean, "{case}: mean |difference| {mean}");
+    assert!(
+        beyond <= max_beyond,
+        "{case}: {beyond} samples differ by more than 2 DN"
+    );
+    assert_eq!(a.geometry, b.geometry, "{case}: geometry");
 }
