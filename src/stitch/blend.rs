@@ -15,7 +15,6 @@
 //! performs the sub-pixel placement and any small rotation: one bilinear resampling per station.
 
 use super::compose::{AtlasEntry, atlas_sample};
-use super::layout::{Layout, overlap};
 use crate::gpu::workgroups_1d;
 use crate::image::{Geometry, GpuImage, PixelFormat};
 use crate::pipeline::{Bind, Recorder, Table};
@@ -51,55 +50,10 @@ impl std::str::FromStr for BlendMode {
 /// Words per station record in `shaders/stitch_blend.wgsl`.
 pub const RECORD_WORDS: usize = 16;
 
-/// Ramp lengths `[left, right, top, bottom]` per station (station pixels; 0 = no ramp).
-pub fn ramps(layout: &Layout, mode: BlendMode, sharpness: f64) -> Vec<[f32; 4]> {
-    match mode {
-        BlendMode::Feather => {
-            let r = (1.0 / sharpness.max(1e-6)) as f32;
-            vec![[r; 4]; layout.stations.len()]
-        }
-        BlendMode::Linear | BlendMode::Multiband => {
-            let mut out = vec![[0.0f32; 4]; layout.stations.len()];
-            for i in 0..layout.stations.len() {
-                for j in i + 1..layout.stations.len() {
-                    let (a, b) = (&layout.stations[i], &layout.stations[j]);
-                    let Some(r) = overlap(a, b) else { continue };
-                    let (ow, oh) = ((r[2] - r[0]) as f32, (r[3] - r[1]) as f32);
-                    let (ca, cb) = (a.bbox(), b.bbox());
-                    if oh <= ow {
-                        // Stacked vertically: the upper one ramps at its bottom, the lower at its top.
-                        let (up, down) = if ca[1] <= cb[1] { (i, j) } else { (j, i) };
-                        out[up][3] = out[up][3].max(oh);
-                        out[down][2] = out[down][2].max(oh);
-                    } else {
-                        let (left, right) = if ca[0] <= cb[0] { (i, j) } else { (j, i) };
-                        out[left][1] = out[left][1].max(ow);
-                        out[right][0] = out[right][0].max(ow);
-                    }
-                }
-            }
-            out
-        }
-    }
-}
-
-/// The station records: atlas offset, size, canvas → station map, ramps.
-pub fn records(entries: &[AtlasEntry], ramps: &[[f32; 4]]) -> Vec<u32> {
-    let mut words = Vec::with_capacity(entries.len() * RECORD_WORDS);
-    for (e, r) in entries.iter().zip(ramps) {
-        let m = e.placement.canvas_to_station();
-        words.extend([e.offset, e.placement.width, e.placement.height, 0]);
-        words.extend(m.iter().map(|&v| (v as f32).to_bits()));
-        words.extend(r.iter().map(|v| v.to_bits()));
-        words.extend([0, 0]);
-    }
-    words
-}
-
 /// Where the blend kernels find the station records.
 #[derive(Debug, Clone, Copy)]
 pub enum Records<'a> {
-    /// Words made on the host by [`records`], uploaded with each dispatch.
+    /// Words made on the host (the tests' oracle builds them), uploaded with each dispatch.
     Host(&'a [u32]),
     /// Records a kernel wrote on the GPU (`shaders/stitch_layout.wgsl`, see
     /// [`super::resident`]), for `count` stations: nothing waits for them on the host.

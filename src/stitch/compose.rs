@@ -8,18 +8,14 @@
 //! stations the caller passed in, so no image travels back) serves a stitch without registration and
 //! more stations than the GPU solve takes; it is also what the resident path is tested against.
 
-use super::blend::{
-    BlendMode, Records, Sizing, encode_blend, encode_pack, multiband, ramps, records,
-};
-use super::compensate::{
-    Compensation, Correction, GainModel, StationSamples, corrections, eight_bit_unit, encode_apply,
-};
+use super::blend::BlendMode;
+use super::compensate::{Compensation, Correction, GainModel, eight_bit_unit, encode_apply};
 use super::layout::{
     Layout, Placement, angles_from_geometry, canvas_geometry, common_spacing, overlap,
     placements_from_geometry, resampled_size,
 };
 use super::resident::{self, ResidentJob, ResidentResult, stitch_resident};
-use super::search::{PairSpec, SearchParams, register_pairs};
+use super::search::{PairSpec, SearchParams};
 use super::{Station, StitchError};
 use crate::image::{Geometry, GpuImage, HostImage, PixelFormat};
 use crate::ops::resize::{ResizeParams, resize_image};
@@ -436,156 +432,4 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
     Ok(resident_report(
         done, &stations, &entries, names, warnings, timings,
     ))
-}
-
-/// The host path: f64 layout after the registration, statistics and solves on the host from the
-/// stations' host copies. Kept only to compare the single GPU path against; it moves to the tests.
-#[doc(hidden)]
-pub fn stitch_host(
-    engine: &Engine,
-    stations: &[Station],
-    params: &StitchParams,
-) -> Result<Stitched> {
-    check_stations(stations)?;
-    let mut warnings = Vec::new();
-    let mut timings = Vec::new();
-    let mut clock = std::time::Instant::now();
-    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
-        timings.push((name, clock.elapsed().as_secs_f64()));
-        clock = std::time::Instant::now();
-    };
-    let names: Vec<String> = stations.iter().map(|s| s.name.clone()).collect();
-    let (stations, mut layout, neighbours) =
-        nominal_layout(engine, stations, params, &mut warnings)?;
-    lap("layout", &mut timings);
-    let uploaded: Vec<GpuImage> = stations
-        .iter()
-        .map(|s| engine.upload(&s.image))
-        .collect::<Result<_>>()?;
-    let (mut entries, total) = atlas_entries(&layout)?;
-    let atlas = engine.alloc_image(total, 1, PixelFormat::F32, Geometry::default())?;
-    let host = host_samples(&stations);
-    lap("upload", &mut timings);
-
-    // Registration.
-    let mut ncc = vec![None; stations.len()];
-    if params.refine {
-        let pairs = registration_pairs(&host, &entries, &neighbours);
-        let search = SearchParams {
-            max_shift: params.max_shift,
-            min_score: params.min_ncc,
-        };
-        let unity = stations
-            .iter()
-            .map(|_| Correction::gain(1.0))
-            .collect::<Vec<_>>();
-        fill_atlas(engine, &uploaded, &entries, &unity, &atlas)?;
-        let refined = register_pairs(engine, &atlas, &entries, &pairs, &search)?;
-        for (pair, refined) in pairs.iter().zip(refined) {
-            let i = pair.b;
-            ncc[i] = Some(refined.score);
-            if refined.accepted {
-                let p = &mut entries[i].placement;
-                p.offset = [
-                    p.offset[0] + refined.shift[0],
-                    p.offset[1] + refined.shift[1],
-                ];
-            } else {
-                warnings.push(format!(
-                    "{}: registration refused ({}); keeping the nominal offset",
-                    names[i],
-                    refined.reason.unwrap_or_default()
-                ));
-            }
-        }
-        let (l, shift) = Layout::normalised(entries.iter().map(|e| e.placement).collect())?;
-        for (e, p) in entries.iter_mut().zip(&l.stations) {
-            e.placement = *p;
-        }
-        let _ = shift;
-        layout = l;
-        lap("register", &mut timings);
-    }
-
-    // Compensation.
-    let samples: Vec<StationSamples<'_>> = host
-        .iter()
-        .zip(&entries)
-        .map(|(v, e)| StationSamples {
-            values: v,
-            placement: &e.placement,
-        })
-        .collect();
-    let (corr, gains) = corrections(
-        params.compensate,
-        &samples,
-        &neighbours,
-        stations[0].image.format(),
-        &params.gain_model,
-    )?;
-    fill_atlas(engine, &uploaded, &entries, &corr, &atlas)?;
-    lap("compensate", &mut timings);
-
-    // Blending.
-    let canvas = layout.canvas;
-    let ramps = ramps(&layout, params.blend, params.sharpness);
-    let recs = records(&entries, &ramps);
-    let format = stations[0].image.format();
-    let geometry = canvas_geometry(&stations[0].image.geometry, &layout.stations[0]);
-    let mut rec = Recorder::new(engine);
-    let blended = match params.blend {
-        BlendMode::Linear | BlendMode::Feather => {
-            encode_blend(&mut rec, &atlas, Records::Host(&recs), canvas)?
-        }
-        BlendMode::Multiband => {
-            drop(rec);
-            let out = multiband(
-                engine,
-                &atlas,
-                Records::Host(&recs),
-                canvas,
-                params.bands,
-                Sizing::Fixed,
-            )?;
-            rec = Recorder::new(engine);
-            out
-        }
-    };
-    let packed = encode_pack(&mut rec, &blended, format, geometry)?;
-    let download = rec.download(&packed)?;
-    rec.submit()?;
-    let image = download.wait()?;
-    lap("blend+download", &mut timings);
-
-    let reports = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| StationReport {
-            file: names[i].clone(),
-            offset: e.placement.offset,
-            gain: gains[i],
-            ncc: ncc[i],
-        })
-        .collect();
-    Ok(Stitched {
-        image,
-        layout,
-        stations: reports,
-        warnings,
-        timings,
-    })
-}
-
-/// Fills the atlas with every station, corrected (one submission).
-fn fill_atlas(
-    engine: &Engine,
-    uploaded: &[GpuImage],
-    entries: &[AtlasEntry],
-    corrections: &[Correction],
-    atlas: &GpuImage,
-) -> Result<()> {
-    let mut rec = Recorder::new(engine);
-    encode_fill_atlas(&mut rec, uploaded, entries, corrections, atlas)?;
-    rec.submit()?;
-    Ok(())
 }

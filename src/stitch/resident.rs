@@ -23,7 +23,7 @@
 use super::blend::{
     BlendMode, RECORD_WORDS, Records, Sizing, encode_blend_sized, encode_pack, multiband,
 };
-use super::compensate::{Compensation, Correction, GainModel};
+use super::compensate::{Compensation, Correction, GainModel, solve_gains};
 use super::compose::{AtlasEntry, atlas_sample, encode_fill_atlas};
 use super::layout::MAX_CANVAS_SIDE;
 use super::resident_blocks::{block_keys, encode_blocks, relative_reach};
@@ -755,8 +755,9 @@ pub fn reference_place(
     (plan, records)
 }
 
-/// `shaders/stitch_gain_solve.wgsl` on the CPU (sums in f64, the solve in f32): the plan with its
-/// gains and gain status, and the atlas scaled.
+/// `shaders/stitch_gain_solve.wgsl` on the CPU (sums in f64 rounded to the shader's f32 means, the
+/// solve exact in f64 by [`solve_gains`]): the plan with its gains and gain status, and the atlas
+/// scaled.
 pub fn reference_gains(
     table: &[u32],
     plan: &mut [f32],
@@ -781,70 +782,34 @@ pub fn reference_gains(
             sums.push((i, j, n as f32, a as f32, c as f32));
         }
     }
-    let alpha = (1.0 / (model.sigma_n * model.sigma_n)) as f32;
-    let beta = (1.0 / (model.sigma_g * model.sigma_g)) as f32;
-    let unit = unit as f32;
-    let mut m = vec![vec![0.0f32; count]; count];
-    let mut v = vec![0.0f32; count];
-    for (k, st) in stations.iter().enumerate() {
-        let area = st.size[0] as f32 * st.size[1] as f32;
-        v[k] = beta * area;
-        m[k][k] = beta * area;
-    }
-    for &(i, j, n, a, c) in &sums {
-        if n <= 0.0 {
-            continue;
+    // The shader's f32 means, solved exactly (f64) by the model's one solver.
+    let area: Vec<f64> = stations
+        .iter()
+        .map(|st| f64::from(st.size[0] as f32 * st.size[1] as f32))
+        .collect();
+    let pairs: Vec<(usize, usize, f64, f64, f64)> = sums
+        .iter()
+        .filter(|s| s.2 > 0.0)
+        .map(|&(i, j, n, a, c)| {
+            let nij = n * (STRIDE * STRIDE) as f32;
+            let unit = unit as f32;
+            (
+                i,
+                j,
+                f64::from(nij),
+                f64::from(a / n * unit),
+                f64::from(c / n * unit),
+            )
+        })
+        .collect();
+    let (status, g) = match solve_gains(&area, &pairs, model.sigma_n, model.sigma_g) {
+        Err(_) => (2.0f32, vec![1.0f32; count]),
+        Ok(g) => {
+            let g: Vec<f32> = g.iter().map(|v| (v / g[0]) as f32).collect();
+            let valid = g.iter().all(|&x| x > 0.0 && x <= 3.0e38);
+            (if valid { 1.0 } else { 3.0 }, g)
         }
-        let nij = n * (STRIDE * STRIDE) as f32;
-        let (mi, mj) = (a / n * unit, c / n * unit);
-        for (p, q, ip, iq) in [(i, j, mi, mj), (j, i, mj, mi)] {
-            v[p] += beta * nij;
-            m[p][p] += beta * nij + 2.0 * alpha * ip * ip * nij;
-            m[p][q] -= 2.0 * alpha * ip * iq * nij;
-        }
-    }
-    let mut status = 1.0f32;
-    for col in 0..count {
-        let mut pivot = col;
-        for row in col + 1..count {
-            if m[row][col].abs() > m[pivot][col].abs() {
-                pivot = row;
-            }
-        }
-        // NaN fails this test too, as in the shader.
-        if matches!(
-            m[pivot][col].abs().partial_cmp(&1.0e-30),
-            None | Some(std::cmp::Ordering::Less)
-        ) {
-            status = 2.0;
-            break;
-        }
-        m.swap(col, pivot);
-        v.swap(col, pivot);
-        let (upper, lower) = m.split_at_mut(col + 1);
-        let pivot_row = &upper[col];
-        for (row, r) in lower.iter_mut().enumerate() {
-            let f = r[col] / pivot_row[col];
-            for (x, p) in r[col..].iter_mut().zip(&pivot_row[col..]) {
-                *x -= f * p;
-            }
-            v[col + 1 + row] -= f * v[col];
-        }
-    }
-    let mut g = vec![0.0f32; count];
-    if status == 1.0 {
-        for row in (0..count).rev() {
-            let s: f32 = (row + 1..count).map(|k| m[row][k] * g[k]).sum();
-            g[row] = (v[row] - s) / m[row][row];
-        }
-        let g0 = g[0];
-        for x in &mut g {
-            *x /= g0;
-            if !(*x > 0.0 && *x <= 3.0e38) {
-                status = 3.0;
-            }
-        }
-    }
+    };
     for (k, st) in stations.iter().enumerate() {
         let gain = if status == 1.0 { g[k] } else { 1.0 };
         plan[k * b + GAIN] = gain;

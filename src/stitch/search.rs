@@ -18,9 +18,9 @@ use super::register::{
     Candidates, NccPair, StateSlots, Template, encode_scores_chained, parabolic_peak,
     reference_scores_chained, slot_word, template,
 };
-use crate::image::{Geometry, GpuImage, PixelFormat, Pixels};
+use crate::image::{Geometry, GpuImage, PixelFormat};
 use crate::pipeline::{Bind, Recorder};
-use crate::{Engine, Error, Result};
+use crate::{Error, Result};
 
 /// Words of a station's block in the search state.
 pub const BLOCK: u32 = 16;
@@ -331,26 +331,6 @@ pub fn decode(state: &[f32], pairs: &[PairSpec], params: &SearchParams) -> Resul
             }
         })
         .collect()
-}
-
-/// Registers every pair on the GPU: one submission, one readback of the state, one wait.
-pub fn register_pairs(
-    engine: &Engine,
-    atlas: &GpuImage,
-    entries: &[AtlasEntry],
-    pairs: &[PairSpec],
-    params: &SearchParams,
-) -> Result<Vec<Refined>> {
-    let mut rec = Recorder::new(engine);
-    let state = encode_search(&mut rec, atlas, entries, pairs, params)?;
-    let download = rec.download(&state)?;
-    rec.submit()?;
-    match download.wait()?.pixels {
-        Pixels::F32(v) => decode(&v, pairs, params),
-        _ => Err(Error::Gpu(
-            "registration state came back in another format".into(),
-        )),
-    }
 }
 
 /// The best candidate of a level as `stitch_ncc_pick.wgsl` chooses it: the greatest finite score,

@@ -3,11 +3,11 @@
 //!
 //! Run one area with a filter: `cargo test --release --test it stitch_sim::`.
 
-mod common;
 mod bad_inputs;
 mod batch_run;
 mod bench_cli;
 mod cli;
+mod common;
 mod determinism;
 mod device_limits;
 mod dicom_io;
@@ -27,6 +27,7 @@ mod seg_weights;
 mod shader_bundle;
 mod stitch_cli;
 mod stitch_gpu_vs_cpu;
+mod stitch_oracle;
 mod stitch_sim;
 mod warp_cli;
 mod warp_gpu_vs_cpu;

@@ -4,14 +4,15 @@
 //! Laplacian accumulate, collapse and the final pack to 16 bits.
 
 use crate::common;
+use crate::stitch_oracle;
 
 use common::{Rng, engine};
 use radpipe::image::{Geometry, HostImage, PixelFormat, Pixels};
 use radpipe::pipeline::Recorder;
 use radpipe::stitch::blend::{
     self, encode_accumulate, encode_blend, encode_collapse, encode_down, encode_pack, encode_place,
-    encode_up, half, records, reference_accumulate, reference_blend, reference_collapse,
-    reference_down, reference_place, reference_up,
+    encode_up, half, reference_accumulate, reference_blend, reference_collapse, reference_down,
+    reference_place, reference_up,
 };
 use radpipe::stitch::compensate::{Correction, encode_apply, reference_apply};
 use radpipe::stitch::compose::AtlasEntry;
@@ -19,7 +20,7 @@ use radpipe::stitch::layout::{Layout, Placement, overlap};
 use radpipe::stitch::register::{Candidates, NccPair, encode_scores, reference_scores, template};
 use radpipe::stitch::resident;
 use radpipe::stitch::search::{
-    self, BLOCK, MID, PairSpec, SCORE, SHIFT, STATUS, SearchParams, decode, encode_search,
+    BLOCK, MID, PairSpec, SCORE, SHIFT, STATUS, SearchParams, decode, encode_search,
     reference_search,
 };
 use radpipe::{Engine, GpuImage};
@@ -429,7 +430,8 @@ fn registration_search_matches_reference_and_chains_corrections() {
         min_score: 1.5,
         ..params
     };
-    let state = search::register_pairs(e, &gpu_atlas, &entries, &pairs, &strict).expect("strict");
+    let state =
+        stitch_oracle::register_pairs(e, &gpu_atlas, &entries, &pairs, &strict).expect("strict");
     assert!(state.iter().all(|r| !r.accepted && r.shift == [0.0, 0.0]));
     assert!(
         state[0]
@@ -488,7 +490,7 @@ fn blend_and_place_match_reference() {
         stations: entries.iter().map(|e| e.placement).collect(),
     };
     for mode in [blend::BlendMode::Linear, blend::BlendMode::Feather] {
-        let recs = records(&entries, &blend::ramps(&layout, mode, 0.1));
+        let recs = stitch_oracle::records(&entries, &stitch_oracle::ramps(&layout, mode, 0.1));
         let mut rec = Recorder::new(e);
         let out =
             encode_blend(&mut rec, &gpu_atlas, blend::Records::Host(&recs), canvas).expect("blend");

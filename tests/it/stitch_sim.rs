@@ -8,10 +8,10 @@
 //!   within 1.2× the truth's at the same rows.
 
 use crate::common;
+use crate::stitch_oracle::host_stitch;
 
 use common::{engine, repo_path};
 use radpipe::image::{HostImage, Pixels};
-use radpipe::stitch::compose::stitch_host as host_stitch;
 use radpipe::stitch::simulate::{SimStation, cut_stations, sample};
 use radpipe::stitch::{BlendMode, Compensation, Station, StitchParams, Stitched, stitch};
 
