@@ -9,9 +9,11 @@
 //! here: every later stage assumes the stations overlap in a chain and share units, so a bad input is
 //! refused before any GPU work with an error that names the station.
 
+use super::plan::MAX_STATIONS;
 use super::{Station, StitchError};
 use crate::image::{Geometry, HostImage};
-use crate::{Error, Result};
+use crate::ops::resize::{ResizeParams, resize_image};
+use crate::{Engine, Error, Result};
 
 /// Largest canvas side (what DICOM Rows/Columns can hold).
 pub const MAX_CANVAS_SIDE: u32 = 65_535;
@@ -359,6 +361,127 @@ pub fn canvas_geometry(first: &Geometry, first_placement: &Placement) -> Geometr
         ]);
     }
     g
+}
+
+/// Refuses inputs that cannot be stitched together.
+pub fn check_stations(stations: &[Station]) -> Result<()> {
+    if stations.len() < 2 {
+        return Err(StitchError::TooFewStations(stations.len()).into());
+    }
+    if stations.len() > MAX_STATIONS {
+        return Err(StitchError::TooManyStations {
+            count: stations.len(),
+            limit: MAX_STATIONS,
+        }
+        .into());
+    }
+    let first = &stations[0];
+    for s in &stations[1..] {
+        if let (Some(a), Some(b)) = (&first.modality, &s.modality)
+            && a.trim() != b.trim()
+        {
+            return Err(StitchError::MixedModality {
+                first: first.name.clone(),
+                a: a.clone(),
+                other: s.name.clone(),
+                b: b.clone(),
+            }
+            .into());
+        }
+        if let (Some(a), Some(b)) = (&first.photometric, &s.photometric)
+            && a.trim() != b.trim()
+        {
+            return Err(StitchError::MixedPhotometric {
+                first: first.name.clone(),
+                a: a.clone(),
+                other: s.name.clone(),
+                b: b.clone(),
+            }
+            .into());
+        }
+        if first.image.format() != s.image.format() {
+            return Err(StitchError::MixedFormat {
+                first: first.name.clone(),
+                a: first.image.format().to_string(),
+                other: s.name.clone(),
+                b: s.image.format().to_string(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Brings every station to the first station's pixel spacing (bilinear resize on the GPU).
+pub fn common_spacing_stations(
+    engine: &Engine,
+    stations: &[Station],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Station>> {
+    let Some(target) = common_spacing(stations) else {
+        return Ok(stations.to_vec());
+    };
+    stations
+        .iter()
+        .map(|s| {
+            let spacing = s.image.geometry.pixel_spacing.unwrap_or(target);
+            match resampled_size([s.image.width, s.image.height], spacing, target) {
+                None => Ok(s.clone()),
+                Some([w, h]) => {
+                    warnings.push(format!(
+                        "{}: resampled from {}x{} at {:?} mm to {w}x{h} at {:?} mm",
+                        s.name, s.image.width, s.image.height, spacing, target
+                    ));
+                    let mut image = resize_image(engine, &s.image, &ResizeParams::new(w, h))?;
+                    let mut g = image.geometry.clone();
+                    g.pixel_spacing = Some(target);
+                    image.geometry = g;
+                    Ok(Station { image, ..s.clone() })
+                }
+            }
+        })
+        .collect()
+}
+
+/// Brings the stations to one spacing and places them at their nominal offsets (`--offsets` or the
+/// DICOM geometry), normalised so the canvas starts at pixel 0; the stations as resampled, the
+/// layout and each station's neighbour.
+pub fn nominal_layout(
+    engine: &Engine,
+    stations: &[Station],
+    offsets: Option<&[[f64; 2]]>,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<Station>, Layout, Vec<Option<usize>>)> {
+    let names: Vec<String> = stations.iter().map(|s| s.name.clone()).collect();
+    let stations = common_spacing_stations(engine, stations, warnings)?;
+    let placements: Vec<Placement> = match offsets {
+        Some(offsets) => {
+            if offsets.len() != stations.len() {
+                return Err(StitchError::OffsetCount {
+                    given: offsets.len(),
+                    stations: stations.len(),
+                }
+                .into());
+            }
+            let images: Vec<&HostImage> = stations.iter().map(|s| &s.image).collect();
+            let angles = angles_from_geometry(&images);
+            offsets
+                .iter()
+                .zip(&stations)
+                .zip(angles)
+                .map(|((o, s), angle)| Placement {
+                    offset: *o,
+                    angle,
+                    width: s.image.width,
+                    height: s.image.height,
+                })
+                .collect()
+        }
+        None => placements_from_geometry(&stations)?,
+    };
+    let (layout, _) = Layout::normalised(placements)?;
+    let neighbours = layout.neighbours(&names)?;
+    Ok((stations, layout, neighbours))
 }
 
 #[cfg(test)]

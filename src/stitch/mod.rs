@@ -1,43 +1,41 @@
-//! Stitching overlapping stations — full-spine and long-leg radiographs taken in 2–5 exposures — into
-//! one long 16-bit image on the GPU, keeping the modality values a radiologist measures on.
+//! Stitching overlapping stations — full-spine and long-leg radiographs taken in 2–5 exposures (at
+//! most [`plan::MAX_STATIONS`]) — into one long 16-bit image on the GPU, keeping the modality values
+//! a radiologist measures on.
 //!
-//! The stages, one file each, in the order [`compose::stitch`] runs them:
-//! - [`layout`]: where each station sits on the canvas (from `--offsets` or from the DICOM geometry),
-//!   one pixel spacing for all, and the checks that refuse inconsistent inputs;
-//! - [`register`]: refines each neighbour's offset by normalised cross-correlation over the overlap
-//!   (`shaders/stitch_ncc.wgsl`), to sub-pixel precision, refusing poor matches;
-//! - [`search`]: that search for every pair recorded as one submission (best shifts, sub-pixel peak,
-//!   acceptance and chained corrections stay on the GPU; one readback for all pairs);
-//! - [`resident`]: with registration, the layout, gain compensation and blend records decided on the
-//!   GPU from the search's corrections, so a registered stitch waits for the host only once, at the end;
-//!   [`resident_histogram`] and [`resident_blocks`] do the same for histogram and block-gain
-//!   compensation;
-//! - [`compensate`]: exposure compensation (gain, block gains, histogram matching) solved on the host
-//!   from overlap statistics and applied on the GPU (`shaders/stitch_gain.wgsl`);
-//! - [`blend`]: linear, feather and multi-band (Laplacian pyramid) blending
-//!   (`shaders/stitch_blend.wgsl`, `stitch_pyramid.wgsl`, `stitch_pack.wgsl`);
-//! - [`compose`]: the whole pipeline over one atlas buffer holding every station as f32;
+//! One production path, [`pipeline::stitch`]; the folders follow its stages:
+//! - [`layout`]: where each station sits nominally (from `--offsets` or the DICOM geometry), one pixel
+//!   spacing for all, and the checks that refuse inconsistent inputs;
+//! - [`atlas`]: every station in one f32 buffer, and the station table the GPU stages read;
+//! - [`register`]: NCC registration of every neighbour pair, searched on the GPU;
+//! - [`place`]: the final layout decided on the GPU from the registration (zero corrections
+//!   without it), with the blend records;
+//! - [`compensate`]: exposure compensation — gain, block gains, histogram matching — solved on the
+//!   GPU over the overlaps where the layout put the stations;
+//! - [`blend`]: linear, feather and multi-band (Laplacian pyramid) blending, and the final pack;
+//! - [`plan`]: the words those stages share on the GPU, defined once in
+//!   `shaders/common/plan_layout.wgsl` and read from there;
+//! - [`pipeline`]: the stages recorded end to end, one wait;
 //! - [`simulate`]: stations cut from a real radiograph with known shifts, rotations, gains and noise —
 //!   no multi-station acquisition ships with radpipe, so tests, demo and bench make their own truth.
 //!
-//! Every GPU kernel has a CPU reference here, written from the same definition, which the tests
-//! compare against.
+//! Every GPU model has exactly one CPU reference here (`reference_*`, used only by the tests), written
+//! from the same definition; the f64 host stitch the single path replaced is the tests' oracle
+//! (`tests/it/stitch_oracle/`).
 
+pub mod atlas;
 pub mod blend;
 pub mod compensate;
-pub mod compose;
 pub mod layout;
+pub mod pipeline;
+pub mod place;
+pub mod plan;
 pub mod register;
-pub mod resident;
-pub mod resident_blocks;
-pub mod resident_histogram;
-pub mod search;
 pub mod simulate;
 
 pub use blend::BlendMode;
 pub use compensate::Compensation;
-pub use compose::{StationReport, StitchParams, Stitched, stitch};
 pub use layout::{Layout, Placement};
+pub use pipeline::{StationReport, StitchParams, Stitched, stitch};
 
 use crate::image::HostImage;
 

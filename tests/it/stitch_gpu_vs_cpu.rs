@@ -9,19 +9,24 @@ use crate::stitch_oracle;
 use common::{Rng, engine};
 use radpipe::image::{Geometry, HostImage, PixelFormat, Pixels};
 use radpipe::pipeline::Recorder;
-use radpipe::stitch::blend::{
-    self, encode_accumulate, encode_blend, encode_collapse, encode_down, encode_pack, encode_place,
-    encode_up, half, reference_accumulate, reference_blend, reference_collapse, reference_down,
-    reference_place, reference_up,
+use radpipe::stitch::atlas::{self, AtlasEntry};
+use radpipe::stitch::blend::pyramid::{
+    encode_accumulate, encode_collapse, encode_down, encode_up, half, reference_accumulate,
+    reference_collapse, reference_down, reference_up,
 };
+use radpipe::stitch::blend::{
+    self, encode_blend, encode_pack, encode_place, reference_blend, reference_place,
+};
+use radpipe::stitch::compensate::gains;
 use radpipe::stitch::compensate::{Correction, encode_apply, reference_apply};
-use radpipe::stitch::compose::AtlasEntry;
 use radpipe::stitch::layout::{Layout, Placement, overlap};
-use radpipe::stitch::register::{Candidates, NccPair, encode_scores, reference_scores, template};
-use radpipe::stitch::resident;
-use radpipe::stitch::search::{
-    BLOCK, MID, PairSpec, SCORE, SHIFT, STATUS, SearchParams, decode, encode_search,
-    reference_search,
+use radpipe::stitch::place;
+use radpipe::stitch::plan::{self, BLOCK, MID, REFINED, SCORE, SEARCH_STATUS};
+use radpipe::stitch::register::ncc::{
+    Candidates, NccPair, encode_scores, reference_scores, template,
+};
+use radpipe::stitch::register::search::{
+    PairSpec, SearchParams, decode, encode_search, reference_search,
 };
 use radpipe::{Engine, GpuImage};
 
@@ -213,7 +218,7 @@ fn ncc_scores(
     e: &Engine,
     atlas: &[f32],
     (a, b): (&AtlasEntry, &AtlasEntry),
-    t: &radpipe::stitch::register::Template,
+    t: &radpipe::stitch::register::ncc::Template,
     c: &Candidates,
 ) -> (Vec<f32>, Vec<f32>) {
     let gpu_atlas = e
@@ -378,17 +383,17 @@ fn registration_search_matches_reference_and_chains_corrections() {
             errors[p.b],
             w(&got, MID),
             w(&got, MID + 1),
-            w(&got, SHIFT),
-            w(&got, SHIFT + 1),
+            w(&got, REFINED),
+            w(&got, REFINED + 1),
             w(&got, SCORE),
-            w(&got, STATUS),
-            w(&want, SHIFT),
-            w(&want, SHIFT + 1),
+            w(&got, SEARCH_STATUS),
+            w(&want, REFINED),
+            w(&want, REFINED + 1),
             w(&want, SCORE)
         );
         assert_eq!(
-            w(&got, STATUS),
-            w(&want, STATUS),
+            w(&got, SEARCH_STATUS),
+            w(&want, SEARCH_STATUS),
             "status of station {}",
             p.b
         );
@@ -398,7 +403,7 @@ fn registration_search_matches_reference_and_chains_corrections() {
             "integer best of station {}",
             p.b
         );
-        for k in [SHIFT, SHIFT + 1] {
+        for k in [REFINED, REFINED + 1] {
             assert!(
                 (w(&got, k) - w(&want, k)).abs() <= 0.02,
                 "shift of station {}",
@@ -690,8 +695,7 @@ fn place_on_gpu(
         .storage_table(&bytes, "test station table")
         .expect("table");
     let (plan, records) =
-        resident::encode_place(rec, &gpu_table, &gpu_search, count, ramp, max_canvas)
-            .expect("place");
+        place::encode_place(rec, &gpu_table, &gpu_search, count, ramp, max_canvas).expect("place");
     Placed {
         atlas: gpu_atlas,
         table: gpu_table,
@@ -701,7 +705,7 @@ fn place_on_gpu(
 }
 
 /// The GPU-resident layout (`shaders/stitch_layout.wgsl`) and gain solve
-/// (`shaders/stitch_gain_solve.wgsl`) against `resident::reference_place` / `reference_gains` on
+/// (`shaders/stitch_gain_solve.wgsl`) against `place::reference_place` / `reference_gains` on
 /// random stations and random search corrections: canvas, shift and statuses exact, offsets and
 /// records within 1e-3 (f32 arithmetic, possibly fused differently), gains within 1e-4 relative
 /// (the overlap sums are added in another order), the scaled atlas within 1e-4 relative.
@@ -725,12 +729,12 @@ fn resident_layout_and_gains_match_the_reference() {
                 _ => 0.0,
             };
         }
-        let table = resident::station_table(&entries);
+        let table = atlas::station_table(&entries);
         let max_canvas = [400, 400];
         let unit = radpipe::stitch::compensate::eight_bit_unit([atlas.as_slice()]);
         let mut rec = Recorder::new(e);
         let g = place_on_gpu(&mut rec, &atlas, &search_state, &table, ramp, max_canvas);
-        resident::encode_gains(
+        gains::encode_gains(
             &mut rec, &g.table, &g.plan, &g.atlas, &entries, unit, &model,
         )
         .expect("gains");
@@ -741,34 +745,37 @@ fn resident_layout_and_gains_match_the_reference() {
             floats(e, &g.atlas),
         );
         let (mut want_plan, want_records) =
-            resident::reference_place(&table, &search_state, count, ramp, max_canvas);
+            place::reference_place(&table, &search_state, count, ramp, max_canvas);
         let mut want_atlas = atlas.clone();
-        resident::reference_gains(&table, &mut want_plan, &mut want_atlas, count, unit, &model);
+        gains::reference_gains(&table, &mut want_plan, &mut want_atlas, count, unit, &model);
 
         let g = count * BLOCK as usize;
         for w in [
-            resident::CANVAS,
-            resident::CANVAS + 1,
-            resident::SHIFT,
-            resident::SHIFT + 1,
+            plan::CANVAS as usize,
+            plan::CANVAS as usize + 1,
+            plan::CANVAS_SHIFT as usize,
+            plan::CANVAS_SHIFT as usize + 1,
         ] {
             assert_eq!(got_plan[g + w], want_plan[g + w], "{case}: global word {w}");
         }
         assert_eq!(
-            got_plan[g + resident::LAYOUT_STATUS],
+            got_plan[g + plan::LAYOUT_STATUS as usize],
             1.0,
             "{case}: layout status"
         );
         assert_eq!(
-            got_plan[g + resident::GAIN_STATUS],
+            got_plan[g + plan::GAIN_STATUS as usize],
             1.0,
             "{case}: gain status"
         );
-        for (w, &v) in got_plan[g + resident::GAIN_STATUS + 1..].iter().enumerate() {
+        for (w, &v) in got_plan[g + plan::GAIN_STATUS as usize + 1..]
+            .iter()
+            .enumerate()
+        {
             assert_eq!(v, 0.0, "{case}: unused global word {}", w + 6);
         }
         assert!(
-            resident::decode_plan(&got_plan, count).is_ok(),
+            plan::decode_plan(&got_plan, count).is_ok(),
             "{case}: the plan decodes"
         );
         for k in 0..count {
@@ -778,14 +785,17 @@ fn resident_layout_and_gains_match_the_reference() {
                 search_state[b..b + 10],
                 "{case}: search words"
             );
-            for w in [resident::OFFSET, resident::OFFSET + 1] {
+            for w in [plan::OFFSET as usize, plan::OFFSET as usize + 1] {
                 let (x, y) = (got_plan[b + w], want_plan[b + w]);
                 assert!(
                     (x - y).abs() <= 1e-3,
                     "{case}: station {k} offset {x} vs {y}"
                 );
             }
-            let (x, y) = (got_plan[b + resident::GAIN], want_plan[b + resident::GAIN]);
+            let (x, y) = (
+                got_plan[b + plan::GAIN as usize],
+                want_plan[b + plan::GAIN as usize],
+            );
             assert!(
                 (x - y).abs() <= 1e-4 * y,
                 "{case}: station {k} gain {x} vs {y}"
@@ -817,7 +827,7 @@ fn resident_layout_and_gains_match_the_reference() {
             }
         }
         let gains: Vec<f32> = (0..count)
-            .map(|k| got_plan[k * BLOCK as usize + resident::GAIN])
+            .map(|k| got_plan[k * BLOCK as usize + plan::GAIN as usize])
             .collect();
         eprintln!("{case}: gains {gains:?}, canvas {:?}", &got_plan[g..g + 2]);
         for (i, (&x, &y)) in got_atlas.iter().zip(&want_atlas).enumerate() {
@@ -830,7 +840,7 @@ fn resident_layout_and_gains_match_the_reference() {
 }
 
 /// The GPU-resident histogram compensation (`shaders/stitch_hist_match.wgsl`) against
-/// `resident_histogram::reference_histogram` on random stations placed by the GPU layout at random
+/// `compensate::histogram::reference_histogram` on random stations placed by the GPU layout at random
 /// search corrections, for u16, i16 (negative samples) and u8 tables and a neighbour that does not
 /// overlap (identity table). Both read the offsets from the GPU plan, so the counts are the same
 /// points: table entries inside the occupied bins must match exactly; outside them the tables
@@ -838,7 +848,7 @@ fn resident_layout_and_gains_match_the_reference() {
 /// difference below 0.01; allowed 0.05 + 1e-6 · |value|). Effective gains within 1e-4 relative.
 #[test]
 fn resident_histogram_tables_match_the_reference() {
-    use radpipe::stitch::resident_histogram::{encode_histogram, reference_histogram};
+    use radpipe::stitch::compensate::histogram::{encode_histogram, reference_histogram};
     let mut rng = Rng::new(common::seed(
         "resident_histogram_tables_match_the_reference",
     ));
@@ -877,7 +887,7 @@ fn resident_histogram_tables_match_the_reference() {
             search_state[k * BLOCK as usize] = correction();
             search_state[k * BLOCK as usize + 1] = correction();
         }
-        let table = resident::station_table(&entries);
+        let table = atlas::station_table(&entries);
         let mut rec = Recorder::new(e);
         let g = place_on_gpu(&mut rec, &atlas, &search_state, &table, None, [400, 400]);
         let tables = encode_histogram(
@@ -924,7 +934,7 @@ fn resident_histogram_tables_match_the_reference() {
             eprintln!(
                 "{case}: station {k}: {changed} entries differ from the identity, |GPU − CPU| ≤ {worst}"
             );
-            let b = k * BLOCK as usize + resident::GAIN;
+            let b = k * BLOCK as usize + plan::GAIN as usize;
             let (x, y) = (got_plan[b], want_plan[b]);
             assert!(
                 (x - y).abs() <= 1e-4 * y.abs(),
@@ -947,7 +957,7 @@ fn resident_histogram_tables_match_the_reference() {
 }
 
 /// The GPU-resident block gains (`shaders/stitch_block_gains.wgsl`) against
-/// `resident_blocks::reference_blocks` on random stations placed by the GPU layout at random search
+/// `compensate::blocks::reference_blocks` on random stations placed by the GPU layout at random search
 /// corrections, their global gains applied by the GPU gain solve first. Both read the offsets and the
 /// scaled atlas from the GPU, so the key sums cover the same points; the CPU solves the model exactly
 /// (f64 elimination), the GPU by Jacobi iterations in f32 stopped at a 1e-6 step: smoothed block
@@ -955,7 +965,7 @@ fn resident_histogram_tables_match_the_reference() {
 /// list made from the nominal layout must hold every pair of blocks that meets at the GPU's offsets.
 #[test]
 fn resident_block_gains_match_the_reference() {
-    use radpipe::stitch::resident_blocks::{
+    use radpipe::stitch::compensate::blocks::{
         block_keys, encode_blocks, reference_blocks, relative_reach, smoothed_plane,
     };
     let mut rng = Rng::new(common::seed("resident_block_gains_match_the_reference"));
@@ -998,11 +1008,11 @@ fn resident_block_gains_match_the_reference() {
             search_state[k * BLOCK as usize] = rng.range(-3.0, 3.0) as f32;
             search_state[k * BLOCK as usize + 1] = rng.range(-3.0, 3.0) as f32;
         }
-        let table = resident::station_table(&entries);
+        let table = atlas::station_table(&entries);
         let unit = radpipe::stitch::compensate::eight_bit_unit([atlas.as_slice()]);
         let mut rec = Recorder::new(e);
         let g = place_on_gpu(&mut rec, &atlas, &search_state, &table, None, [400, 400]);
-        resident::encode_gains(
+        gains::encode_gains(
             &mut rec, &g.table, &g.plan, &g.atlas, &entries, unit, &model,
         )
         .expect("gains");
@@ -1017,8 +1027,8 @@ fn resident_block_gains_match_the_reference() {
             .enumerate()
             .map(|(k, en)| Placement {
                 offset: [
-                    f64::from(want_plan[k * BLOCK as usize + resident::OFFSET]),
-                    f64::from(want_plan[k * BLOCK as usize + resident::OFFSET + 1]),
+                    f64::from(want_plan[k * BLOCK as usize + plan::OFFSET as usize]),
+                    f64::from(want_plan[k * BLOCK as usize + plan::OFFSET as usize + 1]),
                 ],
                 ..en.placement
             })
@@ -1063,7 +1073,7 @@ fn resident_block_gains_match_the_reference() {
             .expect("reference");
         let got = smoothed_plane(&got_planes, keys.nodes);
         assert_eq!(
-            got_plan[count * BLOCK as usize + resident::BLOCK_STATUS],
+            got_plan[count * BLOCK as usize + plan::BLOCK_STATUS as usize],
             1.0,
             "{case}: block status"
         );
@@ -1086,7 +1096,7 @@ fn resident_block_gains_match_the_reference() {
         assert!(worst <= tolerance, "{case}: block gains {worst:e} apart");
         assert!(spread > 1e-3, "{case}: the block gains did nothing");
         for k in 0..count {
-            let b = k * BLOCK as usize + resident::GAIN;
+            let b = k * BLOCK as usize + plan::GAIN as usize;
             let (x, y) = (got_plan[b], want_plan[b]);
             assert!(
                 (x - y).abs() <= tolerance * y,

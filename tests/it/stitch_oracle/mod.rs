@@ -11,16 +11,16 @@ use compensate::{StationSamples, corrections};
 use radpipe::image::{GpuImage, PixelFormat, Pixels};
 use radpipe::pipeline::Recorder;
 use radpipe::stitch::Station;
-use radpipe::stitch::blend::{
-    BlendMode, RECORD_WORDS, Records, Sizing, encode_blend, encode_pack, multiband,
-};
-use radpipe::stitch::compensate::Correction;
-use radpipe::stitch::compose::{
-    AtlasEntry, StationReport, StitchParams, Stitched, atlas_entries, check_stations,
-    encode_fill_atlas, host_samples, nominal_layout, registration_pairs,
-};
+use radpipe::stitch::atlas::AtlasEntry;
+use radpipe::stitch::blend::pyramid::multiband;
+use radpipe::stitch::blend::{BlendMode, RECORD_WORDS, Records, Sizing, encode_blend, encode_pack};
+use radpipe::stitch::compensate::{Correction, encode_fill_atlas};
 use radpipe::stitch::layout::{Layout, canvas_geometry, overlap};
-use radpipe::stitch::search::{PairSpec, Refined, SearchParams, decode, encode_search};
+use radpipe::stitch::layout::{check_stations, nominal_layout};
+use radpipe::stitch::pipeline::{
+    StationReport, StitchParams, Stitched, atlas_entries, host_samples, registration_pairs,
+};
+use radpipe::stitch::register::search::{PairSpec, Refined, SearchParams, decode, encode_search};
 use radpipe::{Engine, Error, Geometry, Result};
 
 /// Fills the atlas with every station, corrected (one submission).
@@ -54,7 +54,7 @@ pub fn host_stitch(
     };
     let names: Vec<String> = stations.iter().map(|s| s.name.clone()).collect();
     let (stations, mut layout, neighbours) =
-        nominal_layout(engine, stations, params, &mut warnings)?;
+        nominal_layout(engine, stations, params.offsets.as_deref(), &mut warnings)?;
     lap("layout", &mut timings);
     let uploaded: Vec<GpuImage> = stations
         .iter()

@@ -15,10 +15,10 @@
 //! silently. The levels, the choice between them and the acceptance are recorded for all pairs at
 //! once by [`super::search`]; this file scores one grid.
 
-use super::compose::{AtlasEntry, atlas_sample};
 use crate::gpu::workgroups_1d;
 use crate::image::{Geometry, GpuImage, PixelFormat};
 use crate::pipeline::{Bind, Recorder};
+use crate::stitch::atlas::{AtlasEntry, atlas_sample};
 use crate::{Error, Result};
 
 /// Uniform block of `shaders/stitch_ncc.wgsl`.

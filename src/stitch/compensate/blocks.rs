@@ -1,23 +1,22 @@
-//! Block gain compensation of a registered stitch solved on the GPU, so `--compensate blocks` joins
-//! the stitch that waits for the host once.
+//! Block gain compensation solved on the GPU, so `--compensate blocks` is part of the stitch that
+//! waits for the host once.
 //!
 //! Why: the block statistics are taken over the overlaps where registration put the stations, so on
-//! the host they cost a round trip in the middle of the pipeline. The host path keys its statistics
-//! by the pairs of blocks it meets; a GPU cannot grow such a map, so the host lists, before anything
+//! the host they cost a round trip in the middle of the pipeline. A host solve would key its
+//! statistics by the pairs of blocks it meets; a GPU cannot grow such a map, so the host lists, before anything
 //! runs, every pair of blocks that can meet once registration has moved the stations (the nominal
 //! layout with each box grown by what the search can move a station relative to another), and each
 //! node's keys. `shaders/stitch_block_gains.wgsl` then sums each key over the points that really
 //! fall in both blocks at the GPU's offsets (most candidates stay empty), solves the model by
 //! conjugate gradients preconditioned with its diagonal (the system is symmetric positive definite:
 //! the block prior plus one semi-definite term per key; Jacobi iterations, tried first, diverge
-//! under a weak prior), smooths and applies. Nodes and smoothing are [`super::compensate`]'s `blocks`;
+//! under a weak prior), smooths and applies. Nodes and smoothing are [`super`]'s `blocks`;
 //! [`reference_blocks`] is the same steps on the CPU (exact solve in f64).
 
-use super::compensate::{Correction, GainModel, block_grid, reference_apply, smooth, solve_gains};
-use super::compose::AtlasEntry;
-use super::layout::Placement;
-use super::resident::{GAIN, TableStation, plan_offsets, shared_points};
-use super::search::BLOCK;
+use super::{Correction, GainModel, block_grid, reference_apply, smooth, solve_gains};
+use crate::stitch::atlas::{AtlasEntry, TableStation, shared_points};
+use crate::stitch::layout::Placement;
+use crate::stitch::plan::{GAIN, at, plan_offsets};
 use std::sync::Arc;
 
 use crate::gpu::buffers::PooledBuffer;
@@ -165,7 +164,7 @@ struct BlocksUniform {
 }
 
 /// Records the block compensation on an atlas whose stations already carry their global gains
-/// (`resident::encode_gains`): key sums, the solve, smoothing (each station's reported gain becomes
+/// ([`super::gains::encode_gains`]): key sums, the solve, smoothing (each station's reported gain becomes
 /// its gain × its mean block gain) and the atlas multiplied by the interpolated block gains.
 /// Returns the node planes (the smoothed block gains are plane 5).
 #[allow(clippy::too_many_arguments)]
@@ -283,7 +282,6 @@ pub fn reference_blocks(
     model: &GainModel,
 ) -> Result<Vec<f32>> {
     let count = keys.grids.len();
-    let b = BLOCK as usize;
     let stations: Vec<TableStation> = (0..count).map(|k| TableStation::read(table, k)).collect();
     let offsets = plan_offsets(plan, count);
     let block_of = |k: usize, s: [f32; 2]| -> u32 {
@@ -336,7 +334,7 @@ pub fn reference_blocks(
             grid = smooth(&grid, w, h);
         }
         let mean = grid.iter().sum::<f64>() / grid.len() as f64;
-        plan[k * b + GAIN] = (f64::from(plan[k * b + GAIN]) * mean) as f32;
+        plan[at(k, GAIN)] = (f64::from(plan[at(k, GAIN)]) * mean) as f32;
         let gains: Vec<f32> = grid.iter().map(|&v| v as f32).collect();
         smoothed[base..base + w * h].copy_from_slice(&gains);
         let st = &stations[k];

@@ -1,19 +1,18 @@
-//! Histogram compensation of a registered stitch decided on the GPU, so `--compensate histogram`
-//! joins `gain` and `none` in the stitch that waits for the host once.
+//! Histogram compensation decided on the GPU, so `--compensate histogram` is part of the stitch that
+//! waits for the host once.
 //!
 //! Why: the tables depend on where registration put the stations (the overlaps they are matched
 //! over), so on the host they cost a round trip in the middle of the pipeline. Here
 //! `shaders/stitch_hist_match.wgsl` counts each station's overlap with its neighbour at the offsets in
 //! the GPU plan, turns the counts into CDFs and the matching table, and applies the tables to the
 //! atlas — stations in order, each after the neighbour whose matched values it is matched to. The
-//! model is [`super::compensate`]'s `histogram` (the same neighbours, nearest samples, table rules);
+//! model is [`super`]'s `histogram` (the same neighbours, nearest samples, table rules);
 //! [`reference_histogram`] is the same steps on the CPU with the shader's f32 placement arithmetic.
 
-use super::compensate::{Correction, effective_gain, lut_domain, matched_table};
-use super::compose::AtlasEntry;
-use super::layout::overlap;
-use super::resident::{GAIN, TableStation, plan_offsets, shared_points};
-use super::search::BLOCK;
+use super::{Correction, effective_gain, lut_domain, matched_table};
+use crate::stitch::atlas::{AtlasEntry, TableStation, shared_points};
+use crate::stitch::layout::overlap;
+use crate::stitch::plan::{GAIN, at, plan_offsets};
 use std::sync::Arc;
 
 use crate::gpu::buffers::PooledBuffer;
@@ -175,7 +174,6 @@ pub fn reference_histogram(
     let (offset, len) = lut_domain(format)?;
     let count = neighbours.len();
     check_neighbours(neighbours, count)?;
-    let b = BLOCK as usize;
     let stations: Vec<TableStation> = (0..count).map(|k| TableStation::read(table, k)).collect();
     let offsets = plan_offsets(plan, count);
     let bin = |v: f32| (v as i64 + i64::from(offset)).clamp(0, len as i64 - 1) as usize;
@@ -208,7 +206,7 @@ pub fn reference_histogram(
             offset,
             table: tables[k].clone(),
         };
-        plan[k * b + GAIN] = effective_gain(samples, &lut) as f32;
+        plan[at(k, GAIN)] = effective_gain(samples, &lut) as f32;
         for x in samples {
             *x = tables[k][bin(*x)];
         }

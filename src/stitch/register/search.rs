@@ -1,7 +1,7 @@
 //! Registration of every neighbour pair recorded as one submission, with one readback and one CPU
 //! wait for the whole stitch instead of one per search level and pair.
 //!
-//! Why: the coarse-to-fine NCC search ([`super::register`]) centres each level on the previous level's
+//! Why: the coarse-to-fine NCC search ([`super::ncc`]) centres each level on the previous level's
 //! best shift, and a pair's fixed station carries the correction its own pair found; read back on the
 //! host, that is three waits per pair. Here the choice stays on the GPU: `stitch_ncc_pick.wgsl` writes
 //! each level's best shift into a small state buffer, the next level's grid (`stitch_ncc.wgsl`) takes
@@ -13,29 +13,15 @@
 //!
 //! [`reference_search`] is the same search on the CPU (f64 sums, f32 decisions as on the GPU).
 
-use super::compose::AtlasEntry;
-use super::register::{
+use super::ncc::{
     Candidates, NccPair, StateSlots, Template, encode_scores_chained, parabolic_peak,
     reference_scores_chained, slot_word, template,
 };
 use crate::image::{Geometry, GpuImage, PixelFormat};
 use crate::pipeline::{Bind, Recorder};
+use crate::stitch::atlas::AtlasEntry;
+use crate::stitch::plan::{BLOCK, COARSE, CORR, MID, REFINED, SCORE, SEARCH_STATUS};
 use crate::{Error, Result};
-
-/// Words of a station's block in the search state.
-pub const BLOCK: u32 = 16;
-/// Block words: the station's correction (zero unless accepted).
-pub const CORR: u32 = 0;
-/// Block words: the coarse level's best shift.
-pub const COARSE: u32 = 2;
-/// Block words: the middle level's best shift (integer; centre of the final 3×3).
-pub const MID: u32 = 4;
-/// Block words: the refined (sub-pixel) shift.
-pub const SHIFT: u32 = 6;
-/// Block word: NCC at the best shift.
-pub const SCORE: u32 = 8;
-/// Block word: 1 accepted, 2 out of range, 3 below the threshold (0: not run).
-pub const STATUS: u32 = 9;
 
 /// One pair to register: station `b` against its neighbour `a` (indices into the atlas entries).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -309,9 +295,9 @@ pub fn decode(state: &[f32], pairs: &[PairSpec], params: &SearchParams) -> Resul
                 accepted: false,
                 reason: Some(reason),
             };
-            match word(STATUS)? as u32 {
+            match word(SEARCH_STATUS)? as u32 {
                 1 => Ok(Refined {
-                    shift: [word(SHIFT)?, word(SHIFT + 1)?],
+                    shift: [word(REFINED)?, word(REFINED + 1)?],
                     score,
                     accepted: true,
                     reason: None,
@@ -394,9 +380,9 @@ pub fn reference_search(
         state[b + CORR as usize..b + CORR as usize + 2].copy_from_slice(&corr);
         state[b + COARSE as usize..b + COARSE as usize + 2].copy_from_slice(&coarse);
         state[b + MID as usize..b + MID as usize + 2].copy_from_slice(&mid);
-        state[b + SHIFT as usize..b + SHIFT as usize + 2].copy_from_slice(&shift);
+        state[b + REFINED as usize..b + REFINED as usize + 2].copy_from_slice(&shift);
         state[b + SCORE as usize] = centre;
-        state[b + STATUS as usize] = status;
+        state[b + SEARCH_STATUS as usize] = status;
     }
     Ok(state)
 }

@@ -18,16 +18,20 @@
 //!   seen in the overlap the table continues with the overlap's mean ratio instead of clipping.
 //!
 //! The statistics are gathered and the models solved on the GPU, over the overlaps where the layout
-//! put the stations ([`super::resident`] for the gains, [`super::resident_blocks`],
-//! [`super::resident_histogram`]). This file holds what the models share: their parameters, the
+//! put the stations ([`gains`], [`blocks`], [`histogram`]). This file holds what the models share: their parameters, the
 //! kernel that fills the atlas (`shaders/stitch_gain.wgsl`), and the pieces of their CPU references
 //! (the f64 solve, the smoothing, the table rule).
+
+pub mod blocks;
+pub mod gains;
+pub mod histogram;
 
 use crate::gpu::workgroups_1d;
 use crate::image::{GpuImage, HostImage, PixelFormat};
 use crate::ops::histmatch::reference_lut;
 use crate::ops::histogram::reference_cdf;
 use crate::pipeline::{Bind, Recorder};
+use crate::stitch::atlas::AtlasEntry;
 use crate::{Error, Result};
 
 /// Which exposure compensation to apply.
@@ -218,8 +222,8 @@ pub fn lut_domain(format: PixelFormat) -> Result<(i32, usize)> {
 /// A station's table from its overlap histogram `h_img`, its neighbour's mapped values' histogram
 /// `h_ref` and both overlap sums: the matching table ([`reference_lut`]) over the occupied bins, and
 /// beyond them lines of the overlap's mean ratio through the first and last occupied bin's values;
-/// the identity when the overlap is empty. Shared by the host path and the CPU mirror of the
-/// GPU-resident one (`resident_histogram`).
+/// the identity when the overlap is empty. The table rule of the histogram model's CPU reference
+/// ([`histogram::reference_histogram`]; the tests' f64 oracle uses it too).
 pub fn matched_table(
     h_img: &[u32],
     h_ref: &[u32],
@@ -363,6 +367,20 @@ pub fn encode_apply(
         ],
         groups,
     )
+}
+
+/// Records every station into the atlas, corrected (one gain-apply dispatch per station).
+pub fn encode_fill_atlas(
+    rec: &mut Recorder<'_>,
+    uploaded: &[GpuImage],
+    entries: &[AtlasEntry],
+    corrections: &[Correction],
+    atlas: &GpuImage,
+) -> Result<()> {
+    for ((img, e), c) in uploaded.iter().zip(entries).zip(corrections) {
+        encode_apply(rec, img, c, atlas, e.offset)?;
+    }
+    Ok(())
 }
 
 /// The correction on the CPU, with the shader's f32 arithmetic.
