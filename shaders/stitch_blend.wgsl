@@ -1,4 +1,4 @@
-// Blending placed stations on the canvas (src/stitch/blend.rs). Every station is described by a
+// Blending placed stations on the canvas (src/stitch/blend/mod.rs). Every station is described by a
 // 16-word record: atlas offset, width, height, the canvas → station map (6 f32) and four ramp lengths
 // (left, right, top, bottom; 0 = no ramp). A station's weight at a canvas pixel is the smallest of
 // min(1, d/ramp) over its four edges, d the distance (station pixels) from the pixel centre to that
@@ -33,7 +33,7 @@ struct Params {
 
 const NO_PLAN: u32 = 0xffffffffu;
 
-// The canvas size: from the uniform, or (src/stitch/resident.rs) from the plan, the planes then
+// The canvas size: from the uniform, or (src/stitch/pipeline.rs) from the plan, the planes then
 // allocated for the largest canvas and used row-major at this size.
 fn canvas_size() -> vec2<u32> {
     if params.plan_base == NO_PLAN {

@@ -1,6 +1,6 @@
 // Block gain compensation of a registered stitch, solved on the GPU from the placements in the plan
-// (src/stitch/resident_blocks.rs), so no stage waits for the host. The model is
-// src/stitch/compensate.rs's `blocks` (OpenCV BlocksGainCompensator's idea): every block of every
+// (src/stitch/compensate/blocks.rs), so no stage waits for the host. The model is
+// src/stitch/compensate/mod.rs's `blocks` (OpenCV BlocksGainCompensator's idea): every block of every
 // station is a node of the gain model, pulled toward its station's gain (already applied to the atlas
 // by shaders/stitch_gain_solve.wgsl), the node gains are smoothed with [1 2 1]/4 twice and
 // interpolated bilinearly between block centres.
@@ -27,7 +27,6 @@
 #import plan
 #import workgroup_sum
 
-const STATUS_WORD: u32 = 6u;
 const STRIDE: u32 = 2u;
 // Node planes: gains x, residual r, diagonal, right-hand side, search direction p, A·p; then the
 // solver's state words. The smoothing reuses planes 4 and 5 once the solve is done.
@@ -329,7 +328,7 @@ fn solve_finish(@builtin(local_invocation_index) lid: u32) {
         } else if rz <= ACCEPTED * rz0 {
             status = 1.0;
         }
-        plan[params.count * PLAN_BLOCK + STATUS_WORD] = status;
+        plan[params.count * PLAN_BLOCK + PLAN_BLOCK_STATUS] = status;
     }
 }
 

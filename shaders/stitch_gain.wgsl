@@ -1,4 +1,4 @@
-// Exposure compensation, applied (src/stitch/compensate.rs): one station's packed samples become f32
+// Exposure compensation, applied (src/stitch/compensate/mod.rs): one station's packed samples become f32
 // in the stitch atlas, multiplied by a gain interpolated bilinearly between block centres (a 1×1 grid
 // is one gain for the whole station), or mapped through a lookup table (histogram compensation).
 // One invocation per pixel. Kept separate from blending so the registration (gain 1) and the blend

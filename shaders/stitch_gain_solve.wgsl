@@ -1,13 +1,13 @@
 // Gain compensation of a registered stitch, solved on the GPU from the placements
-// shaders/stitch_layout.wgsl decided (src/stitch/resident.rs), so no stage waits for the host. The
-// model is src/stitch/compensate.rs's (OpenCV GainCompensator's least squares):
+// shaders/stitch_layout.wgsl decided (src/stitch/compensate/gains.rs), so no stage waits for the
+// host. The model is src/stitch/compensate/mod.rs's (OpenCV GainCompensator's least squares):
 //
 //   overlap_sums  one workgroup per station pair (i < j, in that order): over the pair's bounding-box
 //                 overlap, every STRIDE-th canvas pixel covered by both stations, the count and the
 //                 sums of both stations' bilinear samples
 //   solve         one invocation: the normal equations of the gains (σ_N, σ_g priors), Gaussian
 //                 elimination with partial pivoting, gains divided by the first station's; stored in
-//                 each station's plan block (word 12), status in the global block (word 5: 1 solved,
+//                 each station's plan block (PLAN_GAIN), status in the global block (PLAN_GAIN_STATUS: 1 solved,
 //                 2 singular, 3 not finite or not positive)
 //   scale         one station's atlas samples multiplied by its gain (what shaders/stitch_gain.wgsl's
 //                 one-block gain does to the same samples)
@@ -170,7 +170,7 @@ fn solve() {
     for (var k = 0u; k < n; k++) {
         plan[k * PLAN_BLOCK + PLAN_GAIN] = select(1.0, g[k], status == 1.0);
     }
-    plan[n * PLAN_BLOCK + 5u] = status;
+    plan[n * PLAN_BLOCK + PLAN_GAIN_STATUS] = status;
 }
 
 @compute @workgroup_size(256)

@@ -1,6 +1,6 @@
 // Histogram compensation of a registered stitch, decided on the GPU from the placements
-// shaders/stitch_layout.wgsl wrote into the plan (src/stitch/resident_histogram.rs), so no stage waits
-// for the host. The model is src/stitch/compensate.rs's `histogram`: each station's values are mapped
+// shaders/stitch_layout.wgsl wrote into the plan (src/stitch/compensate/histogram.rs), so no stage waits
+// for the host. The model is src/stitch/compensate/mod.rs's `histogram`: each station's values are mapped
 // so that its histogram over the overlap with its neighbour matches the neighbour's (already matched)
 // values there; beyond the values seen in the overlap the table continues with the overlap's mean
 // ratio. Stations run in order, each after its neighbour:

@@ -1,17 +1,18 @@
 // The layout of a registered stitch, decided on the GPU so that no stage waits for the host
-// (src/stitch/resident.rs). One invocation: each station's offset = nominal + the correction its
+// (src/stitch/place.rs). One invocation: each station's offset = nominal + the correction its
 // registration stored (zero when refused, shaders/stitch_ncc_finish.wgsl); all shifted so the canvas
 // starts at pixel 0 (the first canvas pixel centre covered is floor(lo) + 1, the last ceil(hi) − 1);
 // the canvas size; and each station's blend record (shaders/stitch_blend.wgsl: atlas offset, size,
 // canvas → station map, ramp lengths) with linear ramps over each overlap along the stacking direction,
 // or FeatherBlender's constant ramp.
 //
-// `plan` holds a 16-word block per station — words 0–9 copied from the search state (so one
-// readback reports both), 10–11 the final offset, 12 the gain (1 here; shaders/stitch_gain_solve.wgsl
-// overwrites it) — and then one global block: 0–1 canvas size, 2–3 the shift added to every offset,
-// 4 status (1 fits the canvas allocated for it, 2 does not), 5 gain status.
+// `plan` (shaders/common/plan_layout.wgsl): per station the search state's words copied (so one
+// readback reports both), the final offset and the gain (1 here; the compensations overwrite it);
+// in the global block the canvas size, the shift added to every offset, and the layout status (1 fits
+// the canvas allocated for it, 2 does not).
 
 #import placement
+#import plan
 
 struct Params {
     count: u32,
@@ -30,14 +31,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> plan: array<f32>;
 @group(0) @binding(4) var<storage, read_write> records: array<u32>;
 
-const BLOCK: u32 = 16u;
-
-fn final_offset(k: u32) -> vec2<f32> {
-    return vec2<f32>(plan[k * BLOCK + 10u], plan[k * BLOCK + 11u]);
-}
+// A blend record (shaders/stitch_blend.wgsl, src/stitch/blend/mod.rs RECORD_WORDS): words of a
+// station's record, and where its four ramp lengths start.
+const RECORD_WORDS: u32 = 16u;
+const RECORD_RAMPS: u32 = 10u;
 
 fn set_ramp(k: u32, side: u32, length: f32) {
-    let w = k * BLOCK + 10u + side;
+    let w = k * RECORD_WORDS + RECORD_RAMPS + side;
     records[w] = bitcast<u32>(max(bitcast<f32>(records[w]), length));
 }
 
@@ -47,35 +47,36 @@ fn place() {
     var lo = vec2<f32>(3.0e38, 3.0e38);
     var hi = vec2<f32>(-3.0e38, -3.0e38);
     for (var k = 0u; k < n; k++) {
-        for (var w = 0u; w < 10u; w++) {
-            plan[k * BLOCK + w] = search[k * BLOCK + w];
+        let block = k * PLAN_BLOCK;
+        for (var w = 0u; w < PLAN_SEARCH_WORDS; w++) {
+            plan[block + w] = search[block + w];
         }
-        let off = st_nominal(k) + vec2<f32>(search[k * BLOCK], search[k * BLOCK + 1u]);
+        let off = st_nominal(k) + vec2<f32>(search[block + PLAN_CORR], search[block + PLAN_CORR + 1u]);
         let b = st_bbox(k, off);
         lo = min(lo, b.xy);
         hi = max(hi, b.zw);
-        plan[k * BLOCK + 10u] = off.x;
-        plan[k * BLOCK + 11u] = off.y;
-        plan[k * BLOCK + 12u] = 1.0;
+        plan[block + PLAN_OFFSET] = off.x;
+        plan[block + PLAN_OFFSET + 1u] = off.y;
+        plan[block + PLAN_GAIN] = 1.0;
     }
     let shift = -(floor(lo) + 1.0);
     let size = ceil(hi + shift);
-    let g = n * BLOCK;
+    let g = n * PLAN_BLOCK;
     let fits = size.x >= 1.0 && size.y >= 1.0 && size.x <= f32(params.max_w) && size.y <= f32(params.max_h);
-    plan[g] = size.x;
-    plan[g + 1u] = size.y;
-    plan[g + 2u] = shift.x;
-    plan[g + 3u] = shift.y;
-    plan[g + 4u] = select(2.0, 1.0, fits);
-    plan[g + 5u] = 0.0;
+    plan[g + PLAN_CANVAS] = size.x;
+    plan[g + PLAN_CANVAS + 1u] = size.y;
+    plan[g + PLAN_CANVAS_SHIFT] = shift.x;
+    plan[g + PLAN_CANVAS_SHIFT + 1u] = shift.y;
+    plan[g + PLAN_LAYOUT_STATUS] = select(2.0, 1.0, fits);
+    plan[g + PLAN_GAIN_STATUS] = 0.0;
     for (var k = 0u; k < n; k++) {
-        let off = final_offset(k) + shift;
-        plan[k * BLOCK + 10u] = off.x;
-        plan[k * BLOCK + 11u] = off.y;
+        let off = plan_offset(k) + shift;
+        plan[k * PLAN_BLOCK + PLAN_OFFSET] = off.x;
+        plan[k * PLAN_BLOCK + PLAN_OFFSET + 1u] = off.y;
         let c = st_centre(k);
         let r = st_rotation(k);
         let t = off + c;
-        let base = k * BLOCK;
+        let base = k * RECORD_WORDS;
         let dims = st_size(k);
         records[base] = st_atlas(k);
         records[base + 1u] = dims.x;
@@ -89,7 +90,7 @@ fn place() {
         records[base + 9u] = bitcast<u32>(c.y + r.y * t.x - r.x * t.y);
         let ramp = select(0.0, params.feather_ramp, params.feather == 1u);
         for (var side = 0u; side < 4u; side++) {
-            records[base + 10u + side] = bitcast<u32>(ramp);
+            records[base + RECORD_RAMPS + side] = bitcast<u32>(ramp);
         }
         records[base + 14u] = 0u;
         records[base + 15u] = 0u;
@@ -101,8 +102,8 @@ fn place() {
     // (ramp sides: 0 left, 1 right, 2 top, 3 bottom).
     for (var i = 0u; i < n; i++) {
         for (var j = i + 1u; j < n; j++) {
-            let a = st_bbox(i, final_offset(i));
-            let b = st_bbox(j, final_offset(j));
+            let a = st_bbox(i, plan_offset(i));
+            let b = st_bbox(j, plan_offset(j));
             let r = box_overlap(a, b);
             if !box_usable(r) {
                 continue;

@@ -1,5 +1,5 @@
 // Normalised cross-correlation between two placed stations over a template region of the canvas, for
-// a grid of candidate shifts of the second station (src/stitch/register.rs). `ncc`: one workgroup per
+// a grid of candidate shifts of the second station (src/stitch/register/ncc.rs). `ncc`: one workgroup per
 // candidate and chunk of template rows (at most ~65 536 points each): its 256 threads walk the chunk,
 // sample both stations bilinearly through their canvas → station maps (so small rotations are
 // honoured), reduce five sums in workgroup memory and store them; `ncc_reduce`: one invocation per
@@ -11,7 +11,7 @@
 //
 // A shift s moves station B's offset by s: B's content seen at canvas p is B's sample at map_b(p − s).
 //
-// For a search recorded whole on the GPU (src/stitch/search.rs), two values come from the search's
+// For a search recorded whole on the GPU (src/stitch/register/search.rs), two values come from the search's
 // state buffer instead of the host: the candidate grid's origin (the previous level's best shift) and
 // station A's own correction c_A from an earlier pair (A is then sampled at map_a(p − c_A)). A slot
 // of −1 means zero.

@@ -1,10 +1,13 @@
-// The last step of a GPU-resident NCC search (src/stitch/search.rs): fits the sub-pixel peak on the
+// The last step of a GPU-resident NCC search (src/stitch/register/search.rs): fits the sub-pixel peak on the
 // final 3×3 level, accepts or refuses the match, and stores the station's correction, which later pairs
 // read as their fixed station's offset change (shaders/stitch_ncc.wgsl). One invocation.
 //
-// State block of a station (16 words at `slot`): 0–1 correction (zero unless accepted), 2–3 coarse
-// best shift, 4–5 mid best shift, 6–7 refined shift, 8 NCC at the best shift, 9 status
-// (1 accepted, 2 best shift on the edge of the search range, 3 NCC below the threshold or NaN).
+// State block of a station (PLAN_BLOCK words at `slot`, the first words of its plan block:
+// shaders/common/plan_layout.wgsl): the correction (zero unless accepted), the coarse and mid best
+// shifts, the refined shift, the NCC at the best shift, and the status (1 accepted, 2 best shift on
+// the edge of the search range, 3 NCC below the threshold or NaN).
+
+#import plan_layout
 
 struct FinishParams {
     reach: f32,        // a best shift with |x| or |y| ≥ reach is refused as out of range
@@ -29,8 +32,8 @@ fn parabolic_peak(l: f32, c: f32, r: f32) -> f32 {
 @compute @workgroup_size(1)
 fn finish() {
     let base = params.slot;
-    let bx = state[base + 4u];
-    let by = state[base + 5u];
+    let bx = state[base + PLAN_MID];
+    let by = state[base + PLAN_MID + 1u];
     let centre = scores[4];
     let dx = parabolic_peak(scores[3], centre, scores[5]);
     let dy = parabolic_peak(scores[1], centre, scores[7]);
@@ -42,10 +45,10 @@ fn finish() {
         status = 3.0;
     }
     let accepted = status == 1.0;
-    state[base] = select(0.0, shift.x, accepted);
-    state[base + 1u] = select(0.0, shift.y, accepted);
-    state[base + 6u] = shift.x;
-    state[base + 7u] = shift.y;
-    state[base + 8u] = centre;
-    state[base + 9u] = status;
+    state[base + PLAN_CORR] = select(0.0, shift.x, accepted);
+    state[base + PLAN_CORR + 1u] = select(0.0, shift.y, accepted);
+    state[base + PLAN_REFINED] = shift.x;
+    state[base + PLAN_REFINED + 1u] = shift.y;
+    state[base + PLAN_SCORE] = centre;
+    state[base + PLAN_SEARCH_STATUS] = status;
 }

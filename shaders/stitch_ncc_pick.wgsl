@@ -1,6 +1,6 @@
 // Turns one level of an NCC search's scores into the best candidate shift, written to the search's
 // state buffer, where the next level's grid (shaders/stitch_ncc.wgsl) takes its origin — so a whole
-// coarse-to-fine search runs with no host round trip (src/stitch/search.rs). Order: the greatest finite
+// coarse-to-fine search runs with no host round trip (src/stitch/register/search.rs). Order: the greatest finite
 // score, ties to the higher candidate index; no finite score picks candidate 0. One workgroup.
 
 struct PickParams {

@@ -1,4 +1,4 @@
-// The stitched f32 canvas to packed output samples (src/stitch/blend.rs): rounded to nearest (ties to
+// The stitched f32 canvas to packed output samples (src/stitch/blend/mod.rs): rounded to nearest (ties to
 // even) and clamped to the format's range, as every resampling stage writes them. One output word per
 // invocation.
 

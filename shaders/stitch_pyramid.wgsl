@@ -1,4 +1,4 @@
-// Laplacian-pyramid (multi-band) blending of f32 planes (src/stitch/blend.rs), after Burt & Adelson
+// Laplacian-pyramid (multi-band) blending of f32 planes (src/stitch/blend/mod.rs), after Burt & Adelson
 // and OpenCV's MultiBandBlender:
 //
 //   down        cv::pyrDown: 5×5 Gaussian ([1 4 6 4 1]/16 per axis), reflect-101 border, keep even
@@ -10,7 +10,7 @@
 //
 // Planes: `a`, `b`, `c` read, `out` and `out2` written; sizes in the uniform (src = a/b/c's level,
 // dst = the written level), or — when `plan_base` is not NO_PLAN — level `src_level` / `dst_level`
-// of the canvas a GPU-decided stitch plan holds at word `plan_base` (src/stitch/resident.rs): the
+// of the canvas a GPU-decided stitch plan holds at word `plan_base` (src/stitch/pipeline.rs): the
 // planes are then allocated for the largest canvas and used row-major at the plan's size, so borders
 // and level sizes are those of the exact canvas without the host knowing it.
 

@@ -1,4 +1,4 @@
-// Station placements of a stitch decided on the GPU (src/stitch/resident.rs). The including shader
+// Station placements of a stitch decided on the GPU (src/stitch/atlas.rs). The including shader
 // declares `stations: array<u32>`, the station table: 16 words per station — 0 atlas offset, 1 width,
 // 2 height, 4–5 nominal canvas offset (f32 bits), 6–7 cos and sin of its in-plane rotation (f32
 // bits). An offset is the canvas position of the station's top-left pixel centre when unrotated; the

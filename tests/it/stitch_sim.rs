@@ -357,7 +357,7 @@ fn a_station_at_another_spacing_is_resampled_to_the_first() {
 }
 
 /// What stitching costs in host round trips, from `engine.stats()` on an engine of its own: the
-/// stations go up once each and everything after is decided on the GPU (src/stitch/resident.rs), with
+/// stations go up once each and everything after is decided on the GPU (src/stitch/pipeline.rs), with
 /// or without registration and for every compensation: the canvas and the plan come back together in
 /// one readback, after one wait.
 #[test]
@@ -399,7 +399,7 @@ fn stitch_reads_back_only_the_canvas_and_the_registration_state() {
     }
 }
 
-/// The stitch decided on the GPU (src/stitch/resident.rs: layout, gains and blend records in f32,
+/// The stitch decided on the GPU (src/stitch/place.rs, compensate/: layout, gains and blend records in f32,
 /// canvas cropped from a bound) against the f64 host path (layout and gains in f64, records built on
 /// the host), registered (the host path run on the offsets the GPU found) and unregistered (both at
 /// the geometry's nominal offsets): the same canvas, gains within 1e-4, and samples within what
