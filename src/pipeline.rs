@@ -16,7 +16,8 @@ use crate::gpu::readback::PendingReadback;
 use crate::gpu::shaders::Kernel;
 use crate::gpu::stats::Counters;
 use crate::gpu::workgroups_1d;
-use crate::image::{Geometry, GpuImage, HostImage, PixelFormat, Pixels};
+use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
+use crate::gpu::GpuImage;
 use crate::{Error, Result};
 
 /// A resource bound to one shader binding, in binding order.
@@ -355,5 +356,17 @@ impl Download {
             ),
         };
         Ok(HostImage::new(self.width, self.height, pixels)?.with_geometry(self.geometry))
+    }
+}
+
+/// The one-image readback is a [`Recorder`] of its own, so it lives here rather than in
+/// `gpu::context`: the engine stays below the pipeline layer and never imports it.
+impl Engine {
+    /// Copies an image back to the host: one submission, one counted readback.
+    pub fn download(&self, image: &GpuImage) -> Result<HostImage> {
+        let mut rec = Recorder::new(self);
+        let pending = rec.download(image)?;
+        rec.submit()?;
+        pending.wait()
     }
 }

@@ -7,7 +7,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
 use super::spec::{BorderSpec, PipelineSpec, ResizeModeSpec, StageSpec, warp_transform};
-use crate::image::{GpuImage, HostImage, PixelFormat};
+use crate::image::{HostImage, PixelFormat};
+use crate::gpu::GpuImage;
 use crate::io::dicom::{DicomImage, Photometric};
 use crate::io::{Input, OutputKind, OutputMeta, read_input, write_output};
 use crate::ops::clahe::{self, ClaheParams};
@@ -179,7 +180,7 @@ fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared>> {
                     bits: bits.unwrap_or(8),
                 };
                 let settings = match input {
-                    Input::Dicom(d) => WindowSettings::from_dicom(d, 0, &request)?,
+                    Input::Dicom(d) => WindowSettings::from_source(d.as_ref(), 0, &request)?,
                     Input::Raster(img) => WindowSettings::for_image(img, &request)?,
                 };
                 pending_invert = false;

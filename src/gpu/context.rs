@@ -9,7 +9,8 @@ use super::adapter::{self, AdapterSummary};
 use super::buffers::{BufferPool, PooledBuffer};
 use super::shaders::ShaderRegistry;
 use super::stats::{Counters, Stats};
-use crate::image::{Geometry, GpuImage, HostImage, PixelFormat};
+use crate::image::{Geometry, HostImage, PixelFormat};
+use crate::gpu::GpuImage;
 use crate::{Error, Result};
 
 /// Usage of image storage buffers: read and written by shaders, copy source and destination.
@@ -462,14 +463,6 @@ impl Engine {
             format: image.format(),
             geometry: image.geometry.clone(),
         })
-    }
-
-    /// Copies an image back to the host: one submission, one counted readback.
-    pub fn download(&self, image: &GpuImage) -> Result<HostImage> {
-        let mut rec = crate::pipeline::Recorder::new(self);
-        let pending = rec.download(image)?;
-        rec.submit()?;
-        pending.wait()
     }
 
     /// Blocks until all submitted work has finished.

@@ -6,11 +6,13 @@
 //! Sequence; else the range of the modality values. MONOCHROME1 is inverted so every output displays as
 //! MONOCHROME2.
 
-use crate::image::{GpuImage, HostImage, PixelFormat, Pixels};
-use crate::io::dicom::{DicomImage, Photometric};
+use crate::image::{HostImage, PixelFormat, Pixels};
+use crate::gpu::GpuImage;
 use crate::ops::tiling;
 use crate::pipeline::{Bind, Recorder};
-use crate::transforms::{LutTable, ModalityLut, Voi, VoiFunction, Window, round_to_output};
+use crate::transforms::{
+    DisplaySource, LutTable, ModalityLut, Voi, VoiFunction, Window, round_to_output,
+};
 use crate::{Engine, Error, Result};
 
 /// What the caller asks for; unset fields come from the file.
@@ -77,23 +79,26 @@ pub fn min_max_window(lo: f64, hi: f64, function: VoiFunction) -> Window {
 }
 
 impl WindowSettings {
-    /// Settings for frame `frame` of a DICOM image.
-    pub fn from_dicom(dicom: &DicomImage, frame: u32, request: &WindowRequest) -> Result<Self> {
-        if frame >= dicom.frames {
-            return Err(Error::InvalidParams(format!(
-                "frame {frame} requested, the file has {} frame(s)",
-                dicom.frames
-            ))
-            .in_file(&dicom.path));
+    /// Settings for frame `frame` of a source that carries its own display attributes (a DICOM file:
+    /// `io::dicom::DicomImage`).
+    pub fn from_source(source: &impl DisplaySource, frame: u32, request: &WindowRequest) -> Result<Self> {
+        let frames = source.frame_count();
+        if frame >= frames {
+            let e = Error::InvalidParams(format!(
+                "frame {frame} requested, the file has {frames} frame(s)"
+            ));
+            return Err(match source.origin() {
+                Some(path) => e.in_file(path),
+                None => e,
+            });
         }
-        let modality = dicom.modality_lut(frame);
         Self::resolve(
-            modality,
-            dicom.windows(frame),
-            dicom.voi_lut(frame),
-            || dicom.modality_range(frame),
+            source.modality_lut(frame),
+            source.windows(frame),
+            source.voi_lut(frame),
+            || source.modality_range(frame),
             request,
-            dicom.photometric == Photometric::Monochrome1,
+            source.displays_inverted(),
         )
     }
 

@@ -26,7 +26,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::bisenet::BiSeNetV2;
-use crate::image::{Geometry, GpuImage, HostImage, PixelFormat, Pixels};
+use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
+use crate::gpu::GpuImage;
 use crate::io::{Input, read_input};
 use crate::ops::window::{self, WindowRequest, WindowSettings};
 use crate::pipeline::{Bind, Download, Recorder};
@@ -372,7 +373,7 @@ pub struct Prepared {
 pub fn display_window(input: &Input) -> Result<Option<WindowSettings>> {
     let request = WindowRequest::default();
     match input {
-        Input::Dicom(d) => WindowSettings::from_dicom(d, 0, &request).map(Some),
+        Input::Dicom(d) => WindowSettings::from_source(d.as_ref(), 0, &request).map(Some),
         Input::Raster(img) if img.format() == PixelFormat::U8 => Ok(None),
         Input::Raster(img) => WindowSettings::for_image(img, &request).map(Some),
     }

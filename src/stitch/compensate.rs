@@ -26,7 +26,8 @@ use std::collections::HashMap;
 
 use super::layout::{Placement, overlap};
 use crate::gpu::workgroups_1d;
-use crate::image::{GpuImage, HostImage, PixelFormat};
+use crate::image::{HostImage, PixelFormat};
+use crate::gpu::GpuImage;
 use crate::ops::histmatch::reference_lut;
 use crate::ops::histogram::reference_cdf;
 use crate::pipeline::{Bind, Recorder};

@@ -17,7 +17,8 @@
 
 use super::compose::{AtlasEntry, atlas_sample};
 use crate::gpu::workgroups_1d;
-use crate::image::{Geometry, GpuImage, PixelFormat};
+use crate::image::{Geometry, PixelFormat};
+use crate::gpu::GpuImage;
 use crate::pipeline::{Bind, Recorder};
 use crate::{Error, Result};
 

@@ -33,7 +33,8 @@ use std::sync::Arc;
 
 use crate::gpu::buffers::PooledBuffer;
 use crate::gpu::workgroups_1d;
-use crate::image::{Geometry, GpuImage, HostImage, PixelFormat, Pixels};
+use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
+use crate::gpu::GpuImage;
 use crate::pipeline::{Bind, Recorder, Table};
 use crate::{Engine, Error, Result};
 

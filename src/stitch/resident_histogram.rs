@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use crate::gpu::buffers::PooledBuffer;
 use crate::gpu::workgroups_1d;
-use crate::image::{Geometry, GpuImage, PixelFormat};
+use crate::image::{Geometry, PixelFormat};
+use crate::gpu::GpuImage;
 use crate::pipeline::{Bind, Recorder, Table};
 use crate::{Error, Result};
 

@@ -15,6 +15,7 @@ mod engine_from_device;
 mod histogram_cli;
 mod histogram_gpu_vs_cpu;
 mod histogram_opencv_parity;
+mod import_graph;
 mod pydicom_parity;
 mod render_loop;
 mod seg_cli;

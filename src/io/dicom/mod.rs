@@ -359,3 +359,27 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     }
     text.replace(['\n', '\r'], " ")
 }
+
+impl crate::transforms::DisplaySource for DicomImage {
+    fn origin(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+    fn frame_count(&self) -> u32 {
+        self.frames
+    }
+    fn modality_lut(&self, frame: u32) -> ModalityLut {
+        DicomImage::modality_lut(self, frame)
+    }
+    fn windows(&self, frame: u32) -> Vec<Window> {
+        DicomImage::windows(self, frame)
+    }
+    fn voi_lut(&self, frame: u32) -> Option<LutTable> {
+        DicomImage::voi_lut(self, frame)
+    }
+    fn modality_range(&self, frame: u32) -> Option<(f64, f64)> {
+        DicomImage::modality_range(self, frame)
+    }
+    fn displays_inverted(&self) -> bool {
+        self.photometric == Photometric::Monochrome1
+    }
+}
