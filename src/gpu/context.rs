@@ -49,6 +49,8 @@ impl Default for EngineOptions {
 }
 
 struct EngineInner {
+    /// Unique in the process (see [`Engine::uid`]).
+    uid: u64,
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
@@ -236,8 +238,10 @@ impl Engine {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Engine {
             inner: Arc::new(EngineInner {
+                uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 pool: BufferPool::new(
                     device.clone(),
                     counters.clone(),
@@ -437,6 +441,13 @@ impl Engine {
         label: &str,
     ) -> Result<PooledBuffer> {
         self.capture_errors(label, || self.inner.pool.acquire(bytes, usage, label))
+    }
+
+    /// A number no other engine of this process has (clones share it). Use it, not `wgpu::Device`
+    /// equality, to tell engines apart: wgpu compares devices by their id inside one instance, so the
+    /// devices of two engines (each with its own instance) can compare equal.
+    pub fn uid(&self) -> u64 {
+        self.inner.uid
     }
 
     /// Uploads bytes into a buffer through the queue, counted as one upload.

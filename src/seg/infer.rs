@@ -119,15 +119,18 @@ pub struct Segmenter {
     pre: Preprocess,
 }
 
-static SHARED_DEVICES: Mutex<Vec<(wgpu::Device, Device)>> = Mutex::new(Vec::new());
+static SHARED_DEVICES: Mutex<Vec<(u64, Device)>> = Mutex::new(Vec::new());
 
 /// The burn device running on `engine`'s own wgpu device and queue. Registered with burn once per
-/// `wgpu::Device` (burn's setup registration is not idempotent) and reused afterwards.
+/// engine (burn's setup registration is not idempotent) and reused afterwards. Keyed by
+/// [`Engine::uid`]: `wgpu::Device` equality compares ids that two engines' separate instances can
+/// share, which once handed one engine the burn device of another (its tensors then lived on a
+/// different device: "Cannot get non-existent resource" in wgpu-core).
 pub fn burn_device(engine: &Engine) -> Result<Device> {
     let mut known = SHARED_DEVICES
         .lock()
         .map_err(|_| Error::Gpu("burn device registry poisoned".into()))?;
-    if let Some((_, d)) = known.iter().find(|(w, _)| w == engine.device()) {
+    if let Some((_, d)) = known.iter().find(|(uid, _)| *uid == engine.uid()) {
         return Ok(d.clone());
     }
     let (Some(instance), Some(adapter)) = (engine.instance(), engine.adapter()) else {
@@ -148,7 +151,7 @@ pub fn burn_device(engine: &Engine) -> Result<Device> {
         .setup(setup)
         .init()
         .map_err(|e| Error::Gpu(format!("registering the device with burn: {e}")))?;
-    known.push((engine.device().clone(), device.clone()));
+    known.push((engine.uid(), device.clone()));
     Ok(device)
 }
 
