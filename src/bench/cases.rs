@@ -30,7 +30,7 @@ pub trait BenchCase {
 pub struct OpSpec {
     /// Name on the command line.
     pub name: &'static str,
-    /// One line for `--help` and the README.
+    /// One line for `radpipe bench --list`.
     pub description: &'static str,
     /// Prepares the op for a `side`×`side` image.
     pub make: fn(&Engine, u32) -> Result<Box<dyn BenchCase>>,

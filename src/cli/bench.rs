@@ -9,7 +9,7 @@ use radpipe::{Engine, Error};
 /// Arguments of `radpipe bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Write the report as JSON here (schema in the README).
+    /// Write the report as JSON here (schema in docs/performance.md).
     #[arg(long)]
     json: Option<PathBuf>,
     /// Square image sides, comma-separated.

@@ -10,7 +10,7 @@ use radpipe::{Engine, Error};
 /// Arguments of `radpipe run`.
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// The pipeline file (TOML; format in the README).
+    /// The pipeline file (TOML; format in docs/cli.md).
     pipeline: PathBuf,
     /// Folder of input images (DICOM, PNG, TIFF, JPEG).
     input_dir: PathBuf,
