@@ -32,8 +32,8 @@ pub mod transforms;
 pub mod workflow;
 
 pub use error::{Error, Result};
+pub use gpu::GpuImage;
 pub use gpu::adapter::AdapterSummary;
 pub use gpu::context::{Engine, EngineOptions};
 pub use gpu::stats::Stats;
-pub use gpu::GpuImage;
 pub use image::{Geometry, HostImage, PixelFormat, Pixels};

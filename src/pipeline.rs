@@ -10,6 +10,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use crate::gpu::GpuImage;
 use crate::gpu::buffers::PooledBuffer;
 use crate::gpu::context::Engine;
 use crate::gpu::readback::PendingReadback;
@@ -17,7 +18,6 @@ use crate::gpu::shaders::Kernel;
 use crate::gpu::stats::Counters;
 use crate::gpu::workgroups_1d;
 use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
-use crate::gpu::GpuImage;
 use crate::{Error, Result};
 
 /// A resource bound to one shader binding, in binding order.

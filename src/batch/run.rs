@@ -7,8 +7,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
 use super::spec::{BorderSpec, PipelineSpec, ResizeModeSpec, StageSpec, warp_transform};
-use crate::image::{HostImage, PixelFormat};
 use crate::gpu::GpuImage;
+use crate::image::{HostImage, PixelFormat};
 use crate::io::dicom::{DicomImage, Photometric};
 use crate::io::{Input, OutputKind, OutputMeta, read_input, write_output};
 use crate::ops::clahe::{self, ClaheParams};

@@ -2,8 +2,8 @@
 //! warm) and recorded per iteration. `bytes` is what the op must read and write — the figure that, over
 //! time, gives an effective bandwidth comparable with the copy ceiling.
 
-use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::gpu::GpuImage;
+use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::ops::clahe::{self, ClaheParams};
 use crate::ops::equalize::{self, EqualizeParams};
 use crate::ops::histogram::{

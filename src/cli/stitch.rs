@@ -51,6 +51,12 @@ pub struct StitchArgs {
 
 /// Runs `radpipe stitch`.
 pub fn run(args: &StitchArgs) -> Result<(), Error> {
+    radpipe::io::output_plan::OutputPlan::new()
+        .inputs(&args.inputs, "station")
+        .output(&args.output, "-o")
+        .output_opt(args.report.as_deref(), "--report")
+        .output_opt(args.display.as_deref(), "--display")
+        .check()?;
     let offsets = args.offsets.as_deref().map(parse_offsets).transpose()?;
     if !(args.max_shift.is_finite() && args.max_shift >= 0.0 && args.max_shift <= 500.0) {
         return Err(Error::InvalidParams(format!(

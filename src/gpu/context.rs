@@ -9,8 +9,8 @@ use super::adapter::{self, AdapterSummary};
 use super::buffers::{BufferPool, PooledBuffer};
 use super::shaders::ShaderRegistry;
 use super::stats::{Counters, Stats};
-use crate::image::{Geometry, HostImage, PixelFormat};
 use crate::gpu::GpuImage;
+use crate::image::{Geometry, HostImage, PixelFormat};
 use crate::{Error, Result};
 
 /// Usage of image storage buffers: read and written by shaders, copy source and destination.

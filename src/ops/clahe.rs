@@ -17,8 +17,8 @@
 //! (`bins = 2^(bits − shift)`: samples are shifted right into bins and results shifted back, as
 //! OpenCV's templated `shift` does). Signed 16-bit input is binned as offset binary and written as u16.
 
-use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::gpu::GpuImage;
+use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::ops::equalize::output_format;
 use crate::ops::histogram::{Binning, CountLayout, GpuTable, ShaderBinning, encode_count};
 use crate::pipeline::{Bind, Recorder};

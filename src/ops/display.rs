@@ -2,8 +2,8 @@
 //! storage texture the host owns and presents. Nothing comes back to the CPU and nothing is created per
 //! frame except a bind group; the host calls this every frame inside its own loop.
 
-use crate::image::{HostImage, Pixels};
 use crate::gpu::GpuImage;
+use crate::image::{HostImage, Pixels};
 use crate::ops::window::{WindowSettings, WindowUniform, shader_params};
 use crate::pipeline::{Bind, Recorder};
 use crate::transforms::round_to_output;

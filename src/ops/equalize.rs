@@ -10,8 +10,8 @@
 //! a single-bin f32 image becomes 0). The LUT is built on the GPU with a correctly rounded f32 division
 //! (`shaders/histogram_scan.wgsl`), so GPU and CPU reference agree bit for bit.
 
-use crate::image::{HostImage, PixelFormat};
 use crate::gpu::GpuImage;
+use crate::image::{HostImage, PixelFormat};
 use crate::ops::histogram::{
     Binning, GpuHistogram, GpuTable, LutOutput, Region, ScanParams, encode_apply_lut,
     encode_histogram, reference_apply_lut, reference_histogram,

@@ -13,8 +13,8 @@
 //! (any non-negative numbers) is turned into a CDF quantised to 2^−31 of its total.
 //! Stages: count (×2) → scan (×2) → match → apply, one submission, nothing read back in between.
 
-use crate::image::{HostImage, PixelFormat};
 use crate::gpu::GpuImage;
+use crate::image::{HostImage, PixelFormat};
 use crate::ops::equalize::output_format;
 use crate::ops::histogram::{
     Binning, GpuTable, LutOutput, Rect, Region, encode_apply_lut, encode_cdf, encode_histogram,

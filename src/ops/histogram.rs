@@ -13,8 +13,8 @@
 //! Histograms, CDFs and LUTs live in [`GpuTable`]s: one 32-bit word per entry, carried in a
 //! one-word-per-pixel [`GpuImage`] so the engine's pooling, poisoning and counted download apply.
 
-use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::gpu::GpuImage;
+use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::pipeline::{Bind, Download, Recorder};
 use crate::{Engine, Error, Result};
 

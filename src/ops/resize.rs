@@ -22,8 +22,8 @@
 //! The output's pixel spacing scales by input/output size per axis and its position moves to the first
 //! output pixel's centre ([`super::warp::warp_geometry`] with the resize's map).
 
-use crate::image::{Geometry, HostImage, PixelFormat};
 use crate::gpu::GpuImage;
+use crate::image::{Geometry, HostImage, PixelFormat};
 use crate::ops::resample::{
     check_device, check_reference_size, check_size, cv_round_i32, output_pixels, output_words,
     samples_f32,

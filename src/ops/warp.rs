@@ -23,8 +23,8 @@
 //! [`warp_geometry`]): exact for rotations, flips, scalings and translations; dropped where no pixel
 //! spacing can describe the result (shear, anisotropic rotation, perspective).
 
-use crate::image::{Geometry, HostImage, PixelFormat};
 use crate::gpu::GpuImage;
+use crate::image::{Geometry, HostImage, PixelFormat};
 use crate::ops::resample::{
     BORDER_CONSTANT, BORDER_REFLECT101, BORDER_REPLICATE, border_index, check_device,
     check_reference_size, check_size, cv_round_i32, output_pixels, output_words, samples_f32,

@@ -6,8 +6,8 @@
 //! Sequence; else the range of the modality values. MONOCHROME1 is inverted so every output displays as
 //! MONOCHROME2.
 
-use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::gpu::GpuImage;
+use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::ops::tiling;
 use crate::pipeline::{Bind, Recorder};
 use crate::transforms::{
@@ -81,7 +81,11 @@ pub fn min_max_window(lo: f64, hi: f64, function: VoiFunction) -> Window {
 impl WindowSettings {
     /// Settings for frame `frame` of a source that carries its own display attributes (a DICOM file:
     /// `io::dicom::DicomImage`).
-    pub fn from_source(source: &impl DisplaySource, frame: u32, request: &WindowRequest) -> Result<Self> {
+    pub fn from_source(
+        source: &impl DisplaySource,
+        frame: u32,
+        request: &WindowRequest,
+    ) -> Result<Self> {
         let frames = source.frame_count();
         if frame >= frames {
             let e = Error::InvalidParams(format!(

@@ -26,8 +26,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::bisenet::BiSeNetV2;
-use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
 use crate::gpu::GpuImage;
+use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
 use crate::io::{Input, read_input};
 use crate::ops::window::{self, WindowRequest, WindowSettings};
 use crate::pipeline::{Bind, Download, Recorder};

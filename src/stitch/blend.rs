@@ -16,9 +16,9 @@
 
 use super::compose::{AtlasEntry, atlas_sample};
 use super::layout::{Layout, overlap};
+use crate::gpu::GpuImage;
 use crate::gpu::workgroups_1d;
 use crate::image::{Geometry, PixelFormat};
-use crate::gpu::GpuImage;
 use crate::pipeline::{Bind, Recorder, Table};
 use crate::{Engine, Error, Result};
 

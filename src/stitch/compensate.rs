@@ -25,9 +25,9 @@
 use std::collections::HashMap;
 
 use super::layout::{Placement, overlap};
+use crate::gpu::GpuImage;
 use crate::gpu::workgroups_1d;
 use crate::image::{HostImage, PixelFormat};
-use crate::gpu::GpuImage;
 use crate::ops::histmatch::reference_lut;
 use crate::ops::histogram::reference_cdf;
 use crate::pipeline::{Bind, Recorder};

@@ -21,8 +21,8 @@ use super::layout::{
 use super::resident::{self, ResidentJob, ResidentResult, stitch_resident};
 use super::search::{PairSpec, SearchParams, register_pairs};
 use super::{Station, StitchError};
-use crate::image::{Geometry, HostImage, PixelFormat};
 use crate::gpu::GpuImage;
+use crate::image::{Geometry, HostImage, PixelFormat};
 use crate::ops::resize::{ResizeParams, resize_image};
 use crate::pipeline::Recorder;
 use crate::{Engine, Result};

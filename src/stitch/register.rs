@@ -16,9 +16,9 @@
 //! once by [`super::search`]; this file scores one grid.
 
 use super::compose::{AtlasEntry, atlas_sample};
+use crate::gpu::GpuImage;
 use crate::gpu::workgroups_1d;
 use crate::image::{Geometry, PixelFormat};
-use crate::gpu::GpuImage;
 use crate::pipeline::{Bind, Recorder};
 use crate::{Error, Result};
 

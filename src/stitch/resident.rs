@@ -31,10 +31,10 @@ use super::resident_histogram::encode_histogram;
 use super::search::{self, BLOCK, PairSpec, Refined, SearchParams, encode_search};
 use std::sync::Arc;
 
+use crate::gpu::GpuImage;
 use crate::gpu::buffers::PooledBuffer;
 use crate::gpu::workgroups_1d;
 use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
-use crate::gpu::GpuImage;
 use crate::pipeline::{Bind, Recorder, Table};
 use crate::{Engine, Error, Result};
 

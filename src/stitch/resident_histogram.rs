@@ -16,10 +16,10 @@ use super::resident::{GAIN, TableStation, plan_offsets, shared_points};
 use super::search::BLOCK;
 use std::sync::Arc;
 
+use crate::gpu::GpuImage;
 use crate::gpu::buffers::PooledBuffer;
 use crate::gpu::workgroups_1d;
 use crate::image::{Geometry, PixelFormat};
-use crate::gpu::GpuImage;
 use crate::pipeline::{Bind, Recorder, Table};
 use crate::{Error, Result};
 

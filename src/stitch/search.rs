@@ -18,8 +18,8 @@ use super::register::{
     Candidates, NccPair, StateSlots, Template, encode_scores_chained, parabolic_peak,
     reference_scores_chained, slot_word, template,
 };
-use crate::image::{Geometry, PixelFormat, Pixels};
 use crate::gpu::GpuImage;
+use crate::image::{Geometry, PixelFormat, Pixels};
 use crate::pipeline::{Bind, Recorder};
 use crate::{Engine, Error, Result};
 

@@ -321,19 +321,17 @@ fn decode_encapsulated(
     obj.put(pixel);
     let file = obj.with_exact_meta(meta);
     let label = transfer_syntax_label(ts_uid);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        file.decode_pixel_data().map(|d| d.into_data())
-    }));
+    let outcome = crate::io::contained::run(|| file.decode_pixel_data().map(|d| d.into_data()));
     match outcome {
-        Ok(Ok(data)) => Ok(data),
-        Ok(Err(e)) => Err(Error::unsupported(
+        Some(Ok(data)) => Ok(data),
+        Some(Err(e)) => Err(Error::unsupported(
             path,
             format!(
                 "cannot decode {label} pixel data: {}",
                 super::error_chain(&e)
             ),
         )),
-        Err(_) => Err(Error::unsupported(
+        None => Err(Error::unsupported(
             path,
             format!("the {label} decoder failed on this pixel data"),
         )),
