@@ -130,12 +130,14 @@ struct InFlight {
     download: Download,
 }
 
-/// Sorted regular files of `dir` (hidden files and temporary `.partial` files skipped).
+/// Sorted entries of `dir` that are not folders (hidden files and temporary `.partial` files
+/// skipped). Dangling links, FIFOs and devices are listed on purpose: reading them fails through the
+/// input gate, so each is reported as a skipped file instead of vanishing from the report.
 pub fn collect_inputs(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
+        .filter(|p| !p.is_dir())
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())

@@ -50,7 +50,7 @@ pub fn run(args: &SegmentArgs) -> Result<(), Error> {
     let mut plan = radpipe::io::output_plan::OutputPlan::new()
         .inputs(&args.inputs, "input")
         .input_opt(args.model.as_deref(), "--model")
-        .output_folder(&args.output, "-o")
+        .existing_folder(&args.output, "-o")
         .output_opt(args.json.as_deref(), "--json");
     // The masks' own names are known only if the folder exists; otherwise they are new files in a new
     // folder and cannot meet an input or --json (which must be in an existing folder).

@@ -76,6 +76,8 @@ fn folder_of(path: &Path) -> PathBuf {
 struct Entry {
     path: PathBuf,
     what: String,
+    /// For folders: the command writes into it but does not create it.
+    must_exist: bool,
 }
 
 /// Inputs and outputs of one command; see the module docs.
@@ -101,6 +103,7 @@ impl OutputPlan {
         self.inputs.push(Entry {
             path: path.to_path_buf(),
             what: what.to_string(),
+            must_exist: false,
         });
         self
     }
@@ -126,6 +129,7 @@ impl OutputPlan {
         self.files.push(Entry {
             path: path.to_path_buf(),
             what: what.to_string(),
+            must_exist: false,
         });
         self
     }
@@ -143,6 +147,17 @@ impl OutputPlan {
         self.folders.push(Entry {
             path: path.to_path_buf(),
             what: what.to_string(),
+            must_exist: false,
+        });
+        self
+    }
+
+    /// A folder that must already exist, which the command writes files into.
+    pub fn existing_folder(mut self, path: &Path, what: &str) -> Self {
+        self.folders.push(Entry {
+            path: path.to_path_buf(),
+            what: what.to_string(),
+            must_exist: true,
         });
         self
     }
@@ -212,6 +227,8 @@ impl OutputPlan {
                 if folders_checked.insert(canonical_or(&out.path)) {
                     probe_writable(&out.what, &out.path, &out.path)?;
                 }
+            } else if out.must_exist {
+                return Err(bad(&out.what, &out.path, "folder does not exist"));
             } else {
                 let ancestor = nearest_existing(&out.path);
                 if !ancestor.is_dir() {

@@ -45,7 +45,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// `src/a/b.rs` and `src/a/b/mod.rs` → `["a", "b"]`; `src/lib.rs` → `[]`.
 fn module_of(src: &Path, file: &Path) -> Module {
-    let rel = file.strip_prefix(src).expect("under src").with_extension("");
+    let rel = file
+        .strip_prefix(src)
+        .expect("under src")
+        .with_extension("");
     let mut parts: Module = rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -295,7 +298,11 @@ fn no_file_imports_another_that_imports_it_back() {
         .iter()
         .map(|c| c.iter().map(name).collect::<Vec<_>>().join(" ↔ "))
         .collect();
-    assert!(found.is_empty(), "import circles in src/:\n{}", report.join("\n"));
+    assert!(
+        found.is_empty(),
+        "import circles in src/:\n{}",
+        report.join("\n")
+    );
 }
 
 #[test]
@@ -318,7 +325,11 @@ fn imports_point_down_the_layers() {
             }
         }
     }
-    assert!(wrong.is_empty(), "imports against the layers:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "imports against the layers:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -333,7 +344,10 @@ fn the_checker_sees_groups_nested_paths_and_circles() {
         .map(|p| p.iter().map(|s| s.to_string()).collect())
         .collect();
     assert_eq!(got, want);
-    assert_eq!(paths_after(&code, "super::"), vec![vec!["g".to_string(), "h".to_string()]]);
+    assert_eq!(
+        paths_after(&code, "super::"),
+        vec![vec!["g".to_string(), "h".to_string()]]
+    );
     let m = |s: &str| -> Module { s.split("::").map(String::from).collect() };
     let mut g = BTreeMap::new();
     g.insert(m("a"), BTreeSet::from([m("b")]));

@@ -3,11 +3,11 @@
 //!
 //! Run one area with a filter: `cargo test --release --test it stitch_sim::`.
 
-mod common;
 mod bad_inputs;
 mod batch_run;
 mod bench_cli;
 mod cli;
+mod common;
 mod determinism;
 mod device_limits;
 mod dicom_io;
@@ -16,6 +16,7 @@ mod histogram_cli;
 mod histogram_gpu_vs_cpu;
 mod histogram_opencv_parity;
 mod import_graph;
+mod input_gate;
 mod pydicom_parity;
 mod render_loop;
 mod seg_cli;
@@ -26,6 +27,7 @@ mod seg_pickle;
 mod seg_train;
 mod seg_weights;
 mod shader_bundle;
+mod side_outputs;
 mod stitch_cli;
 mod stitch_gpu_vs_cpu;
 mod stitch_sim;

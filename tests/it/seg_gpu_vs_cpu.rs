@@ -281,6 +281,14 @@ fn each_engine_gets_its_own_burn_device() {
     let db = radpipe::seg::infer::burn_device(&b).expect("burn device b");
     let da2 = radpipe::seg::infer::burn_device(&a.clone()).expect("burn device a again");
     assert_ne!(a.uid(), b.uid());
-    assert_ne!(format!("{da:?}"), format!("{db:?}"), "two engines share one burn device");
-    assert_eq!(format!("{da:?}"), format!("{da2:?}"), "one engine registered twice");
+    assert_ne!(
+        format!("{da:?}"),
+        format!("{db:?}"),
+        "two engines share one burn device"
+    );
+    assert_eq!(
+        format!("{da:?}"),
+        format!("{da2:?}"),
+        "one engine registered twice"
+    );
 }

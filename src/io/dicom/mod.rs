@@ -14,6 +14,7 @@
 //! names the file and the problem in one line.
 
 mod attrs;
+mod codestream;
 mod frame_info;
 mod guard;
 mod open;

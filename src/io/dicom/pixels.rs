@@ -169,6 +169,7 @@ pub(super) fn extract(
                 // RLE codes the stored bit patterns, High Bit position included.
                 (decode_rle(path, layout, seq.fragments())?, layout.shift())
             } else {
+                check_declared_size(path, layout, seq.fragments(), ts_uid)?;
                 // Other decoders return the value in the low bits.
                 (decode_encapsulated(path, layout, pixel, meta, ts_uid)?, 0)
             };
@@ -283,6 +284,38 @@ fn convert8(bytes: impl Iterator<Item = u8>, n: usize, layout: &Layout, shift: u
                 .collect(),
         )
     }
+}
+
+/// Refuses a compressed frame whose codestream header claims more rows or columns than the data set
+/// (see [`super::codestream`]) before a decoder allocates for the claim.
+fn check_declared_size(
+    path: &Path,
+    layout: &Layout,
+    fragments: &[Vec<u8>],
+    ts_uid: &str,
+) -> Result<()> {
+    let Some(d) = fragments
+        .iter()
+        .find(|f| !f.is_empty())
+        .and_then(|f| super::codestream::declared(f))
+    else {
+        return Ok(());
+    };
+    if d.width > layout.cols || d.height > layout.rows || d.components > 4 {
+        return Err(Error::format(
+            path,
+            format!(
+                "the {} codestream declares {}x{} pixels with {} component(s), but Columns/Rows say {}x{}; not decoded",
+                transfer_syntax_label(ts_uid),
+                d.width,
+                d.height,
+                d.components,
+                layout.cols,
+                layout.rows
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Decodes encapsulated pixel data with dicom-pixeldata.
