@@ -64,6 +64,18 @@ pub fn run(args: &StitchArgs) -> Result<(), Error> {
             args.max_shift
         )));
     }
+    if !(args.min_ncc.is_finite() && (-1.0..=1.0).contains(&args.min_ncc)) {
+        return Err(Error::InvalidParams(format!(
+            "--min-ncc {} must be a correlation between -1 and 1",
+            args.min_ncc
+        )));
+    }
+    if !(1..=16).contains(&args.bands) {
+        return Err(Error::InvalidParams(format!(
+            "--bands {} must be between 1 and 16 pyramid levels",
+            args.bands
+        )));
+    }
     if !(args.sharpness.is_finite() && args.sharpness > 0.0) {
         return Err(Error::InvalidParams(format!(
             "--sharpness {} must be positive",

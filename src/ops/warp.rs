@@ -505,7 +505,20 @@ fn plan(
                 "border value {v} must be a finite number"
             )));
         }
-        Border::Constant(v) => to_format(v, in_format),
+        Border::Constant(v) => {
+            let range = match in_format {
+                PixelFormat::U8 => Some((0.0, 255.0)),
+                PixelFormat::U16 => Some((0.0, 65535.0)),
+                PixelFormat::I16 => Some((-32768.0, 32767.0)),
+                PixelFormat::F32 => None,
+            };
+            if let Some((lo, hi)) = range.filter(|&(lo, hi)| !(lo..=hi).contains(&v)) {
+                return Err(Error::InvalidParams(format!(
+                    "border value {v} is outside the {in_format} sample range {lo}..{hi}"
+                )));
+            }
+            to_format(v, in_format)
+        }
         _ => 0.0,
     };
     let mode = match (p.sampling, map.perspective) {

@@ -17,6 +17,7 @@ mod histogram_gpu_vs_cpu;
 mod histogram_opencv_parity;
 mod import_graph;
 mod input_gate;
+mod parameter_checks;
 mod pydicom_parity;
 mod render_loop;
 mod seg_cli;
