@@ -22,11 +22,11 @@ fn main() {
             panic!("shader validation failed:\n{e}");
         }
     };
-    let out =
-        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("shaders.rs");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("shader_interface.rs");
     let table = shader_bundle::generate_table(&shaders).unwrap_or_else(|e| {
         eprintln!("{e}");
         panic!("shader interface generation failed:\n{e}");
     });
-    std::fs::write(&out, table).expect("write OUT_DIR/shaders.rs");
+    std::fs::write(&out, table).expect("write OUT_DIR/shader_interface.rs");
 }

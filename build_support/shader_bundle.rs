@@ -609,7 +609,7 @@ fn binding_kind_rust(kind: BindingKind) -> String {
     }
 }
 
-/// Rust source for `OUT_DIR/shaders.rs`, included by `src/gpu/shaders.rs`: the shader sources, one
+/// Rust source for `OUT_DIR/shader_interface.rs`, included by `src/gpu/shaders.rs`: the shader sources, one
 /// [`KernelHandle`] constant per entry point (module `kernels`) with the bindings that entry point
 /// reaches, the bound struct layouts (module `layouts`) and the common-file constants (module
 /// `common::<file>`).

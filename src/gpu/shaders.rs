@@ -167,7 +167,7 @@ const fn const_str_eq(a: &str, b: &str) -> bool {
     true
 }
 
-include!(concat!(env!("OUT_DIR"), "/shaders.rs"));
+include!(concat!(env!("OUT_DIR"), "/shader_interface.rs"));
 
 /// Every embedded shader.
 pub fn all_shaders() -> &'static [ShaderSource] {
@@ -429,27 +429,29 @@ mod tests {
     use std::collections::BTreeSet;
     use std::path::Path;
 
-    fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
-        for entry in std::fs::read_dir(dir).expect("read src").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                sources(&path, out);
-            } else if path.extension().is_some_and(|x| x == "rs") {
-                let text = std::fs::read_to_string(&path).expect("read source");
-                out.push((path.display().to_string(), text));
+    /// Every `.rs` file under `src/`: (path, text).
+    fn sources() -> Vec<(String, String)> {
+        fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
+            for entry in std::fs::read_dir(dir).expect("read src").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("read source");
+                    out.push((path.display().to_string(), text));
+                }
             }
         }
+        let mut out = Vec::new();
+        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut out);
+        out
     }
 
     /// Every WGSL struct a binding holds has a `#[repr(C)]` twin declared by `wgsl_struct!` somewhere in
     /// `src/`, so a new uniform cannot be added without its compile-time layout check.
     #[test]
     fn every_bound_wgsl_struct_has_a_checked_rust_twin() {
-        let mut files = Vec::new();
-        sources(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-            &mut files,
-        );
+        let files = sources();
         let marker = concat!("wgsl_struct", "! {");
         let mut twinned = BTreeSet::new();
         for (_, text) in &files {
@@ -483,16 +485,11 @@ mod tests {
     /// Kernels are looked up by generated handle only.
     #[test]
     fn no_kernel_is_looked_up_by_name() {
-        let mut files = Vec::new();
-        sources(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-            &mut files,
-        );
-        let pattern = concat!("kernel(", "\"");
-        let by_name: Vec<&str> = files
-            .iter()
-            .filter(|(_, text)| text.contains(pattern))
-            .map(|(path, _)| path.as_str())
+        let patterns = [["kernel", "(\""].concat(), ["specialized", "(\""].concat()];
+        let by_name: Vec<String> = sources()
+            .into_iter()
+            .filter(|(_, text)| patterns.iter().any(|p| text.contains(p.as_str())))
+            .map(|(path, _)| path)
             .collect();
         assert!(by_name.is_empty(), "string kernel lookups in {by_name:?}");
     }

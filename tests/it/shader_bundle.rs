@@ -139,7 +139,7 @@ fn struct_layouts_and_common_consts_come_from_naga_and_name_their_origin() {
     std::fs::write(
         dir.path().join("user.wgsl"),
         "#import shared\n\
-         struct Params { count: u32, inner: Inner, v: vec4<f32>, _pad0: u32 }\n\
+         struct Params { count: u32, _pad0: u32, _pad1: u32, _pad2: u32, inner: Inner, v: vec4<f32> }\n\
          @group(0) @binding(0) var<uniform> params: Params;\n\
          @group(0) @binding(1) var<storage, read_write> o: array<u32>;\n\
          @compute @workgroup_size(1) fn main() { o[0] = params.count + DERIVED; }\n",
@@ -151,7 +151,7 @@ fn struct_layouts_and_common_consts_come_from_naga_and_name_their_origin() {
     assert_eq!(keys, ["SHARED_INNER", "USER_PARAMS"]);
     let params = &layouts[1];
     assert_eq!(params.wgsl, "user.wgsl::Params");
-    // WGSL uniform layout: `v` is 16-aligned, the struct rounds up to 16.
+    // WGSL uniform layout: a struct member is 16-aligned and so is what follows it; `v` is 16-aligned.
     let offsets: Vec<(&str, u32, u32)> = params
         .fields
         .iter()
@@ -161,9 +161,11 @@ fn struct_layouts_and_common_consts_come_from_naga_and_name_their_origin() {
         offsets,
         [
             ("count", 0, 4),
-            ("inner", 4, 8),
-            ("v", 16, 16),
-            ("_pad0", 32, 4)
+            ("_pad0", 4, 4),
+            ("_pad1", 8, 4),
+            ("_pad2", 12, 4),
+            ("inner", 16, 8),
+            ("v", 32, 16)
         ]
     );
     assert_eq!(params.size, 48);
