@@ -53,6 +53,8 @@ pub struct FieldLayout {
     pub offset: u32,
     /// Byte size of the member's type.
     pub size: u32,
+    /// The member's WGSL type: `u32`, `vec4<f32>`, a struct's name, `array<u32, 4>`.
+    pub ty: String,
 }
 
 /// The host-shareable layout of a WGSL struct that a binding holds (directly, nested, or as array
@@ -65,6 +67,8 @@ pub struct StructLayout {
     pub key: String,
     /// Where it is declared, e.g. `clahe_lut.wgsl::Params` or `common/histogram.wgsl::Binning`.
     pub wgsl: String,
+    /// The WGSL struct name, e.g. `Params`.
+    pub name: String,
     /// Size in bytes.
     pub size: u32,
     /// Members in declaration order.
@@ -388,6 +392,7 @@ fn bound_structs(
                 out.push(StructLayout {
                     key: format!("{}_{}", prefix, snake_case(&struct_name)).to_ascii_uppercase(),
                     wgsl,
+                    name: struct_name.clone(),
                     size: *span,
                     fields: members
                         .iter()
@@ -395,6 +400,7 @@ fn bound_structs(
                             name: m.name.clone().unwrap_or_default(),
                             offset: m.offset,
                             size: layouter[m.ty].size,
+                            ty: wgsl_type_name(module, m.ty),
                         })
                         .collect(),
                 });
@@ -406,6 +412,38 @@ fn bound_structs(
         }
     }
     Ok(out)
+}
+
+/// A member type as WGSL spells it (scalars, vectors, matrices, struct names, sized arrays).
+fn wgsl_type_name(module: &naga::Module, ty: naga::Handle<naga::Type>) -> String {
+    let scalar = |s: naga::Scalar| match (s.kind, s.width) {
+        (naga::ScalarKind::Uint, 4) => "u32".to_string(),
+        (naga::ScalarKind::Sint, 4) => "i32".to_string(),
+        (naga::ScalarKind::Float, 4) => "f32".to_string(),
+        (naga::ScalarKind::Float, 2) => "f16".to_string(),
+        (naga::ScalarKind::Bool, _) => "bool".to_string(),
+        (kind, width) => format!("{kind:?}{}", u32::from(width) * 8),
+    };
+    let t = &module.types[ty];
+    match &t.inner {
+        naga::TypeInner::Scalar(s) => scalar(*s),
+        naga::TypeInner::Atomic(s) => format!("atomic<{}>", scalar(*s)),
+        naga::TypeInner::Vector { size, scalar: s } => {
+            format!("vec{}<{}>", *size as u8, scalar(*s))
+        }
+        naga::TypeInner::Matrix {
+            columns,
+            rows,
+            scalar: s,
+        } => format!("mat{}x{}<{}>", *columns as u8, *rows as u8, scalar(*s)),
+        naga::TypeInner::Array { base, size, .. } => match size {
+            naga::ArraySize::Constant(n) => {
+                format!("array<{}, {n}>", wgsl_type_name(module, *base))
+            }
+            _ => format!("array<{}>", wgsl_type_name(module, *base)),
+        },
+        _ => t.name.clone().unwrap_or_else(|| "?".to_string()),
+    }
 }
 
 /// The named scalar `const`s declared in the common files this shader imports.
@@ -678,14 +716,14 @@ pub fn generate_table(shaders: &[BundledShader]) -> Result<String, String> {
     for l in &layouts {
         let _ = write!(
             out,
-            "    /// `{}`.\n    pub const {}: StructLayout = StructLayout {{ key: {:?}, wgsl: {:?}, size: {}, fields: &[",
-            l.wgsl, l.key, l.key, l.wgsl, l.size
+            "    /// `{}`.\n    pub const {}: StructLayout = StructLayout {{ key: {:?}, wgsl: {:?}, name: {:?}, size: {}, fields: &[",
+            l.wgsl, l.key, l.key, l.wgsl, l.name, l.size
         );
         for f in &l.fields {
             let _ = write!(
                 out,
-                "FieldLayout {{ name: {:?}, offset: {}, size: {} }}, ",
-                f.name, f.offset, f.size
+                "FieldLayout {{ name: {:?}, offset: {}, size: {}, ty: {:?} }}, ",
+                f.name, f.offset, f.size, f.ty
             );
         }
         out.push_str("] };\n");

@@ -102,6 +102,8 @@ pub struct FieldLayout {
     pub offset: u32,
     /// Byte size of the member's type.
     pub size: u32,
+    /// The member's WGSL type: `u32`, `vec4<f32>`, a struct's name, `array<u32, 4>`.
+    pub ty: &'static str,
 }
 
 /// The layout of a WGSL struct held by a binding: what its `#[repr(C)]` Rust twin must match, checked
@@ -112,6 +114,8 @@ pub struct StructLayout {
     pub key: &'static str,
     /// Where the struct is declared, e.g. `clahe_lut.wgsl::Params`.
     pub wgsl: &'static str,
+    /// The WGSL struct name, e.g. `Params`.
+    pub name: &'static str,
     /// Size in bytes.
     pub size: u32,
     /// Members in declaration order.
@@ -152,7 +156,29 @@ pub const fn is_padding(name: &str) -> bool {
     !bytes.is_empty() && bytes[0] == b'_'
 }
 
-const fn const_str_eq(a: &str, b: &str) -> bool {
+/// The WGSL spelling of a Rust type that a [`wgsl_struct!`](crate::wgsl_struct) field may have, so
+/// that a `u32` member twinned by an `f32` field (same size, other bits) is a compile error too.
+/// Structs declared with `wgsl_struct!` implement it with their WGSL name.
+pub trait WgslType {
+    /// The WGSL type, as [`FieldLayout::ty`] spells it.
+    const WGSL: &'static str;
+}
+
+macro_rules! wgsl_types {
+    ($($rust:ty => $wgsl:literal),* $(,)?) => {
+        $(impl WgslType for $rust { const WGSL: &'static str = $wgsl; })*
+    };
+}
+
+wgsl_types! {
+    u32 => "u32", i32 => "i32", f32 => "f32",
+    [u32; 2] => "vec2<u32>", [u32; 3] => "vec3<u32>", [u32; 4] => "vec4<u32>",
+    [i32; 2] => "vec2<i32>", [i32; 3] => "vec3<i32>", [i32; 4] => "vec4<i32>",
+    [f32; 2] => "vec2<f32>", [f32; 3] => "vec3<f32>", [f32; 4] => "vec4<f32>",
+}
+
+/// Byte-wise string equality usable in `const` checks.
+pub const fn const_str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;
@@ -181,7 +207,8 @@ pub fn all_kernels() -> impl Iterator<Item = KernelId> {
 
 /// Declares a `#[repr(C)]` struct that is the Rust twin of a WGSL struct in [`layouts`], and checks
 /// at compile time that the two agree: the same size, and every field not starting with `_` at the
-/// offset and with the size of the WGSL member of the same name, with no named WGSL member left out.
+/// offset, with the size and of the type ([`WgslType`]) of the WGSL member of the same name, with no
+/// named WGSL member left out.
 /// Padding (`_`-prefixed, in either language) is pinned by the size and the other offsets.
 ///
 /// Every layout in [`layouts::ALL`] needs one such declaration (a unit test reads `src/` for them), so
@@ -213,6 +240,20 @@ pub fn all_kernels() -> impl Iterator<Item = KernelId> {
 ///     }
 /// }
 /// ```
+///
+/// So does a field of the right size but another type (`lut_scale` is an `f32` in WGSL):
+///
+/// ```compile_fail
+/// radpipe::wgsl_struct! {
+///     #[derive(Debug, Clone, Copy)]
+///     struct LutParams = CLAHE_LUT_PARAMS {
+///         bins: u32,
+///         per: u32,
+///         clip_limit: u32,
+///         lut_scale: u32,
+///     }
+/// }
+/// ```
 #[macro_export]
 macro_rules! wgsl_struct {
     (
@@ -225,6 +266,10 @@ macro_rules! wgsl_struct {
         #[repr(C)]
         $vis struct $name {
             $( $(#[$fattr])* $fvis $field: $fty ),*
+        }
+
+        impl $crate::gpu::shaders::WgslType for $name {
+            const WGSL: &'static str = $crate::gpu::shaders::layouts::$layout.name;
         }
 
         const _: () = {
@@ -246,6 +291,14 @@ macro_rules! wgsl_struct {
                         ::std::mem::size_of::<$fty>() == wgsl.size as usize,
                         concat!(stringify!($name), ".", stringify!($field),
                                 ": size differs from ", stringify!($layout))
+                    );
+                    assert!(
+                        $crate::gpu::shaders::const_str_eq(
+                            <$fty as $crate::gpu::shaders::WgslType>::WGSL,
+                            wgsl.ty,
+                        ),
+                        concat!(stringify!($name), ".", stringify!($field),
+                                ": type differs from ", stringify!($layout))
                     );
                     named += 1;
                 }

@@ -169,6 +169,9 @@ fn struct_layouts_and_common_consts_come_from_naga_and_name_their_origin() {
         ]
     );
     assert_eq!(params.size, 48);
+    let types: Vec<&str> = params.fields.iter().map(|f| f.ty.as_str()).collect();
+    assert_eq!(types, ["u32", "u32", "u32", "u32", "Inner", "vec4<f32>"]);
+    assert_eq!(params.name, "Params");
     assert_eq!(layouts[0].wgsl, "common/shared.wgsl::Inner");
 
     let consts = shader_bundle::common_constants(&shaders).expect("consts");
