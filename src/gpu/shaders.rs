@@ -11,12 +11,16 @@
 //!   does not reach, or a missing one, so no call site binds placeholder buffers.
 //! - [`layouts`]: size and member offsets/sizes of every struct a binding holds, named `SHADER_STRUCT`
 //!   (`layouts::CLAHE_LUT_PARAMS` is `struct Params` of `clahe_lut.wgsl`) or `COMMON_STRUCT` for a
-//!   struct of `shaders/common/` (`layouts::HISTOGRAM_BINNING`). Each `#[repr(C)]` twin is checked
-//!   against its layout at compile time by [`wgsl_struct!`](crate::wgsl_struct) next to its definition.
+//!   struct of `shaders/common/` (`layouts::HISTOGRAM_BINNING`), with each member's WGSL type. Each
+//!   Rust twin is declared through [`wgsl_struct!`](crate::wgsl_struct), which makes it `#[repr(C)]`
+//!   and checks size, offsets and member types against its layout at compile time; a unit test fails
+//!   when a layout has no twin.
 //! - [`common`]: the module-scope scalar `const`s of `shaders/common/*.wgsl`, one module per file,
 //!   each under its WGSL name (`common::plan::PLAN_BLOCK`), so a layout of words shared by Rust and
 //!   WGSL is defined once, in WGSL, and imported by name in Rust. WGSL `u32`/`i32`/`f32`/`bool` keep
-//!   their type; an untyped (abstract) integer becomes `i64`, an abstract float `f64`.
+//!   their type; an untyped (abstract) integer becomes `i64`, an abstract float `f64`. Values are
+//!   naga's evaluation (`const B = A * 2u;` arrives as a number). A common file's constants appear
+//!   once some shader imports it; a non-scalar `const` there fails the build rather than vanish.
 //!
 //! The registry turns each kernel into an explicit bind group layout, pipeline layout and compute
 //! pipeline the first time it is used, and never again for the engine's lifetime
