@@ -20,7 +20,7 @@ use crate::gpu::workgroups_1d;
 use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
 use crate::{Error, Result};
 
-/// A resource bound to one shader binding, in binding order.
+/// A resource bound to one shader binding (paired with its `@binding` number in a dispatch).
 #[derive(Debug, Clone, Copy)]
 pub enum Bind<'a> {
     /// A GPU image's storage buffer.
@@ -152,21 +152,17 @@ impl<'e> Recorder<'e> {
         Ok(Table(Some(buffer)))
     }
 
-    /// Records one dispatch of `kernel` with `bindings` (in binding order) over `groups` workgroups.
+    /// Records one dispatch of `kernel` over `groups` workgroups, binding each `(binding, resource)`
+    /// pair. The pairs must be exactly the bindings the kernel's entry point reaches (reflected per
+    /// entry point at build time): one it does not reach, a missing one or a repeated one is an
+    /// error naming the binding, not a silent skip.
     pub fn dispatch(
         &mut self,
         kernel: &Kernel,
-        bindings: &[Bind<'_>],
+        bindings: &[(u32, Bind<'_>)],
         groups: [u32; 3],
     ) -> Result<()> {
-        if bindings.len() != kernel.bindings.len() {
-            return Err(Error::Gpu(format!(
-                "{}: {} bindings given, the shader declares {}",
-                kernel.label,
-                bindings.len(),
-                kernel.bindings.len()
-            )));
-        }
+        check_bindings(kernel, bindings)?;
         let max = self.engine.limits().max_compute_workgroups_per_dimension;
         if groups.iter().any(|&g| g > max) {
             return Err(Error::InvalidImage(format!(
@@ -175,7 +171,7 @@ impl<'e> Recorder<'e> {
             )));
         }
         let mut entries = Vec::with_capacity(bindings.len());
-        for (info, bind) in kernel.bindings.iter().zip(bindings) {
+        for (binding, bind) in bindings {
             let resource = match bind {
                 Bind::Image(img) => {
                     self.keep_alive.push(img.buffer.clone());
@@ -194,7 +190,7 @@ impl<'e> Recorder<'e> {
                 Bind::Texture(view) => wgpu::BindingResource::TextureView(view),
             };
             entries.push(wgpu::BindGroupEntry {
-                binding: info.binding,
+                binding: *binding,
                 resource,
             });
         }
@@ -312,6 +308,44 @@ impl<'e> Recorder<'e> {
         drop(keep_alive);
         Ok(index)
     }
+}
+
+/// Exactly the bindings `kernel`'s entry point reaches, each once; a mismatch is a programming error
+/// in the op, reported with the shader's own names.
+fn check_bindings(kernel: &Kernel, bindings: &[(u32, Bind<'_>)]) -> Result<()> {
+    let name = |n: u32| {
+        kernel
+            .bindings
+            .iter()
+            .find(|b| b.binding == n)
+            .map_or("?", |b| b.name)
+    };
+    let expected: Vec<u32> = kernel.bindings.iter().map(|b| b.binding).collect();
+    for (i, (n, _)) in bindings.iter().enumerate() {
+        if !expected.contains(n) {
+            return Err(Error::Gpu(format!(
+                "{}: binding {n} given, but the entry point does not use it (it uses {expected:?})",
+                kernel.label
+            )));
+        }
+        if bindings[..i].iter().any(|(m, _)| m == n) {
+            return Err(Error::Gpu(format!(
+                "{}: binding {n} (`{}`) given twice",
+                kernel.label,
+                name(*n)
+            )));
+        }
+    }
+    for n in &expected {
+        if !bindings.iter().any(|(m, _)| m == n) {
+            return Err(Error::Gpu(format!(
+                "{}: binding {n} (`{}`) is used by the entry point but was not given",
+                kernel.label,
+                name(*n)
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Download {

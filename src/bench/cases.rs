@@ -3,6 +3,7 @@
 //! time, gives an effective bandwidth comparable with the copy ceiling.
 
 use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
 use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::ops::clahe::{self, ClaheParams};
 use crate::ops::equalize::{self, EqualizeParams};
@@ -184,16 +185,17 @@ impl BenchCase for WindowCase {
     }
 }
 
-/// Uniform of `shaders/bench_window_plain.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PlainParams {
-    words: u32,
-    slope: f32,
-    intercept: f32,
-    lo: f32,
-    k: f32,
-    _pad: [u32; 3],
+crate::wgsl_struct! {
+    /// Uniform of `shaders/bench_window_plain.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct PlainParams = BENCH_WINDOW_PLAIN_PLAIN_PARAMS {
+        words: u32,
+        slope: f32,
+        intercept: f32,
+        lo: f32,
+        k: f32,
+        _pad: [u32; 3],
+    }
 }
 
 /// The plainest window kernel, same input and window as [`WindowCase`]: what the adapter does on the
@@ -255,15 +257,15 @@ impl BenchCase for PlainWindowCase {
         let kernel = rec
             .engine()
             .shaders()
-            .kernel("bench_window_plain", "main")?;
+            .kernel(kernels::BENCH_WINDOW_PLAIN_MAIN)?;
         let uniform = rec.uniform(&self.params, "bench_window_plain params")?;
         let groups = rec.groups_1d(&kernel, u64::from(self.params.words));
         rec.dispatch(
             &kernel,
             &[
-                Bind::Pooled(&uniform),
-                Bind::Image(&self.input),
-                Bind::Image(&self.output),
+                (0, Bind::Pooled(&uniform)),
+                (1, Bind::Image(&self.input)),
+                (2, Bind::Image(&self.output)),
             ],
             groups,
         )

@@ -14,6 +14,7 @@
 //! Stages: count (×2) → scan (×2) → match → apply, one submission, nothing read back in between.
 
 use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
 use crate::image::{HostImage, PixelFormat};
 use crate::ops::equalize::output_format;
 use crate::ops::histogram::{
@@ -135,13 +136,14 @@ pub fn weights_cdf(weights: &[f64]) -> Result<Vec<u32>> {
     Ok(cdf)
 }
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct MatchShaderParams {
-    bins: u32,
-    ref_bins: u32,
-    ref_shift: u32,
-    _pad: u32,
+crate::wgsl_struct! {
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct MatchShaderParams = HISTOGRAM_MATCH_PARAMS {
+        bins: u32,
+        ref_bins: u32,
+        ref_shift: u32,
+        _pad: u32,
+    }
 }
 
 /// Records the matching LUT from the two CDFs (`lut[i] = j << ref_shift`).
@@ -153,7 +155,10 @@ pub fn encode_match_lut(
 ) -> Result<GpuTable> {
     let bins = cdf_img.len();
     let lut = GpuTable::alloc(rec, bins, 1)?;
-    let kernel = rec.engine().shaders().kernel("histogram_match", "main")?;
+    let kernel = rec
+        .engine()
+        .shaders()
+        .kernel(kernels::HISTOGRAM_MATCH_MAIN)?;
     let uniform = rec.uniform(
         &MatchShaderParams {
             bins,
@@ -167,10 +172,10 @@ pub fn encode_match_lut(
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&uniform),
-            cdf_img.bind(),
-            cdf_ref.bind(),
-            lut.bind(),
+            (0, Bind::Pooled(&uniform)),
+            (1, cdf_img.bind()),
+            (2, cdf_ref.bind()),
+            (3, lut.bind()),
         ],
         groups,
     )?;

@@ -7,6 +7,7 @@
 //! MONOCHROME2.
 
 use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
 use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::ops::tiling;
 use crate::pipeline::{Bind, Recorder};
@@ -216,29 +217,30 @@ fn validate_modality(m: &ModalityLut) -> Result<()> {
     }
 }
 
-/// `WindowParams` of `shaders/common/voi.wgsl` (same field order and sizes), shared by every stage that
-/// displays modality values.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct WindowUniform {
-    count: u32,
-    in_format: u32,
-    out_format: u32,
-    invert: u32,
-    modality_kind: u32,
-    mlut_first: i32,
-    mlut_len: u32,
-    voi_kind: u32,
-    slope: f32,
-    intercept: f32,
-    lo: f32,
-    hi: f32,
-    k: f32,
-    vlut_first: i32,
-    vlut_len: u32,
-    vlut_scale: f32,
-    out_max: f32,
-    _pad: [u32; 3],
+crate::wgsl_struct! {
+    /// `WindowParams` of `shaders/common/voi.wgsl` (same field order and sizes), shared by every stage that
+    /// displays modality values.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct WindowUniform = VOI_WINDOW_PARAMS {
+        count: u32,
+        in_format: u32,
+        out_format: u32,
+        invert: u32,
+        modality_kind: u32,
+        mlut_first: i32,
+        mlut_len: u32,
+        voi_kind: u32,
+        slope: f32,
+        intercept: f32,
+        lo: f32,
+        hi: f32,
+        k: f32,
+        vlut_first: i32,
+        vlut_len: u32,
+        vlut_scale: f32,
+        out_max: f32,
+        _pad: [u32; 3],
+    }
 }
 
 fn lut_first(t: &LutTable) -> Result<i32> {
@@ -351,11 +353,10 @@ pub fn encode(
     settings: &WindowSettings,
 ) -> Result<GpuImage> {
     let (params, luts) = shader_params(input.pixel_count(), input.format, settings)?;
-    let kernel = rec.engine().shaders().specialized(
-        "window_level",
-        "main",
-        &specialization(&params, true),
-    )?;
+    let kernel = rec
+        .engine()
+        .shaders()
+        .specialized(kernels::WINDOW_LEVEL_MAIN, &specialization(&params, true))?;
     let output = rec.alloc_image(
         input.width,
         input.height,
@@ -369,10 +370,10 @@ pub fn encode(
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&uniform),
-            Bind::Image(input),
-            Bind::Table(&table),
-            Bind::Image(&output),
+            (0, Bind::Pooled(&uniform)),
+            (1, Bind::Image(input)),
+            (2, Bind::Table(&table)),
+            (3, Bind::Image(&output)),
         ],
         groups,
     )?;

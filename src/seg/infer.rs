@@ -27,6 +27,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::bisenet::BiSeNetV2;
 use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
 use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
 use crate::io::{Input, read_input};
 use crate::ops::window::{self, WindowRequest, WindowSettings};
@@ -202,36 +203,38 @@ pub fn foreground_margin(logits: Tensor<4>) -> Tensor<4> {
     }
 }
 
-/// Uniform block of `shaders/seg_preprocess.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PreprocessParams {
-    src_width: u32,
-    src_height: u32,
-    dst_width: u32,
-    dst_height: u32,
-    in_format: u32,
-    channels: u32,
-    dst_offset: u32,
-    _pad: u32,
-    scale_x: f32,
-    scale_y: f32,
-    gain: f32,
-    bias: f32,
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/seg_preprocess.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct PreprocessParams = SEG_PREPROCESS_PREPROCESS_PARAMS {
+        src_width: u32,
+        src_height: u32,
+        dst_width: u32,
+        dst_height: u32,
+        in_format: u32,
+        channels: u32,
+        dst_offset: u32,
+        _pad: u32,
+        scale_x: f32,
+        scale_y: f32,
+        gain: f32,
+        bias: f32,
+    }
 }
 
-/// Uniform block of `shaders/seg_mask.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct MaskParams {
-    src_width: u32,
-    src_height: u32,
-    dst_width: u32,
-    dst_height: u32,
-    src_offset: u32,
-    count: u32,
-    scale_x: f32,
-    scale_y: f32,
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/seg_mask.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct MaskParams = SEG_MASK_MASK_PARAMS {
+        src_width: u32,
+        src_height: u32,
+        dst_width: u32,
+        dst_height: u32,
+        src_offset: u32,
+        count: u32,
+        scale_x: f32,
+        scale_y: f32,
+    }
 }
 
 fn scale(src: u32, dst: u32) -> f32 {
@@ -271,15 +274,18 @@ pub fn encode_preprocess(
         gain: pre.gain(),
         bias: pre.bias(),
     };
-    let kernel = rec.engine().shaders().kernel("seg_preprocess", "main")?;
+    let kernel = rec
+        .engine()
+        .shaders()
+        .kernel(kernels::SEG_PREPROCESS_MAIN)?;
     let uniform = rec.uniform(&params, "seg_preprocess params")?;
     let groups = rec.groups_1d(&kernel, plane);
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&uniform),
-            Bind::Image(display),
-            Bind::Image(batch),
+            (0, Bind::Pooled(&uniform)),
+            (1, Bind::Image(display)),
+            (2, Bind::Image(batch)),
         ],
         groups,
     )
@@ -316,16 +322,16 @@ pub fn encode_mask(
         scale_x: scale(net_w, width),
         scale_y: scale(net_h, height),
     };
-    let kernel = rec.engine().shaders().kernel("seg_mask", "main")?;
+    let kernel = rec.engine().shaders().kernel(kernels::SEG_MASK_MAIN)?;
     let uniform = rec.uniform(&params, "seg_mask params")?;
     let words = u64::from(width * height).div_ceil(4);
     let groups = rec.groups_1d(&kernel, words);
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&uniform),
-            Bind::Image(margin),
-            Bind::Image(&output),
+            (0, Bind::Pooled(&uniform)),
+            (1, Bind::Image(margin)),
+            (2, Bind::Image(&output)),
         ],
         groups,
     )?;

@@ -17,6 +17,7 @@
 use super::compose::{AtlasEntry, atlas_sample};
 use super::layout::{Layout, overlap};
 use crate::gpu::GpuImage;
+use crate::gpu::shaders::{KernelId, kernels};
 use crate::gpu::workgroups_1d;
 use crate::image::{Geometry, PixelFormat};
 use crate::pipeline::{Bind, Recorder, Table};
@@ -122,16 +123,17 @@ impl Records<'_> {
     }
 }
 
-/// Uniform block of `shaders/stitch_blend.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-struct BlendUniform {
-    canvas_w: u32,
-    canvas_h: u32,
-    count: u32,
-    target: u32,
-    plan_base: u32,
-    _p: [u32; 3],
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_blend.wgsl`.
+    #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    struct BlendUniform = STITCH_BLEND_PARAMS {
+        canvas_w: u32,
+        canvas_h: u32,
+        count: u32,
+        station: u32,
+        plan_base: u32,
+        _p: [u32; 3],
+    }
 }
 
 /// `plan_base` of the blend and pyramid uniforms when the sizes are the uniform's own.
@@ -196,9 +198,16 @@ pub fn encode_blend_sized(
     sizing: Sizing<'_>,
 ) -> Result<GpuImage> {
     let out = f32_plane(rec, canvas[0], canvas[1])?;
-    let dummy = f32_plane(rec, 1, 1)?;
     dispatch_blend(
-        rec, "blend", atlas, records, canvas, 0, &out, &dummy, sizing,
+        rec,
+        kernels::STITCH_BLEND_BLEND,
+        atlas,
+        records,
+        canvas,
+        0,
+        &out,
+        None,
+        sizing,
     )?;
     Ok(out)
 }
@@ -225,7 +234,15 @@ fn place_sized(
     let value = f32_plane(rec, canvas[0], canvas[1])?;
     let mask = f32_plane(rec, canvas[0], canvas[1])?;
     dispatch_blend(
-        rec, "place", atlas, records, canvas, target, &value, &mask, sizing,
+        rec,
+        kernels::STITCH_BLEND_PLACE,
+        atlas,
+        records,
+        canvas,
+        target,
+        &value,
+        Some(&mask),
+        sizing,
     )?;
     Ok((value, mask))
 }
@@ -233,26 +250,26 @@ fn place_sized(
 #[allow(clippy::too_many_arguments)]
 fn dispatch_blend(
     rec: &mut Recorder<'_>,
-    entry: &str,
+    entry: KernelId,
     atlas: &GpuImage,
     records: Records<'_>,
     canvas: [u32; 2],
     target: u32,
     out: &GpuImage,
-    out2: &GpuImage,
+    out2: Option<&GpuImage>,
     sizing: Sizing<'_>,
 ) -> Result<()> {
     let count = records.count();
     if count == 0 || target >= count {
         return Err(Error::InvalidParams("blend: no such station".into()));
     }
-    let kernel = rec.engine().shaders().kernel("stitch_blend", entry)?;
+    let kernel = rec.engine().shaders().kernel(entry)?;
     let params = rec.uniform(
         &BlendUniform {
             canvas_w: canvas[0],
             canvas_h: canvas[1],
             count,
-            target,
+            station: target,
             plan_base: sizing.base(),
             _p: [0; 3],
         },
@@ -269,18 +286,16 @@ fn dispatch_blend(
     };
     let max = rec.engine().limits().max_compute_workgroups_per_dimension;
     let groups = workgroups_1d(u64::from(canvas[0]) * u64::from(canvas[1]), 256, max);
-    rec.dispatch(
-        &kernel,
-        &[
-            Bind::Pooled(&params),
-            Bind::Image(atlas),
-            table,
-            Bind::Image(out),
-            Bind::Image(out2),
-            sizing.bind(&empty),
-        ],
-        groups,
-    )
+    let mut binds = vec![
+        (0, Bind::Pooled(&params)),
+        (1, Bind::Image(atlas)),
+        (2, table),
+        (3, Bind::Image(out)),
+        (5, sizing.bind(&empty)),
+    ];
+    // Only `place` writes a second plane (the mask).
+    binds.extend(out2.map(|m| (4, Bind::Image(m))));
+    rec.dispatch(&kernel, &binds, groups)
 }
 
 fn record_field(records: &[u32], k: usize, j: usize) -> f32 {
@@ -372,18 +387,19 @@ pub fn reference_place(
     (value, mask)
 }
 
-/// Uniform block of `shaders/stitch_pyramid.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-struct PyramidUniform {
-    src_w: u32,
-    src_h: u32,
-    dst_w: u32,
-    dst_h: u32,
-    has_next: u32,
-    plan_base: u32,
-    src_level: u32,
-    dst_level: u32,
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_pyramid.wgsl`.
+    #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    struct PyramidUniform = STITCH_PYRAMID_PARAMS {
+        src_w: u32,
+        src_h: u32,
+        dst_w: u32,
+        dst_h: u32,
+        has_next: u32,
+        plan_base: u32,
+        src_level: u32,
+        dst_level: u32,
+    }
 }
 
 /// The size of the next pyramid level (`⌈w/2⌉ × ⌈h/2⌉`, as cv::pyrDown).
@@ -394,17 +410,18 @@ pub fn half(size: [u32; 2]) -> [u32; 2] {
 #[allow(clippy::too_many_arguments)]
 fn dispatch_pyramid(
     rec: &mut Recorder<'_>,
-    entry: &str,
+    entry: KernelId,
     src: [u32; 2],
     dst: [u32; 2],
     has_next: bool,
-    reads: [&GpuImage; 3],
+    reads: [Option<&GpuImage>; 3],
     out: &GpuImage,
-    out2: &GpuImage,
+
+    out2: Option<&GpuImage>,
     sizing: Sizing<'_>,
     levels: [u32; 2],
 ) -> Result<()> {
-    let kernel = rec.engine().shaders().kernel("stitch_pyramid", entry)?;
+    let kernel = rec.engine().shaders().kernel(entry)?;
     let params = rec.uniform(
         &PyramidUniform {
             src_w: src[0],
@@ -421,19 +438,20 @@ fn dispatch_pyramid(
     let empty = rec.storage_table(&[], "stitch_pyramid no plan")?;
     let max = rec.engine().limits().max_compute_workgroups_per_dimension;
     let groups = workgroups_1d(u64::from(dst[0]) * u64::from(dst[1]), 256, max);
-    rec.dispatch(
-        &kernel,
-        &[
-            Bind::Pooled(&params),
-            Bind::Image(reads[0]),
-            Bind::Image(reads[1]),
-            Bind::Image(reads[2]),
-            Bind::Image(out),
-            Bind::Image(out2),
-            sizing.bind(&empty),
-        ],
-        groups,
-    )
+
+    // `down` and `up` read one plane and write one; `accumulate` writes two.
+    let mut binds = vec![
+        (0, Bind::Pooled(&params)),
+        (4, Bind::Image(out)),
+        (6, sizing.bind(&empty)),
+    ];
+    binds.extend(
+        (1..)
+            .zip(reads)
+            .filter_map(|(n, r)| r.map(|r| (n, Bind::Image(r)))),
+    );
+    binds.extend(out2.map(|o| (5, Bind::Image(o))));
+    rec.dispatch(&kernel, &binds, groups)
 }
 
 /// Records cv::pyrDown of an f32 plane.
@@ -451,10 +469,18 @@ fn down_sized(
     let s = [src.width, src.height];
     let d = half(s);
     let out = f32_plane(rec, d[0], d[1])?;
-    let dummy = f32_plane(rec, 1, 1)?;
-    let (reads, levels) = ([src, src, src], [level, level + 1]);
+    let (reads, levels) = ([Some(src), None, None], [level, level + 1]);
     dispatch_pyramid(
-        rec, "down", s, d, false, reads, &out, &dummy, sizing, levels,
+        rec,
+        kernels::STITCH_PYRAMID_DOWN,
+        s,
+        d,
+        false,
+        reads,
+        &out,
+        None,
+        sizing,
+        levels,
     )?;
     Ok(out)
 }
@@ -462,18 +488,17 @@ fn down_sized(
 /// Records pyrUp of an f32 plane to `size`.
 pub fn encode_up(rec: &mut Recorder<'_>, src: &GpuImage, size: [u32; 2]) -> Result<GpuImage> {
     let out = f32_plane(rec, size[0], size[1])?;
-    let dummy = f32_plane(rec, 1, 1)?;
     let s = [src.width, src.height];
-    let reads = [src, src, src];
+    let reads = [Some(src), None, None];
     dispatch_pyramid(
         rec,
-        "up",
+        kernels::STITCH_PYRAMID_UP,
         s,
         size,
         false,
         reads,
         &out,
-        &dummy,
+        None,
         Sizing::Fixed,
         [0, 0],
     )?;
@@ -506,13 +531,13 @@ fn accumulate_sized(
     let src_level = level + u32::from(next.is_some());
     dispatch_pyramid(
         rec,
-        "accumulate",
+        kernels::STITCH_PYRAMID_ACCUMULATE,
         [n.width, n.height],
         [g.width, g.height],
         next.is_some(),
-        [g, n, w],
+        [Some(g), Some(n), Some(w)],
         acc,
-        wsum,
+        Some(wsum),
         sizing,
         [src_level, level],
     )
@@ -538,18 +563,17 @@ fn collapse_sized(
     level: u32,
 ) -> Result<GpuImage> {
     let out = f32_plane(rec, acc.width, acc.height)?;
-    let dummy = f32_plane(rec, 1, 1)?;
     let n = next.unwrap_or(acc);
     let src_level = level + u32::from(next.is_some());
     dispatch_pyramid(
         rec,
-        "collapse",
+        kernels::STITCH_PYRAMID_COLLAPSE,
         [n.width, n.height],
         [acc.width, acc.height],
         next.is_some(),
-        [acc, wsum, n],
+        [Some(acc), Some(wsum), Some(n)],
         &out,
-        &dummy,
+        None,
         sizing,
         [src_level, level],
     )?;
@@ -731,14 +755,15 @@ pub fn multiband(
     Ok(out)
 }
 
-/// Uniform block of `shaders/stitch_pack.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-struct PackUniform {
-    width: u32,
-    height: u32,
-    out_format: u32,
-    _p: u32,
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_pack.wgsl`.
+    #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    struct PackUniform = STITCH_PACK_PARAMS {
+        width: u32,
+        height: u32,
+        out_format: u32,
+        _p: u32,
+    }
 }
 
 /// Records an f32 plane → packed `format` samples (rounded to nearest, ties to even, clamped).
@@ -749,7 +774,7 @@ pub fn encode_pack(
     geometry: Geometry,
 ) -> Result<GpuImage> {
     let out = rec.alloc_image(src.width, src.height, format, geometry)?;
-    let kernel = rec.engine().shaders().kernel("stitch_pack", "pack")?;
+    let kernel = rec.engine().shaders().kernel(kernels::STITCH_PACK_PACK)?;
     let params = rec.uniform(
         &PackUniform {
             width: src.width,
@@ -764,7 +789,11 @@ pub fn encode_pack(
     let groups = workgroups_1d(words, 256, max);
     rec.dispatch(
         &kernel,
-        &[Bind::Pooled(&params), Bind::Image(src), Bind::Image(&out)],
+        &[
+            (0, Bind::Pooled(&params)),
+            (1, Bind::Image(src)),
+            (2, Bind::Image(&out)),
+        ],
         groups,
     )?;
     Ok(out)

@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use crate::gpu::GpuImage;
 use crate::gpu::buffers::PooledBuffer;
+use crate::gpu::shaders::kernels;
 use crate::gpu::workgroups_1d;
 use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
 use crate::pipeline::{Bind, Recorder, Table};
@@ -93,28 +94,30 @@ pub fn canvas_bound(nominal: [u32; 2], max_shift: f64) -> Result<[u32; 2]> {
     Ok([size[0] as u32, size[1] as u32])
 }
 
-/// Uniform block of `shaders/stitch_layout.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PlaceUniform {
-    count: u32,
-    feather: u32,
-    feather_ramp: f32,
-    max_w: u32,
-    max_h: u32,
-    _p: [u32; 3],
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_layout.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct PlaceUniform = STITCH_LAYOUT_PARAMS {
+        count: u32,
+        feather: u32,
+        feather_ramp: f32,
+        max_w: u32,
+        max_h: u32,
+        _p: [u32; 3],
+    }
 }
 
-/// Uniform block of `shaders/stitch_gain_solve.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct SolveUniform {
-    count: u32,
-    station: u32,
-    unit: f32,
-    alpha: f32,
-    beta: f32,
-    _p: [u32; 3],
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_gain_solve.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct SolveUniform = STITCH_GAIN_SOLVE_PARAMS {
+        count: u32,
+        station: u32,
+        unit: f32,
+        alpha: f32,
+        beta: f32,
+        _p: [u32; 3],
+    }
 }
 
 /// How the blend ramps are laid: `Some(length)` for FeatherBlender's constant ramp, `None` for linear
@@ -153,7 +156,10 @@ pub fn encode_place(
     // Pooled buffers come back with old contents: the words no kernel writes (statuses of stages
     // that do not run, spare words) must read 0.
     rec.encoder().clear_buffer(plan.buffer.buffer(), 0, None);
-    let kernel = rec.engine().shaders().kernel("stitch_layout", "place")?;
+    let kernel = rec
+        .engine()
+        .shaders()
+        .kernel(kernels::STITCH_LAYOUT_PLACE)?;
     let params = rec.uniform(
         &PlaceUniform {
             count: n,
@@ -168,11 +174,11 @@ pub fn encode_place(
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&params),
-            Bind::Table(table),
-            Bind::Image(search),
-            Bind::Image(&plan),
-            Bind::Image(&records),
+            (0, Bind::Pooled(&params)),
+            (1, Bind::Table(table)),
+            (2, Bind::Image(search)),
+            (3, Bind::Image(&plan)),
+            (4, Bind::Image(&records)),
         ],
         [1, 1, 1],
     )?;
@@ -201,43 +207,45 @@ pub fn encode_gains(
         beta: (1.0 / (model.sigma_g * model.sigma_g)) as f32,
         _p: [0; 3],
     };
+    // `solve` reads no atlas, `scale` no sums: each passes only what its entry point reaches.
     fn binds<'a>(
         params: &'a Arc<PooledBuffer>,
         table: &'a Table,
         plan: &'a GpuImage,
-        atlas: &'a GpuImage,
-        sums: &'a GpuImage,
-    ) -> [Bind<'a>; 5] {
-        [
-            Bind::Pooled(params),
-            Bind::Table(table),
-            Bind::Image(plan),
-            Bind::Image(atlas),
-            Bind::Image(sums),
-        ]
+        atlas: Option<&'a GpuImage>,
+        sums: Option<&'a GpuImage>,
+    ) -> Vec<(u32, Bind<'a>)> {
+        let mut binds = vec![
+            (0, Bind::Pooled(params)),
+            (1, Bind::Table(table)),
+            (2, Bind::Image(plan)),
+        ];
+        binds.extend(atlas.map(|a| (3, Bind::Image(a))));
+        binds.extend(sums.map(|s| (4, Bind::Image(s))));
+        binds
     }
     let shaders = rec.engine().shaders();
     let params = rec.uniform(&uniform(0), "stitch_gain_solve params")?;
-    let kernel = shaders.kernel("stitch_gain_solve", "overlap_sums")?;
+    let kernel = shaders.kernel(kernels::STITCH_GAIN_SOLVE_OVERLAP_SUMS)?;
     rec.dispatch(
         &kernel,
-        &binds(&params, table, plan, atlas, &sums),
+        &binds(&params, table, plan, Some(atlas), Some(&sums)),
         [pairs, 1, 1],
     )?;
-    let kernel = shaders.kernel("stitch_gain_solve", "solve")?;
+    let kernel = shaders.kernel(kernels::STITCH_GAIN_SOLVE_SOLVE)?;
     rec.dispatch(
         &kernel,
-        &binds(&params, table, plan, atlas, &sums),
+        &binds(&params, table, plan, None, Some(&sums)),
         [1, 1, 1],
     )?;
-    let kernel = shaders.kernel("stitch_gain_solve", "scale")?;
+    let kernel = shaders.kernel(kernels::STITCH_GAIN_SOLVE_SCALE)?;
     let max = rec.engine().limits().max_compute_workgroups_per_dimension;
     for (k, e) in entries.iter().enumerate() {
         let params = rec.uniform(&uniform(k as u32), "stitch_gain_solve params")?;
         let pixels = u64::from(e.placement.width) * u64::from(e.placement.height);
         rec.dispatch(
             &kernel,
-            &binds(&params, table, plan, atlas, &sums),
+            &binds(&params, table, plan, Some(atlas), None),
             workgroups_1d(pixels, 256, max),
         )?;
     }
