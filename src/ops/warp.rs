@@ -507,20 +507,7 @@ fn plan(
                 "border value {v} must be a finite number"
             )));
         }
-        Border::Constant(v) => {
-            let range = match in_format {
-                PixelFormat::U8 => Some((0.0, 255.0)),
-                PixelFormat::U16 => Some((0.0, 65535.0)),
-                PixelFormat::I16 => Some((-32768.0, 32767.0)),
-                PixelFormat::F32 => None,
-            };
-            if let Some((lo, hi)) = range.filter(|&(lo, hi)| !(lo..=hi).contains(&v)) {
-                return Err(Error::InvalidParams(format!(
-                    "border value {v} is outside the {in_format} sample range {lo}..{hi}"
-                )));
-            }
-            to_format(v, in_format)
-        }
+        Border::Constant(v) => to_format(v, in_format),
         _ => 0.0,
     };
     let mode = match (p.sampling, map.perspective) {
@@ -882,6 +869,30 @@ fn warp_value(plan: &Plan, s: &Sampler<'_>, x: u32, y: u32) -> f32 {
             };
             s.fixed(qx, qy)
         }
+    }
+}
+
+/// Refuses a constant border value the image's samples cannot hold. The op itself saturates it, as
+/// OpenCV's `borderValue` does (`saturate_cast`); a user-facing command calls this first so that a
+/// typed value is never clamped silently.
+pub fn check_border_value(border: Border, format: PixelFormat) -> Result<()> {
+    let Border::Constant(v) = border else {
+        return Ok(());
+    };
+    let range = match format {
+        PixelFormat::U8 => Some((0.0, 255.0)),
+        PixelFormat::U16 => Some((0.0, 65535.0)),
+        PixelFormat::I16 => Some((-32768.0, 32767.0)),
+        PixelFormat::F32 => None,
+    };
+    match range {
+        _ if !v.is_finite() => Err(Error::InvalidParams(format!(
+            "border value {v} must be a finite number"
+        ))),
+        Some((lo, hi)) if !(lo..=hi).contains(&v) => Err(Error::InvalidParams(format!(
+            "border value {v} is outside the {format} sample range {lo}..{hi}"
+        ))),
+        _ => Ok(()),
     }
 }
 
