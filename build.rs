@@ -1,5 +1,7 @@
-//! Embeds every `shaders/*.wgsl` with its `shaders/common` imports resolved, and validates each with
-//! naga, so a broken shader fails `cargo build` instead of a user's run.
+//! Embeds every `shaders/*.wgsl` with its `shaders/common` imports resolved, validates each with
+//! naga, so a broken shader fails `cargo build` instead of a user's run, and generates the typed
+//! shader interface `src/gpu/shaders.rs` includes: a handle per entry point, the bindings each entry
+//! point reaches, the layouts of bound structs and the constants of `shaders/common/`.
 
 #[path = "build_support/shader_bundle.rs"]
 #[allow(dead_code)]
@@ -20,8 +22,11 @@ fn main() {
             panic!("shader validation failed:\n{e}");
         }
     };
-    let out =
-        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("shaders.rs");
-    std::fs::write(&out, shader_bundle::generate_table(&shaders))
-        .expect("write OUT_DIR/shaders.rs");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("shader_interface.rs");
+    let table = shader_bundle::generate_table(&shaders).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        panic!("shader interface generation failed:\n{e}");
+    });
+    std::fs::write(&out, table).expect("write OUT_DIR/shader_interface.rs");
 }

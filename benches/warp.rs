@@ -10,7 +10,8 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use radpipe::Engine;
-use radpipe::image::{GpuImage, HostImage, Pixels};
+use radpipe::GpuImage;
+use radpipe::image::{HostImage, Pixels};
 use radpipe::ops::resize::{self, ResizeMode, ResizeParams};
 use radpipe::ops::warp::{self, Border, Sampling, Transform, WarpParams};
 use radpipe::pipeline::Recorder;

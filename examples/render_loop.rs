@@ -81,7 +81,7 @@ pub fn run(
         width: Some(400.0),
         ..WindowRequest::default()
     };
-    let settings = WindowSettings::from_dicom(&dicom, 0, &request).expect("window");
+    let settings = WindowSettings::from_source(&dicom, 0, &request).expect("window");
 
     let start = engine.stats();
     let mut after_first = start;

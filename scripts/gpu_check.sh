@@ -17,7 +17,7 @@ mkdir -p "$dest"
 trap 'cp "$out/bench.json" "$out"/train/model.best.safetensors "$dest/" 2>/dev/null; tar -C "$out" -czf "$dest/logs.tar.gz" .' EXIT
 log() { echo "== $* ($(date +%T))"; }
 
-# Vulkan loader, if the machine lacks one (.gl/*.deb, see the device notes in the README).
+# Vulkan loader, if the machine lacks one (.gl/*.deb, see docs/performance.md, "On a lent GPU machine").
 if ! ldconfig -p | grep -q 'libvulkan.so.1' && ls .gl/*.deb >/dev/null 2>&1; then
   for f in .gl/*.deb; do dpkg -x "$f" /; done
   ldconfig

@@ -15,7 +15,7 @@
 #import pixels
 #import atlas
 #import placement
-#import plan
+#import plan_read
 #import workgroup_sum
 
 const STRIDE: u32 = 2u;

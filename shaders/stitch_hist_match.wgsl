@@ -23,7 +23,7 @@
 
 #import pixels
 #import placement
-#import plan
+#import plan_read
 #import workgroup_sum
 
 const NONE: u32 = 0xFFFFFFFFu;

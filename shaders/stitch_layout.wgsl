@@ -6,13 +6,13 @@
 // canvas → station map, ramp lengths) with linear ramps over each overlap along the stacking direction,
 // or FeatherBlender's constant ramp.
 //
-// `plan` (shaders/common/plan_layout.wgsl): per station the search state's words copied (so one
+// `plan` (shaders/common/plan.wgsl): per station the search state's words copied (so one
 // readback reports both), the final offset and the gain (1 here; the compensations overwrite it);
 // in the global block the canvas size, the shift added to every offset, and the layout status (1 fits
 // the canvas allocated for it, 2 does not).
 
 #import placement
-#import plan
+#import plan_read
 
 struct Params {
     count: u32,

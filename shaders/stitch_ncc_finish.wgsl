@@ -3,11 +3,11 @@
 // read as their fixed station's offset change (shaders/stitch_ncc.wgsl). One invocation.
 //
 // State block of a station (PLAN_BLOCK words at `slot`, the first words of its plan block:
-// shaders/common/plan_layout.wgsl): the correction (zero unless accepted), the coarse and mid best
+// shaders/common/plan.wgsl): the correction (zero unless accepted), the coarse and mid best
 // shifts, the refined shift, the NCC at the best shift, and the status (1 accepted, 2 best shift on
 // the edge of the search range, 3 NCC below the threshold or NaN).
 
-#import plan_layout
+#import plan
 
 struct FinishParams {
     reach: f32,        // a best shift with |x| or |y| ≥ reach is refused as out of range

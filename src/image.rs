@@ -1,10 +1,7 @@
-//! Host and GPU images: pixels plus the two things every stage must carry along — the pixel format and
+//! Host images: pixels plus the two things every stage must carry along — the pixel format and
 //! the patient geometry. Keeping geometry beside the pixels is what lets a warp update the pixel spacing
-//! and a stitch place stations in millimetres without a side channel.
-
-use std::sync::Arc;
-
-use crate::gpu::buffers::PooledBuffer;
+//! and a stitch place stations in millimetres without a side channel. The GPU twin, `gpu::GpuImage`, carries the same format and geometry; it lives in
+//! the GPU layer because it owns a device buffer, so this module stays a leaf that imports nothing.
 
 /// How one pixel sample is stored.
 ///
@@ -246,35 +243,5 @@ impl HostImage {
     /// Number of pixels.
     pub fn pixel_count(&self) -> usize {
         self.width as usize * self.height as usize
-    }
-}
-
-/// An image resident on the GPU: a pooled storage buffer holding packed samples (see [`PixelFormat`]).
-///
-/// Cloning is cheap (the buffer is shared); the buffer returns to the engine's pool when the last clone
-/// is dropped.
-#[derive(Debug, Clone)]
-pub struct GpuImage {
-    /// The storage buffer with the packed samples.
-    pub buffer: Arc<PooledBuffer>,
-    /// Columns.
-    pub width: u32,
-    /// Rows.
-    pub height: u32,
-    /// Sample format in the buffer.
-    pub format: PixelFormat,
-    /// Patient geometry when known.
-    pub geometry: Geometry,
-}
-
-impl GpuImage {
-    /// Number of pixels.
-    pub fn pixel_count(&self) -> usize {
-        self.width as usize * self.height as usize
-    }
-
-    /// Bytes of packed samples (whole 32-bit words).
-    pub fn byte_len(&self) -> u64 {
-        self.format.gpu_bytes(self.pixel_count())
     }
 }

@@ -9,7 +9,7 @@
 //! # fn main() -> radpipe::Result<()> {
 //! let engine = Engine::new()?;
 //! let dicom = io::dicom::read_dicom("data/demo/ct_small.dcm".as_ref())?;
-//! let settings = window::WindowSettings::from_dicom(&dicom, 0, &window::WindowRequest::default())?;
+//! let settings = window::WindowSettings::from_source(&dicom, 0, &window::WindowRequest::default())?;
 //! let stored = dicom.frame(0)?;
 //! let display = window::window_image(&engine, &stored, &settings)?;
 //! io::raster::write_png("ct.png".as_ref(), &display)?;
@@ -32,7 +32,8 @@ pub mod transforms;
 pub mod workflow;
 
 pub use error::{Error, Result};
+pub use gpu::GpuImage;
 pub use gpu::adapter::AdapterSummary;
 pub use gpu::context::{Engine, EngineOptions};
 pub use gpu::stats::Stats;
-pub use image::{Geometry, GpuImage, HostImage, PixelFormat, Pixels};
+pub use image::{Geometry, HostImage, PixelFormat, Pixels};

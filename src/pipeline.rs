@@ -10,16 +10,17 @@
 
 use std::sync::{Arc, OnceLock};
 
+use crate::gpu::GpuImage;
 use crate::gpu::buffers::PooledBuffer;
 use crate::gpu::context::Engine;
 use crate::gpu::readback::PendingReadback;
 use crate::gpu::shaders::Kernel;
 use crate::gpu::stats::Counters;
 use crate::gpu::workgroups_1d;
-use crate::image::{Geometry, GpuImage, HostImage, PixelFormat, Pixels};
+use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
 use crate::{Error, Result};
 
-/// A resource bound to one shader binding, in binding order.
+/// A resource bound to one shader binding (paired with its `@binding` number in a dispatch).
 #[derive(Debug, Clone, Copy)]
 pub enum Bind<'a> {
     /// A GPU image's storage buffer.
@@ -151,21 +152,17 @@ impl<'e> Recorder<'e> {
         Ok(Table(Some(buffer)))
     }
 
-    /// Records one dispatch of `kernel` with `bindings` (in binding order) over `groups` workgroups.
+    /// Records one dispatch of `kernel` over `groups` workgroups, binding each `(binding, resource)`
+    /// pair. The pairs must be exactly the bindings the kernel's entry point reaches (reflected per
+    /// entry point at build time): one it does not reach, a missing one or a repeated one is an
+    /// error naming the binding, not a silent skip.
     pub fn dispatch(
         &mut self,
         kernel: &Kernel,
-        bindings: &[Bind<'_>],
+        bindings: &[(u32, Bind<'_>)],
         groups: [u32; 3],
     ) -> Result<()> {
-        if bindings.len() != kernel.bindings.len() {
-            return Err(Error::Gpu(format!(
-                "{}: {} bindings given, the shader declares {}",
-                kernel.label,
-                bindings.len(),
-                kernel.bindings.len()
-            )));
-        }
+        check_bindings(kernel, bindings)?;
         let max = self.engine.limits().max_compute_workgroups_per_dimension;
         if groups.iter().any(|&g| g > max) {
             return Err(Error::InvalidImage(format!(
@@ -174,7 +171,7 @@ impl<'e> Recorder<'e> {
             )));
         }
         let mut entries = Vec::with_capacity(bindings.len());
-        for (info, bind) in kernel.bindings.iter().zip(bindings) {
+        for (binding, bind) in bindings {
             let resource = match bind {
                 Bind::Image(img) => {
                     self.keep_alive.push(img.buffer.clone());
@@ -193,7 +190,7 @@ impl<'e> Recorder<'e> {
                 Bind::Texture(view) => wgpu::BindingResource::TextureView(view),
             };
             entries.push(wgpu::BindGroupEntry {
-                binding: info.binding,
+                binding: *binding,
                 resource,
             });
         }
@@ -313,6 +310,44 @@ impl<'e> Recorder<'e> {
     }
 }
 
+/// Exactly the bindings `kernel`'s entry point reaches, each once; a mismatch is a programming error
+/// in the op, reported with the shader's own names.
+fn check_bindings(kernel: &Kernel, bindings: &[(u32, Bind<'_>)]) -> Result<()> {
+    let name = |n: u32| {
+        kernel
+            .bindings
+            .iter()
+            .find(|b| b.binding == n)
+            .map_or("?", |b| b.name)
+    };
+    let expected: Vec<u32> = kernel.bindings.iter().map(|b| b.binding).collect();
+    for (i, (n, _)) in bindings.iter().enumerate() {
+        if !expected.contains(n) {
+            return Err(Error::Gpu(format!(
+                "{}: binding {n} given, but the entry point does not use it (it uses {expected:?})",
+                kernel.label
+            )));
+        }
+        if bindings[..i].iter().any(|(m, _)| m == n) {
+            return Err(Error::Gpu(format!(
+                "{}: binding {n} (`{}`) given twice",
+                kernel.label,
+                name(*n)
+            )));
+        }
+    }
+    for n in &expected {
+        if !bindings.iter().any(|(m, _)| m == n) {
+            return Err(Error::Gpu(format!(
+                "{}: binding {n} (`{}`) is used by the entry point but was not given",
+                kernel.label,
+                name(*n)
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Download {
     fn fetch(&mut self) -> Result<Vec<u8>> {
         let Some((index, ordinal)) = self.submitted.get().cloned() else {
@@ -355,5 +390,17 @@ impl Download {
             ),
         };
         Ok(HostImage::new(self.width, self.height, pixels)?.with_geometry(self.geometry))
+    }
+}
+
+/// The one-image readback is a [`Recorder`] of its own, so it lives here rather than in
+/// `gpu::context`: the engine stays below the pipeline layer and never imports it.
+impl Engine {
+    /// Copies an image back to the host: one submission, one counted readback.
+    pub fn download(&self, image: &GpuImage) -> Result<HostImage> {
+        let mut rec = Recorder::new(self);
+        let pending = rec.download(image)?;
+        rec.submit()?;
+        pending.wait()
     }
 }

@@ -7,7 +7,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
 use super::spec::{BorderSpec, PipelineSpec, ResizeModeSpec, StageSpec, warp_transform};
-use crate::image::{GpuImage, HostImage, PixelFormat};
+use crate::gpu::GpuImage;
+use crate::image::{HostImage, PixelFormat};
 use crate::io::dicom::{DicomImage, Photometric};
 use crate::io::{Input, OutputKind, OutputMeta, read_input, write_output};
 use crate::ops::clahe::{self, ClaheParams};
@@ -129,12 +130,14 @@ struct InFlight {
     download: Download,
 }
 
-/// Sorted regular files of `dir` (hidden files and temporary `.partial` files skipped).
+/// Sorted entries of `dir` that are not folders (hidden files and temporary `.partial` files
+/// skipped). Dangling links, FIFOs and devices are listed on purpose: reading them fails through the
+/// input gate, so each is reported as a skipped file instead of vanishing from the report.
 pub fn collect_inputs(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
+        .filter(|p| !p.is_dir())
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
@@ -179,7 +182,7 @@ fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared>> {
                     bits: bits.unwrap_or(8),
                 };
                 let settings = match input {
-                    Input::Dicom(d) => WindowSettings::from_dicom(d, 0, &request)?,
+                    Input::Dicom(d) => WindowSettings::from_source(d.as_ref(), 0, &request)?,
                     Input::Raster(img) => WindowSettings::for_image(img, &request)?,
                 };
                 pending_invert = false;

@@ -340,7 +340,7 @@ impl PipelineSpec {
 
     /// Reads a pipeline file.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::io::gate::read_to_string(path, crate::io::gate::InputKind::Text)?;
         Self::parse(&text, path)
     }
 

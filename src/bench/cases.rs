@@ -2,7 +2,9 @@
 //! warm) and recorded per iteration. `bytes` is what the op must read and write — the figure that, over
 //! time, gives an effective bandwidth comparable with the copy ceiling.
 
-use crate::image::{GpuImage, HostImage, PixelFormat, Pixels};
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
+use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::ops::clahe::{self, ClaheParams};
 use crate::ops::equalize::{self, EqualizeParams};
 use crate::ops::histogram::{
@@ -29,7 +31,7 @@ pub trait BenchCase {
 pub struct OpSpec {
     /// Name on the command line.
     pub name: &'static str,
-    /// One line for `--help` and the README.
+    /// One line for `radpipe bench --list`.
     pub description: &'static str,
     /// Prepares the op for a `side`×`side` image.
     pub make: fn(&Engine, u32) -> Result<Box<dyn BenchCase>>,
@@ -183,16 +185,17 @@ impl BenchCase for WindowCase {
     }
 }
 
-/// Uniform of `shaders/bench_window_plain.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PlainParams {
-    words: u32,
-    slope: f32,
-    intercept: f32,
-    lo: f32,
-    k: f32,
-    _pad: [u32; 3],
+crate::wgsl_struct! {
+    /// Uniform of `shaders/bench_window_plain.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct PlainParams = BENCH_WINDOW_PLAIN_PLAIN_PARAMS {
+        words: u32,
+        slope: f32,
+        intercept: f32,
+        lo: f32,
+        k: f32,
+        _pad: [u32; 3],
+    }
 }
 
 /// The plainest window kernel, same input and window as [`WindowCase`]: what the adapter does on the
@@ -254,15 +257,15 @@ impl BenchCase for PlainWindowCase {
         let kernel = rec
             .engine()
             .shaders()
-            .kernel("bench_window_plain", "main")?;
+            .kernel(kernels::BENCH_WINDOW_PLAIN_MAIN)?;
         let uniform = rec.uniform(&self.params, "bench_window_plain params")?;
         let groups = rec.groups_1d(&kernel, u64::from(self.params.words));
         rec.dispatch(
             &kernel,
             &[
-                Bind::Pooled(&uniform),
-                Bind::Image(&self.input),
-                Bind::Image(&self.output),
+                (0, Bind::Pooled(&uniform)),
+                (1, Bind::Image(&self.input)),
+                (2, Bind::Image(&self.output)),
             ],
             groups,
         )

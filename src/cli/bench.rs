@@ -9,7 +9,7 @@ use radpipe::{Engine, Error};
 /// Arguments of `radpipe bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Write the report as JSON here (schema in the README).
+    /// Write the report as JSON here (schema in docs/performance.md).
     #[arg(long)]
     json: Option<PathBuf>,
     /// Square image sides, comma-separated.
@@ -28,6 +28,9 @@ pub struct BenchArgs {
 
 /// Runs the benchmark and prints a table.
 pub fn run(args: &BenchArgs) -> Result<(), Error> {
+    radpipe::io::output_plan::OutputPlan::new()
+        .output_opt(args.json.as_deref(), "--json")
+        .check()?;
     if args.list {
         let ops = bench::all_ops();
         let width = ops.iter().map(|op| op.name.len()).max().unwrap_or(0);

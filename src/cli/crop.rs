@@ -33,6 +33,10 @@ pub struct CropArgs {
 
 /// Crops one file.
 pub fn run(args: &CropArgs) -> Result<(), Error> {
+    radpipe::io::output_plan::OutputPlan::new()
+        .input(&args.input, "input")
+        .output(&args.output, "-o")
+        .check()?;
     let with_file = |e: Error| e.in_file(&args.input);
     let op = GeometricOp::Crop {
         center: parse_point(&args.center, "--center").map_err(with_file)?,

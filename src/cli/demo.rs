@@ -37,6 +37,9 @@ fn demo_data() -> PathBuf {
 pub fn run(args: &DemoArgs) -> Result<(), Error> {
     let out = &args.out;
     let data = demo_data();
+    radpipe::io::output_plan::OutputPlan::new()
+        .output_folder(out, "--out")
+        .check()?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let engine = Engine::new()?;
     let s = engine.summary();

@@ -60,6 +60,10 @@ fn parse_tiles(text: &str) -> Result<(u32, u32), String> {
 
 /// Equalizes one file.
 pub fn run(args: &EqualizeArgs) -> Result<(), Error> {
+    radpipe::io::output_plan::OutputPlan::new()
+        .input(&args.input, "input")
+        .output(&args.output, "-o")
+        .check()?;
     let method = match args.method {
         MethodArg::Global => Method::Global,
         MethodArg::Clahe => Method::Clahe,

@@ -70,6 +70,10 @@ fn print_summary(s: &Summary) {
 
 /// Scores the model and prints the summaries.
 pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
+    radpipe::io::output_plan::OutputPlan::new()
+        .input_opt(args.model.as_deref(), "--model")
+        .output_opt(args.json.as_deref(), "--json")
+        .check()?;
     let mut pairs = pair_files(&args.data)?;
     if let Some(list) = &args.sites {
         let sites = parse_sites(list);

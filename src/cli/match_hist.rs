@@ -30,6 +30,11 @@ pub struct MatchArgs {
 
 /// Matches one file.
 pub fn run(args: &MatchArgs) -> Result<(), Error> {
+    radpipe::io::output_plan::OutputPlan::new()
+        .input(&args.input, "input")
+        .input(&args.reference, "--reference")
+        .output(&args.output, "-o")
+        .check()?;
     let engine = Engine::new()?;
     let params = MatchParams {
         bits: args.bits,

@@ -40,6 +40,10 @@ pub enum ModeArg {
 
 /// Resizes one file.
 pub fn run(args: &ResizeArgs) -> Result<(), Error> {
+    radpipe::io::output_plan::OutputPlan::new()
+        .input(&args.input, "input")
+        .output(&args.output, "-o")
+        .check()?;
     let op = GeometricOp::Resize {
         size: parse_size(&args.size).map_err(|e| e.in_file(&args.input))?,
         mode: match args.mode {

@@ -36,6 +36,10 @@ pub struct RotateArgs {
 
 /// Rotates one file.
 pub fn run(args: &RotateArgs) -> Result<(), Error> {
+    radpipe::io::output_plan::OutputPlan::new()
+        .input(&args.input, "input")
+        .output(&args.output, "-o")
+        .check()?;
     let with_file = |e: Error| e.in_file(&args.input);
     let op = GeometricOp::Rotate {
         angle: parse_number(&args.angle, "--angle").map_err(with_file)?,

@@ -10,7 +10,7 @@ use radpipe::{Engine, Error};
 /// Arguments of `radpipe run`.
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// The pipeline file (TOML; format in the README).
+    /// The pipeline file (TOML; format in docs/cli.md).
     pipeline: PathBuf,
     /// Folder of input images (DICOM, PNG, TIFF, JPEG).
     input_dir: PathBuf,
@@ -26,6 +26,14 @@ pub struct RunArgs {
 pub fn run(args: &RunArgs) -> Result<(), Error> {
     let spec = PipelineSpec::read(&args.pipeline)?;
     let inputs = batch::collect_inputs(&args.input_dir)?;
+    let references: Vec<&std::path::Path> = spec.references();
+    radpipe::io::output_plan::OutputPlan::new()
+        .input(&args.pipeline, "pipeline file")
+        .inputs(&references, "pipeline reference")
+        .inputs(&inputs, "input")
+        .output_folder(&args.output, "-o")
+        .output_opt(args.report.as_deref(), "--report")
+        .check()?;
     std::fs::create_dir_all(&args.output).map_err(|e| Error::io(&args.output, e))?;
     let engine = Engine::new()?;
     let bar = ProgressBar::new(inputs.len() as u64);

@@ -28,7 +28,9 @@ pub fn ensure() {
     {
         use std::os::unix::process::CommandExt;
         let Some(dir) = private_dir() else { return };
-        let Ok(exe) = std::env::current_exe() else { return };
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
         let args: Vec<OsString> = std::env::args_os().skip(1).collect();
         // `exec` only returns on failure; then carry on without the variable.
         let _ = std::process::Command::new(exe)

@@ -47,6 +47,19 @@ pub enum DeviceArg {
 
 /// Segments the inputs, writes masks and the report, prints one line per input.
 pub fn run(args: &SegmentArgs) -> Result<(), Error> {
+    let mut plan = radpipe::io::output_plan::OutputPlan::new()
+        .inputs(&args.inputs, "input")
+        .input_opt(args.model.as_deref(), "--model")
+        .existing_folder(&args.output, "-o")
+        .output_opt(args.json.as_deref(), "--json");
+    // The masks' own names are known only if the folder exists; otherwise they are new files in a new
+    // folder and cannot meet an input or --json (which must be in an existing folder).
+    if args.output.is_dir() {
+        for mask in radpipe::workflow::segment::mask_paths(&args.inputs, &args.output)? {
+            plan = plan.output(&mask, "mask");
+        }
+    }
+    plan.check()?;
     let device = match args.device {
         DeviceArg::Gpu => DeviceChoice::Gpu,
         DeviceArg::Cpu => DeviceChoice::Cpu,

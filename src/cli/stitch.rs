@@ -51,11 +51,29 @@ pub struct StitchArgs {
 
 /// Runs `radpipe stitch`.
 pub fn run(args: &StitchArgs) -> Result<(), Error> {
+    radpipe::io::output_plan::OutputPlan::new()
+        .inputs(&args.inputs, "station")
+        .output(&args.output, "-o")
+        .output_opt(args.report.as_deref(), "--report")
+        .output_opt(args.display.as_deref(), "--display")
+        .check()?;
     let offsets = args.offsets.as_deref().map(parse_offsets).transpose()?;
     if !(args.max_shift.is_finite() && args.max_shift >= 0.0 && args.max_shift <= 500.0) {
         return Err(Error::InvalidParams(format!(
             "--max-shift {} must be between 0 and 500 pixels",
             args.max_shift
+        )));
+    }
+    if !(args.min_ncc.is_finite() && (-1.0..=1.0).contains(&args.min_ncc)) {
+        return Err(Error::InvalidParams(format!(
+            "--min-ncc {} must be a correlation between -1 and 1",
+            args.min_ncc
+        )));
+    }
+    if !(1..=16).contains(&args.bands) {
+        return Err(Error::InvalidParams(format!(
+            "--bands {} must be between 1 and 16 pyramid levels",
+            args.bands
         )));
     }
     if !(args.sharpness.is_finite() && args.sharpness > 0.0) {

@@ -66,6 +66,14 @@ pub struct TrainArgs {
 
 /// Trains and reports where the files went.
 pub fn run(args: &TrainArgs) -> Result<(), Error> {
+    let files = radpipe::seg::train::RunFiles::for_output(&args.output)?;
+    radpipe::io::output_plan::OutputPlan::new()
+        .input_opt(args.resume.as_deref(), "--resume")
+        .input_opt(args.init.as_deref(), "--init")
+        .output(&files.model, "-o")
+        .output(&files.best, "-o (best model)")
+        .output(&files.metrics, "-o (metrics)")
+        .check()?;
     let device = match args.device {
         DeviceArg::Cpu => TrainDevice::Cpu,
         DeviceArg::Gpu => TrainDevice::Gpu(Engine::new().map_err(|e| match e {

@@ -138,6 +138,10 @@ fn print_report(input: &Path, output: &Path, report: &GeometricReport) {
 
 /// Warps one file.
 pub fn run(args: &WarpArgs) -> Result<(), Error> {
+    radpipe::io::output_plan::OutputPlan::new()
+        .input(&args.input, "input")
+        .output(&args.output, "-o")
+        .check()?;
     let with_file = |e: Error| e.in_file(&args.input);
     let op = GeometricOp::Warp {
         transform: parse_matrix(&args.matrix).map_err(with_file)?,

@@ -59,6 +59,10 @@ impl From<FunctionArg> for VoiFunction {
 
 /// Windows one file.
 pub fn run(args: &WindowArgs) -> Result<(), Error> {
+    radpipe::io::output_plan::OutputPlan::new()
+        .input(&args.input, "input")
+        .output(&args.output, "-o")
+        .check()?;
     let engine = Engine::new()?;
     let request = WindowRequest {
         center: args.center,

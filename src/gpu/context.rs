@@ -9,7 +9,8 @@ use super::adapter::{self, AdapterSummary};
 use super::buffers::{BufferPool, PooledBuffer};
 use super::shaders::ShaderRegistry;
 use super::stats::{Counters, Stats};
-use crate::image::{Geometry, GpuImage, HostImage, PixelFormat};
+use crate::gpu::GpuImage;
+use crate::image::{Geometry, HostImage, PixelFormat};
 use crate::{Error, Result};
 
 /// Usage of image storage buffers: read and written by shaders, copy source and destination.
@@ -48,6 +49,8 @@ impl Default for EngineOptions {
 }
 
 struct EngineInner {
+    /// Unique in the process (see [`Engine::uid`]).
+    uid: u64,
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
@@ -235,8 +238,10 @@ impl Engine {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Engine {
             inner: Arc::new(EngineInner {
+                uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 pool: BufferPool::new(
                     device.clone(),
                     counters.clone(),
@@ -438,6 +443,13 @@ impl Engine {
         self.capture_errors(label, || self.inner.pool.acquire(bytes, usage, label))
     }
 
+    /// A number no other engine of this process has (clones share it). Use it, not `wgpu::Device`
+    /// equality, to tell engines apart: wgpu compares devices by their id inside one instance, so the
+    /// devices of two engines (each with its own instance) can compare equal.
+    pub fn uid(&self) -> u64 {
+        self.inner.uid
+    }
+
     /// Uploads bytes into a buffer through the queue, counted as one upload.
     pub fn write_counted(&self, buffer: &wgpu::Buffer, bytes: &[u8]) {
         self.inner.queue.write_buffer(buffer, 0, bytes);
@@ -462,14 +474,6 @@ impl Engine {
             format: image.format(),
             geometry: image.geometry.clone(),
         })
-    }
-
-    /// Copies an image back to the host: one submission, one counted readback.
-    pub fn download(&self, image: &GpuImage) -> Result<HostImage> {
-        let mut rec = crate::pipeline::Recorder::new(self);
-        let pending = rec.download(image)?;
-        rec.submit()?;
-        pending.wait()
     }
 
     /// Blocks until all submitted work has finished.

@@ -1,5 +1,5 @@
 //! The GPU layer: adapter choice and device ownership ([`context`]), the shader registry
-//! ([`shaders`]), pooled buffers ([`buffers`]), the one path back to the CPU ([`readback`]) and the
+//! ([`shaders`]), pooled buffers ([`buffers`]) and the images that live in them ([`image`]), the one path back to the CPU ([`readback`]) and the
 //! counters that let tests prove how many submissions and readbacks a stage cost ([`stats`]).
 //!
 //! This layer knows no image operation: ops call into it, never the other way round.
@@ -7,9 +7,12 @@
 pub mod adapter;
 pub mod buffers;
 pub mod context;
+pub mod image;
 pub mod readback;
 pub mod shaders;
 pub mod stats;
+
+pub use image::GpuImage;
 
 /// Number of workgroups for `items` invocations of a 1-D kernel with `group_width` threads, folded into
 /// two dimensions when the count exceeds the per-dimension limit. Shaders rebuild the linear index with

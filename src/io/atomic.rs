@@ -27,7 +27,8 @@ where
         ));
     }
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".radpipe-").suffix(".partial");
+    let prefix = partial_prefix(std::process::id());
+    builder.prefix(&prefix).suffix(PARTIAL_SUFFIX);
     // Temporary files are private (0600) by default; an output gets the permissions any new file
     // gets here (0666 less the umask), as if it had been created directly.
     #[cfg(unix)]
@@ -42,6 +43,49 @@ where
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+const PARTIAL_SUFFIX: &str = ".partial";
+
+/// `.radpipe-<pid>-`: the writer's process id in the name lets a later run tell a partial file whose
+/// writer was killed from one another radpipe process is still writing.
+fn partial_prefix(pid: u32) -> String {
+    format!(".radpipe-{pid}-")
+}
+
+/// The writer's process id of one of radpipe's partial files, from its name; `None` for any other name.
+fn partial_writer(name: &str) -> Option<u32> {
+    let rest = name
+        .strip_prefix(".radpipe-")?
+        .strip_suffix(PARTIAL_SUFFIX)?;
+    let (pid, random) = rest.split_once('-')?;
+    if random.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Removes the partial files in `folder` that radpipe processes no longer running left behind (killed
+/// mid-write). Only regular files named `.radpipe-<pid>-*.partial` whose process is gone are removed;
+/// on systems without `/proc` nothing is. Errors are ignored: this is housekeeping.
+pub fn remove_stale_partials(folder: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten().take(100_000) {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(partial_writer) else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if !alive && regular {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Refuses an output path that is one of the inputs (compared after resolving links), so an input is
@@ -67,6 +111,40 @@ fn canonical_or_self(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_partials_of_dead_writers_go_and_nothing_else_does() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A pid above the kernel's maximum (4 194 304) never runs.
+        let dead = dir.path().join(".radpipe-999999999-abc123.partial");
+        let alive = dir
+            .path()
+            .join(format!(".radpipe-{}-abc123.partial", std::process::id()));
+        let others = [
+            ".radpipe-abc123.partial",
+            ".radpipe-999999999-.partial",
+            "radpipe-999999999-x.partial",
+            ".radpipe-999999999-x.png",
+            "image.partial",
+        ];
+        for p in [&dead, &alive] {
+            std::fs::write(p, b"x").expect("write");
+        }
+        for o in others {
+            std::fs::write(dir.path().join(o), b"x").expect("write");
+        }
+        remove_stale_partials(dir.path());
+        if Path::new("/proc/self").exists() {
+            assert!(!dead.exists(), "a dead writer's partial file stayed");
+        }
+        assert!(
+            alive.exists(),
+            "a running writer's partial file was removed"
+        );
+        for o in others {
+            assert!(dir.path().join(o).exists(), "{o} was removed");
+        }
+    }
 
     #[cfg(unix)]
     #[test]

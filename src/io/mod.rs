@@ -2,7 +2,10 @@
 //! Every reader names the file in its errors; every writer goes through [`atomic::write_atomic`].
 
 pub mod atomic;
+pub mod contained;
 pub mod dicom;
+pub mod gate;
+pub mod output_plan;
 pub mod raster;
 pub mod raw;
 
@@ -24,7 +27,7 @@ pub enum FileKind {
 /// Identifies a file's kind from its first bytes.
 pub fn sniff(path: &Path) -> Result<FileKind> {
     let mut head = [0u8; 132];
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut file = gate::open(path, gate::InputKind::Image)?;
     let mut read = 0;
     while read < head.len() {
         match file.read(&mut head[read..]) {

@@ -18,8 +18,8 @@ pub fn luma_601(r: u32, g: u32, b: u32) -> u32 {
 
 /// Reads a PNG, TIFF or JPEG file as a greyscale image.
 pub fn read_raster(path: &Path) -> Result<HostImage> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| Error::io(path, e))?
+    let file = crate::io::gate::open(path, crate::io::gate::InputKind::Image)?;
+    let reader = image::ImageReader::new(std::io::BufReader::new(file))
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
     if reader.format().is_none() {

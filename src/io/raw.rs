@@ -39,7 +39,7 @@ pub fn read_raw(
             ),
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::io::gate::read(path, crate::io::gate::InputKind::Image)?;
     let pixels = match (format, order) {
         (PixelFormat::U8, _) => Pixels::U8(bytes),
         (PixelFormat::U16, o) => {

@@ -12,7 +12,8 @@
 //! (8-bit) or 256 KiB (16-bit) between the count and the render, the only place a histogram operation
 //! goes back to the CPU.
 
-use crate::image::{GpuImage, PixelFormat};
+use crate::gpu::GpuImage;
+use crate::image::PixelFormat;
 use crate::ops::histogram::{Binning, GpuHistogram, Region, encode_histogram};
 use crate::ops::window::min_max_window;
 use crate::pipeline::Recorder;

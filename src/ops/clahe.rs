@@ -17,7 +17,9 @@
 //! (`bins = 2^(bits − shift)`: samples are shifted right into bins and results shifted back, as
 //! OpenCV's templated `shift` does). Signed 16-bit input is binned as offset binary and written as u16.
 
-use crate::image::{GpuImage, HostImage, PixelFormat, Pixels};
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
+use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::ops::equalize::output_format;
 use crate::ops::histogram::{Binning, CountLayout, GpuTable, ShaderBinning, encode_count};
 use crate::pipeline::{Bind, Recorder};
@@ -159,27 +161,29 @@ impl ClahePlan {
     }
 }
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct LutParams {
-    bins: u32,
-    per: u32,
-    clip_limit: u32,
-    lut_scale: f32,
+crate::wgsl_struct! {
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct LutParams = CLAHE_LUT_PARAMS {
+        bins: u32,
+        per: u32,
+        clip_limit: u32,
+        lut_scale: f32,
+    }
 }
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ApplyParams {
-    binning: ShaderBinning,
-    width: u32,
-    height: u32,
-    tiles_x: u32,
-    tiles_y: u32,
-    inv_tw: f32,
-    inv_th: f32,
-    out_max: u32,
-    _pad: u32,
+crate::wgsl_struct! {
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct ApplyParams = CLAHE_APPLY_PARAMS {
+        binning: ShaderBinning,
+        width: u32,
+        height: u32,
+        tiles_x: u32,
+        tiles_y: u32,
+        inv_tw: f32,
+        inv_th: f32,
+        out_max: u32,
+        _pad: u32,
+    }
 }
 
 fn check_input(input: &GpuImage, plan: &ClahePlan) -> Result<()> {
@@ -242,7 +246,7 @@ pub fn encode_tile_luts(
         )));
     }
     let luts = GpuTable::alloc(rec, plan.binning.bins, plan.tiles())?;
-    let kernel = rec.engine().shaders().kernel("clahe_lut", "main")?;
+    let kernel = rec.engine().shaders().kernel(kernels::CLAHE_LUT_MAIN)?;
     let uniform = rec.uniform(
         &LutParams {
             bins: plan.binning.bins,
@@ -254,7 +258,11 @@ pub fn encode_tile_luts(
     )?;
     rec.dispatch(
         &kernel,
-        &[Bind::Pooled(&uniform), hists.bind(), luts.bind()],
+        &[
+            (0, Bind::Pooled(&uniform)),
+            (1, hists.bind()),
+            (2, luts.bind()),
+        ],
         [plan.tiles(), 1, 1],
     )?;
     Ok(luts)
@@ -284,14 +292,13 @@ pub fn encode_interpolate(
     )?;
     // The tile LUTs as horizontal pairs (two loads per pixel instead of four; see the shader).
     let pairs = GpuTable::alloc(rec, plan.binning.bins, plan.tiles_y * (plan.tiles_x + 1))?;
-    let pair_kernel = rec.engine().shaders().kernel("clahe_apply", "pairs")?;
+    let pair_kernel = rec.engine().shaders().kernel(kernels::CLAHE_APPLY_PAIRS)?;
     let pair_groups = rec.groups_1d(
         &pair_kernel,
         u64::from(plan.binning.bins) * u64::from(plan.tiles_y * (plan.tiles_x + 1)),
     );
     let kernel = rec.engine().shaders().specialized(
-        "clahe_apply",
-        "main",
+        kernels::CLAHE_APPLY_MAIN,
         &[
             ("IN_FORMAT", f64::from(input.format.shader_code())),
             ("OUT_FORMAT", f64::from(out_format.shader_code())),
@@ -315,10 +322,9 @@ pub fn encode_interpolate(
     rec.dispatch(
         &pair_kernel,
         &[
-            Bind::Pooled(&uniform),
-            luts.bind(),
-            luts.bind(),
-            pairs.bind(),
+            (0, Bind::Pooled(&uniform)),
+            (1, luts.bind()),
+            (3, pairs.bind()),
         ],
         pair_groups,
     )?;
@@ -327,10 +333,10 @@ pub fn encode_interpolate(
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&uniform),
-            Bind::Image(input),
-            pairs.bind(),
-            Bind::Image(&output),
+            (0, Bind::Pooled(&uniform)),
+            (1, Bind::Image(input)),
+            (2, pairs.bind()),
+            (3, Bind::Image(&output)),
         ],
         groups,
     )?;

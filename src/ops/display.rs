@@ -2,7 +2,9 @@
 //! storage texture the host owns and presents. Nothing comes back to the CPU and nothing is created per
 //! frame except a bind group; the host calls this every frame inside its own loop.
 
-use crate::image::{GpuImage, HostImage, Pixels};
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
+use crate::image::{HostImage, Pixels};
 use crate::ops::window::{WindowSettings, WindowUniform, shader_params};
 use crate::pipeline::{Bind, Recorder};
 use crate::transforms::round_to_output;
@@ -53,17 +55,18 @@ impl View {
     }
 }
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ViewUniform {
-    src_width: u32,
-    src_height: u32,
-    tex_width: u32,
-    tex_height: u32,
-    origin_x: f32,
-    origin_y: f32,
-    step: f32,
-    background: f32,
+crate::wgsl_struct! {
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct ViewUniform = DISPLAY_TO_TEXTURE_VIEW_PARAMS {
+        src_width: u32,
+        src_height: u32,
+        tex_width: u32,
+        tex_height: u32,
+        origin_x: f32,
+        origin_y: f32,
+        step: f32,
+        background: f32,
+    }
 }
 
 /// Records the display of `input` (stored values) into `target`, a `texture_size` rgba8unorm storage
@@ -99,7 +102,7 @@ pub fn encode_to_texture(
     let kernel = rec
         .engine()
         .shaders()
-        .kernel("display_to_texture", "main")?;
+        .kernel(kernels::DISPLAY_TO_TEXTURE_MAIN)?;
     let window_buf = rec.uniform(&window, "display window params")?;
     let view_buf = rec.uniform(&view_uniform, "display view params")?;
     let table = rec.storage_table(bytemuck::cast_slice(&luts), "display luts")?;
@@ -107,11 +110,11 @@ pub fn encode_to_texture(
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&window_buf),
-            Bind::Pooled(&view_buf),
-            Bind::Image(input),
-            Bind::Table(&table),
-            Bind::Texture(target),
+            (0, Bind::Pooled(&window_buf)),
+            (1, Bind::Pooled(&view_buf)),
+            (2, Bind::Image(input)),
+            (3, Bind::Table(&table)),
+            (4, Bind::Texture(target)),
         ],
         groups,
     )

@@ -10,7 +10,9 @@
 //! a single-bin f32 image becomes 0). The LUT is built on the GPU with a correctly rounded f32 division
 //! (`shaders/histogram_scan.wgsl`), so GPU and CPU reference agree bit for bit.
 
-use crate::image::{GpuImage, HostImage, PixelFormat};
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
+use crate::image::{HostImage, PixelFormat};
 use crate::ops::histogram::{
     Binning, GpuHistogram, GpuTable, LutOutput, Region, ScanParams, encode_apply_lut,
     encode_histogram, reference_apply_lut, reference_histogram,
@@ -74,7 +76,7 @@ pub fn encode_lut(rec: &mut Recorder<'_>, hist: &GpuHistogram) -> Result<GpuTabl
     let kernel = rec
         .engine()
         .shaders()
-        .kernel("histogram_scan", "equalize_lut")?;
+        .kernel(kernels::HISTOGRAM_SCAN_EQUALIZE_LUT)?;
     let uniform = rec.uniform(
         &ScanParams {
             bins: binning.bins,
@@ -88,7 +90,11 @@ pub fn encode_lut(rec: &mut Recorder<'_>, hist: &GpuHistogram) -> Result<GpuTabl
     )?;
     rec.dispatch(
         &kernel,
-        &[Bind::Pooled(&uniform), hist.counts.bind(), lut.bind()],
+        &[
+            (0, Bind::Pooled(&uniform)),
+            (1, hist.counts.bind()),
+            (2, lut.bind()),
+        ],
         [1, 1, 1],
     )?;
     Ok(lut)

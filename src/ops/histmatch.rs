@@ -13,7 +13,9 @@
 //! (any non-negative numbers) is turned into a CDF quantised to 2^−31 of its total.
 //! Stages: count (×2) → scan (×2) → match → apply, one submission, nothing read back in between.
 
-use crate::image::{GpuImage, HostImage, PixelFormat};
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
+use crate::image::{HostImage, PixelFormat};
 use crate::ops::equalize::output_format;
 use crate::ops::histogram::{
     Binning, GpuTable, LutOutput, Rect, Region, encode_apply_lut, encode_cdf, encode_histogram,
@@ -134,13 +136,14 @@ pub fn weights_cdf(weights: &[f64]) -> Result<Vec<u32>> {
     Ok(cdf)
 }
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct MatchShaderParams {
-    bins: u32,
-    ref_bins: u32,
-    ref_shift: u32,
-    _pad: u32,
+crate::wgsl_struct! {
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct MatchShaderParams = HISTOGRAM_MATCH_PARAMS {
+        bins: u32,
+        ref_bins: u32,
+        ref_shift: u32,
+        _pad: u32,
+    }
 }
 
 /// Records the matching LUT from the two CDFs (`lut[i] = j << ref_shift`).
@@ -152,7 +155,10 @@ pub fn encode_match_lut(
 ) -> Result<GpuTable> {
     let bins = cdf_img.len();
     let lut = GpuTable::alloc(rec, bins, 1)?;
-    let kernel = rec.engine().shaders().kernel("histogram_match", "main")?;
+    let kernel = rec
+        .engine()
+        .shaders()
+        .kernel(kernels::HISTOGRAM_MATCH_MAIN)?;
     let uniform = rec.uniform(
         &MatchShaderParams {
             bins,
@@ -166,10 +172,10 @@ pub fn encode_match_lut(
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&uniform),
-            cdf_img.bind(),
-            cdf_ref.bind(),
-            lut.bind(),
+            (0, Bind::Pooled(&uniform)),
+            (1, cdf_img.bind()),
+            (2, cdf_ref.bind()),
+            (3, lut.bind()),
         ],
         groups,
     )?;

@@ -13,7 +13,9 @@
 //! Histograms, CDFs and LUTs live in [`GpuTable`]s: one 32-bit word per entry, carried in a
 //! one-word-per-pixel [`GpuImage`] so the engine's pooling, poisoning and counted download apply.
 
-use crate::image::{GpuImage, HostImage, PixelFormat, Pixels};
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
+use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::pipeline::{Bind, Download, Recorder};
 use crate::{Engine, Error, Result};
 
@@ -140,15 +142,16 @@ impl Binning {
     }
 }
 
-/// The binning block at the head of several shader parameter blocks (`Binning` in
-/// `shaders/common/histogram.wgsl`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct ShaderBinning {
-    pub format: u32,
-    pub shift: u32,
-    pub vmax: u32,
-    pub bins: u32,
+crate::wgsl_struct! {
+    /// The binning block at the head of several shader parameter blocks (`Binning` in
+    /// `shaders/common/histogram.wgsl`).
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    pub(crate) struct ShaderBinning = HISTOGRAM_BINNING {
+        pub format: u32,
+        pub shift: u32,
+        pub vmax: u32,
+        pub bins: u32,
+    }
 }
 
 /// `(lo/2, (hi/2 − lo/2) / bins)` as the shaders derive it from the range buffer.
@@ -333,27 +336,29 @@ pub struct GpuHistogram {
     pub range: Option<GpuTable>,
 }
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct CountParams {
-    binning: ShaderBinning,
-    width: u32,
-    height: u32,
-    region_w: u32,
-    region_h: u32,
-    regions_x: u32,
-    origin_x: u32,
-    origin_y: u32,
-    use_mask: u32,
-    copies: u32,
-    _pad: [u32; 3],
+crate::wgsl_struct! {
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct CountParams = HISTOGRAM_COUNT_PARAMS {
+        binning: ShaderBinning,
+        width: u32,
+        height: u32,
+        region_w: u32,
+        region_h: u32,
+        regions_x: u32,
+        origin_x: u32,
+        origin_y: u32,
+        use_mask: u32,
+        copies: u32,
+        _pad: [u32; 3],
+    }
 }
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct RangeParams {
-    count: u32,
-    _pad: [u32; 3],
+crate::wgsl_struct! {
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct RangeParams = HISTOGRAM_RANGE_PARAMS {
+        count: u32,
+        _pad: [u32; 3],
+    }
 }
 
 /// Where and how a count dispatch reads pixels (see `shaders/histogram_count.wgsl`).
@@ -396,7 +401,10 @@ pub fn encode_range(rec: &mut Recorder<'_>, input: &GpuImage) -> Result<GpuTable
     }
     let range = GpuTable::alloc(rec, 2, 1)?;
     range.record_clear(rec);
-    let kernel = rec.engine().shaders().kernel("histogram_range", "main")?;
+    let kernel = rec
+        .engine()
+        .shaders()
+        .kernel(kernels::HISTOGRAM_RANGE_MAIN)?;
     let count = u32::try_from(input.pixel_count())
         .map_err(|_| Error::InvalidImage("image has over 2^32 pixels".into()))?;
     let uniform = rec.uniform(
@@ -409,7 +417,11 @@ pub fn encode_range(rec: &mut Recorder<'_>, input: &GpuImage) -> Result<GpuTable
     let groups = (u64::from(count).div_ceil(PIXELS_PER_SHARED_GROUP)).clamp(1, 4096) as u32;
     rec.dispatch(
         &kernel,
-        &[Bind::Pooled(&uniform), Bind::Image(input), range.bind()],
+        &[
+            (0, Bind::Pooled(&uniform)),
+            (1, Bind::Image(input)),
+            (2, range.bind()),
+        ],
         [groups, 1, 1],
     )?;
     Ok(range)
@@ -471,17 +483,17 @@ pub(crate) fn encode_count(
     };
     let format = ("IN_FORMAT", f64::from(binning.format.shader_code()));
     let shaders = rec.engine().shaders();
-    let kernel = match (local_bins, aligned(input, binning, &layout, mask.is_some())) {
+    let aligned = aligned(input, binning, &layout, mask.is_some());
+    let kernel = match (local_bins, aligned) {
         (Some(n), true) => shaders.specialized(
-            "histogram_count",
-            "aligned_local",
+            kernels::HISTOGRAM_COUNT_ALIGNED_LOCAL,
             &[("LOCAL_BINS", n), format],
         )?,
         (Some(n), false) => {
-            shaders.specialized("histogram_count", "count_local", &[("LOCAL_BINS", n)])?
+            shaders.specialized(kernels::HISTOGRAM_COUNT_COUNT_LOCAL, &[("LOCAL_BINS", n)])?
         }
-        (None, true) => shaders.specialized("histogram_count", "aligned_global", &[format])?,
-        (None, false) => shaders.kernel("histogram_count", "count_global")?,
+        (None, true) => shaders.specialized(kernels::HISTOGRAM_COUNT_ALIGNED_GLOBAL, &[format])?,
+        (None, false) => shaders.kernel(kernels::HISTOGRAM_COUNT_COUNT_GLOBAL)?,
     };
     let params = CountParams {
         binning: binning.shader(),
@@ -500,10 +512,6 @@ pub(crate) fn encode_count(
     // Enough workgroups to fill a GPU, never more than one per `per_group` pixels of a region.
     let target_groups = (4096 / u64::from(regions)).max(1);
     let chunks = region_pixels.div_ceil(per_group).clamp(1, target_groups) as u32;
-    let range_bind = match range {
-        Some(r) => r.bind(),
-        None => Bind::Image(input),
-    };
     let counts = GpuTable::alloc(rec, binning.bins, regions)?;
     let target = if copies > 1 {
         GpuTable::alloc(rec, binning.bins, copies)?
@@ -511,31 +519,36 @@ pub(crate) fn encode_count(
         counts.clone()
     };
     target.record_clear(rec);
-    rec.dispatch(
-        &kernel,
-        &[
-            Bind::Pooled(&uniform),
-            Bind::Image(input),
-            Bind::Image(mask.unwrap_or(input)),
-            range_bind,
-            target.bind(),
-        ],
-        [chunks, regions, 1],
-    )?;
+    let mut binds = vec![
+        (0, Bind::Pooled(&uniform)),
+        (1, Bind::Image(input)),
+        (4, target.bind()),
+    ];
+    if !aligned {
+        // The general walkers test the mask and range words at run time (`use_mask`, f32 input);
+        // without them the input stands in, never read.
+        binds.push((2, Bind::Image(mask.unwrap_or(input))));
+        binds.push((
+            3,
+            match range {
+                Some(r) => r.bind(),
+                None => Bind::Image(input),
+            },
+        ));
+    }
+    rec.dispatch(&kernel, &binds, [chunks, regions, 1])?;
     if copies > 1 {
         let merge = rec
             .engine()
             .shaders()
-            .kernel("histogram_count", "merge_copies")?;
+            .kernel(kernels::HISTOGRAM_COUNT_MERGE_COPIES)?;
         let groups = rec.groups_1d(&merge, u64::from(binning.bins));
         rec.dispatch(
             &merge,
             &[
-                Bind::Pooled(&uniform),
-                target.bind(),
-                target.bind(),
-                target.bind(),
-                counts.bind(),
+                (0, Bind::Pooled(&uniform)),
+                (1, target.bind()),
+                (4, counts.bind()),
             ],
             groups,
         )?;
@@ -579,22 +592,23 @@ pub fn encode_histogram(
     })
 }
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct ScanParams {
-    pub bins: u32,
-    pub per: u32,
-    pub out_max: u32,
-    pub out_float: u32,
-    pub shift: u32,
-    pub _pad: [u32; 3],
+crate::wgsl_struct! {
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    pub(crate) struct ScanParams = HISTOGRAM_SCAN_PARAMS {
+        pub bins: u32,
+        pub per: u32,
+        pub out_max: u32,
+        pub out_float: u32,
+        pub shift: u32,
+        pub _pad: [u32; 3],
+    }
 }
 
 /// Records the inclusive prefix sums (unnormalised CDF) of every row of `counts`.
 pub fn encode_cdf(rec: &mut Recorder<'_>, counts: &GpuTable) -> Result<GpuTable> {
     let bins = counts.len();
     let cdf = GpuTable::alloc(rec, bins, counts.rows())?;
-    let kernel = rec.engine().shaders().kernel("histogram_scan", "cdf")?;
+    let kernel = rec.engine().shaders().kernel(kernels::HISTOGRAM_SCAN_CDF)?;
     let uniform = rec.uniform(
         &ScanParams {
             bins,
@@ -608,20 +622,25 @@ pub fn encode_cdf(rec: &mut Recorder<'_>, counts: &GpuTable) -> Result<GpuTable>
     )?;
     rec.dispatch(
         &kernel,
-        &[Bind::Pooled(&uniform), counts.bind(), cdf.bind()],
+        &[
+            (0, Bind::Pooled(&uniform)),
+            (1, counts.bind()),
+            (2, cdf.bind()),
+        ],
         [counts.rows(), 1, 1],
     )?;
     Ok(cdf)
 }
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ApplyParams {
-    binning: ShaderBinning,
-    count: u32,
-    out_max: u32,
-    _p0: u32,
-    _p1: u32,
+crate::wgsl_struct! {
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct ApplyParams = LUT_APPLY_PARAMS {
+        binning: ShaderBinning,
+        count: u32,
+        out_max: u32,
+        _p0: u32,
+        _p1: u32,
+    }
 }
 
 /// How a LUT's entries become output samples.
@@ -679,8 +698,7 @@ pub fn encode_apply_lut(
         _p1: 0,
     };
     let kernel = rec.engine().shaders().specialized(
-        "lut_apply",
-        "main",
+        kernels::LUT_APPLY_MAIN,
         &[
             ("IN_FORMAT", f64::from(params.binning.format)),
             ("OUT_FORMAT", f64::from(output.format.shader_code())),
@@ -697,11 +715,11 @@ pub fn encode_apply_lut(
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&uniform),
-            Bind::Image(input),
-            range_bind,
-            lut.bind(),
-            Bind::Image(&out),
+            (0, Bind::Pooled(&uniform)),
+            (1, Bind::Image(input)),
+            (2, range_bind),
+            (3, lut.bind()),
+            (4, Bind::Image(&out)),
         ],
         groups,
     )?;

@@ -22,7 +22,9 @@
 //! The output's pixel spacing scales by input/output size per axis and its position moves to the first
 //! output pixel's centre ([`super::warp::warp_geometry`] with the resize's map).
 
-use crate::image::{Geometry, GpuImage, HostImage, PixelFormat};
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
+use crate::image::{Geometry, HostImage, PixelFormat};
 use crate::ops::resample::{
     check_device, check_reference_size, check_size, cv_round_i32, output_pixels, output_words,
     samples_f32,
@@ -70,38 +72,40 @@ impl ResizeParams {
     }
 }
 
-/// Uniform block of `shaders/resize_linear.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-struct LinearParams {
-    src_width: u32,
-    src_height: u32,
-    dst_width: u32,
-    dst_height: u32,
-    in_format: u32,
-    out_format: u32,
-    kind: u32,
-    row_table: u32,
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/resize_linear.wgsl`.
+    #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    struct LinearParams = RESIZE_LINEAR_PARAMS {
+        src_width: u32,
+        src_height: u32,
+        dst_width: u32,
+        dst_height: u32,
+        in_format: u32,
+        out_format: u32,
+        kind: u32,
+        row_table: u32,
+    }
 }
 
-/// Uniform block of `shaders/resize_area.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-struct AreaParams {
-    src_width: u32,
-    src_height: u32,
-    dst_width: u32,
-    dst_height: u32,
-    in_format: u32,
-    out_format: u32,
-    kind: u32,
-    kx: u32,
-    ky: u32,
-    inv_area: f32,
-    row_index: u32,
-    col_entries: u32,
-    row_entries: u32,
-    _pad: [u32; 3],
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/resize_area.wgsl`.
+    #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    struct AreaParams = RESIZE_AREA_PARAMS {
+        src_width: u32,
+        src_height: u32,
+        dst_width: u32,
+        dst_height: u32,
+        in_format: u32,
+        out_format: u32,
+        kind: u32,
+        kx: u32,
+        ky: u32,
+        inv_area: f32,
+        row_index: u32,
+        col_entries: u32,
+        row_entries: u32,
+        _pad: [u32; 3],
+    }
 }
 
 const LINEAR_EXACT: u32 = 0;
@@ -408,29 +412,26 @@ pub fn encode(rec: &mut Recorder<'_>, input: &GpuImage, params: &ResizeParams) -
     if let Kernel::Area(p) = &plan.kernel {
         check_loop_budget(rec.engine(), input, p, &plan.table, plan.out_format)?;
     }
-    let (shader, entry, uniform) = match &plan.kernel {
+    let (id, uniform) = match &plan.kernel {
         Kernel::Linear(p) => (
-            "resize_linear",
             match p.kind {
-                LINEAR_EXACT => "exact",
-                LINEAR_OPENCV => "opencv",
-                _ => "opencv_u8",
+                LINEAR_EXACT => kernels::RESIZE_LINEAR_EXACT,
+                LINEAR_OPENCV => kernels::RESIZE_LINEAR_OPENCV,
+                _ => kernels::RESIZE_LINEAR_OPENCV_U8,
             },
             rec.uniform(p, "resize_linear params")?,
         ),
         Kernel::Area(p) => (
-            "resize_area",
             if p.kind == AREA_BLOCKS {
-                "blocks_main"
+                kernels::RESIZE_AREA_BLOCKS_MAIN
             } else {
-                "weighted_main"
+                kernels::RESIZE_AREA_WEIGHTED_MAIN
             },
             rec.uniform(p, "resize_area params")?,
         ),
     };
     let kernel = rec.engine().shaders().specialized(
-        shader,
-        entry,
+        id,
         &[
             ("IN_FORMAT", f64::from(input.format.shader_code())),
             ("OUT_FORMAT", f64::from(plan.out_format.shader_code())),
@@ -440,16 +441,16 @@ pub fn encode(rec: &mut Recorder<'_>, input: &GpuImage, params: &ResizeParams) -
     let table = rec.storage_table(bytemuck::cast_slice(&plan.table), "resize table")?;
     let words = output_words(plan.out_format, output.pixel_count());
     let groups = rec.groups_1d(&kernel, words);
-    rec.dispatch(
-        &kernel,
-        &[
-            Bind::Pooled(&uniform),
-            Bind::Image(input),
-            Bind::Table(&table),
-            Bind::Image(&output),
-        ],
-        groups,
-    )?;
+    let mut binds = vec![
+        (0, Bind::Pooled(&uniform)),
+        (1, Bind::Image(input)),
+        (3, Bind::Image(&output)),
+    ];
+    // Integer area blocks need no weight table.
+    if id != kernels::RESIZE_AREA_BLOCKS_MAIN {
+        binds.push((2, Bind::Table(&table)));
+    }
+    rec.dispatch(&kernel, &binds, groups)?;
     Ok(output)
 }
 

@@ -23,7 +23,9 @@
 //! [`warp_geometry`]): exact for rotations, flips, scalings and translations; dropped where no pixel
 //! spacing can describe the result (shear, anisotropic rotation, perspective).
 
-use crate::image::{Geometry, GpuImage, HostImage, PixelFormat};
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
+use crate::image::{Geometry, HostImage, PixelFormat};
 use crate::ops::resample::{
     BORDER_CONSTANT, BORDER_REFLECT101, BORDER_REPLICATE, border_index, check_device,
     check_reference_size, check_size, cv_round_i32, output_pixels, output_words, samples_f32,
@@ -373,22 +375,23 @@ pub fn warp_geometry(source: &Geometry, map: &Mat3) -> Geometry {
     out
 }
 
-/// Uniform block of `shaders/warp_bilinear.wgsl` (same field order and sizes).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    src_width: u32,
-    src_height: u32,
-    dst_width: u32,
-    dst_height: u32,
-    in_format: u32,
-    out_format: u32,
-    mode: u32,
-    border: u32,
-    border_value: f32,
-    row_table: u32,
-    col_stride: u32,
-    row_stride: u32,
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/warp_bilinear.wgsl` (same field order and sizes).
+    #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    struct Params = WARP_BILINEAR_PARAMS {
+        src_width: u32,
+        src_height: u32,
+        dst_width: u32,
+        dst_height: u32,
+        in_format: u32,
+        out_format: u32,
+        mode: u32,
+        border: u32,
+        border_value: f32,
+        row_table: u32,
+        col_stride: u32,
+        row_stride: u32,
+    }
 }
 
 const MODE_EXACT_AFFINE: u32 = 0;
@@ -554,13 +557,12 @@ pub fn encode(rec: &mut Recorder<'_>, input: &GpuImage, params: &WarpParams) -> 
         plan.out_format,
     )?;
     let entry = match plan.params.mode {
-        MODE_EXACT_AFFINE => "exact_affine",
-        MODE_EXACT_PERSPECTIVE => "exact_perspective",
-        MODE_OPENCV_AFFINE => "opencv_affine",
-        _ => "opencv_perspective",
+        MODE_EXACT_AFFINE => kernels::WARP_BILINEAR_EXACT_AFFINE,
+        MODE_EXACT_PERSPECTIVE => kernels::WARP_BILINEAR_EXACT_PERSPECTIVE,
+        MODE_OPENCV_AFFINE => kernels::WARP_BILINEAR_OPENCV_AFFINE,
+        _ => kernels::WARP_BILINEAR_OPENCV_PERSPECTIVE,
     };
     let kernel = rec.engine().shaders().specialized(
-        "warp_bilinear",
         entry,
         &[
             ("IN_FORMAT", f64::from(plan.params.in_format)),
@@ -576,10 +578,10 @@ pub fn encode(rec: &mut Recorder<'_>, input: &GpuImage, params: &WarpParams) -> 
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&uniform),
-            Bind::Image(input),
-            Bind::Table(&table),
-            Bind::Image(&output),
+            (0, Bind::Pooled(&uniform)),
+            (1, Bind::Image(input)),
+            (2, Bind::Table(&table)),
+            (3, Bind::Image(&output)),
         ],
         groups,
     )?;
@@ -867,6 +869,30 @@ fn warp_value(plan: &Plan, s: &Sampler<'_>, x: u32, y: u32) -> f32 {
             };
             s.fixed(qx, qy)
         }
+    }
+}
+
+/// Refuses a constant border value the image's samples cannot hold. The op itself saturates it, as
+/// OpenCV's `borderValue` does (`saturate_cast`); a user-facing command calls this first so that a
+/// typed value is never clamped silently.
+pub fn check_border_value(border: Border, format: PixelFormat) -> Result<()> {
+    let Border::Constant(v) = border else {
+        return Ok(());
+    };
+    let range = match format {
+        PixelFormat::U8 => Some((0.0, 255.0)),
+        PixelFormat::U16 => Some((0.0, 65535.0)),
+        PixelFormat::I16 => Some((-32768.0, 32767.0)),
+        PixelFormat::F32 => None,
+    };
+    match range {
+        _ if !v.is_finite() => Err(Error::InvalidParams(format!(
+            "border value {v} must be a finite number"
+        ))),
+        Some((lo, hi)) if !(lo..=hi).contains(&v) => Err(Error::InvalidParams(format!(
+            "border value {v} is outside the {format} sample range {lo}..{hi}"
+        ))),
+        _ => Ok(()),
     }
 }
 

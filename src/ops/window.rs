@@ -6,11 +6,14 @@
 //! Sequence; else the range of the modality values. MONOCHROME1 is inverted so every output displays as
 //! MONOCHROME2.
 
-use crate::image::{GpuImage, HostImage, PixelFormat, Pixels};
-use crate::io::dicom::{DicomImage, Photometric};
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
+use crate::image::{HostImage, PixelFormat, Pixels};
 use crate::ops::tiling;
 use crate::pipeline::{Bind, Recorder};
-use crate::transforms::{LutTable, ModalityLut, Voi, VoiFunction, Window, round_to_output};
+use crate::transforms::{
+    DisplaySource, LutTable, ModalityLut, Voi, VoiFunction, Window, round_to_output,
+};
 use crate::{Engine, Error, Result};
 
 /// What the caller asks for; unset fields come from the file.
@@ -77,23 +80,30 @@ pub fn min_max_window(lo: f64, hi: f64, function: VoiFunction) -> Window {
 }
 
 impl WindowSettings {
-    /// Settings for frame `frame` of a DICOM image.
-    pub fn from_dicom(dicom: &DicomImage, frame: u32, request: &WindowRequest) -> Result<Self> {
-        if frame >= dicom.frames {
-            return Err(Error::InvalidParams(format!(
-                "frame {frame} requested, the file has {} frame(s)",
-                dicom.frames
-            ))
-            .in_file(&dicom.path));
+    /// Settings for frame `frame` of a source that carries its own display attributes (a DICOM file:
+    /// `io::dicom::DicomImage`).
+    pub fn from_source(
+        source: &impl DisplaySource,
+        frame: u32,
+        request: &WindowRequest,
+    ) -> Result<Self> {
+        let frames = source.frame_count();
+        if frame >= frames {
+            let e = Error::InvalidParams(format!(
+                "frame {frame} requested, the file has {frames} frame(s)"
+            ));
+            return Err(match source.origin() {
+                Some(path) => e.in_file(path),
+                None => e,
+            });
         }
-        let modality = dicom.modality_lut(frame);
         Self::resolve(
-            modality,
-            dicom.windows(frame),
-            dicom.voi_lut(frame),
-            || dicom.modality_range(frame),
+            source.modality_lut(frame),
+            source.windows(frame),
+            source.voi_lut(frame),
+            || source.modality_range(frame),
             request,
-            dicom.photometric == Photometric::Monochrome1,
+            source.displays_inverted(),
         )
     }
 
@@ -207,29 +217,30 @@ fn validate_modality(m: &ModalityLut) -> Result<()> {
     }
 }
 
-/// `WindowParams` of `shaders/common/voi.wgsl` (same field order and sizes), shared by every stage that
-/// displays modality values.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct WindowUniform {
-    count: u32,
-    in_format: u32,
-    out_format: u32,
-    invert: u32,
-    modality_kind: u32,
-    mlut_first: i32,
-    mlut_len: u32,
-    voi_kind: u32,
-    slope: f32,
-    intercept: f32,
-    lo: f32,
-    hi: f32,
-    k: f32,
-    vlut_first: i32,
-    vlut_len: u32,
-    vlut_scale: f32,
-    out_max: f32,
-    _pad: [u32; 3],
+crate::wgsl_struct! {
+    /// `WindowParams` of `shaders/common/voi.wgsl` (same field order and sizes), shared by every stage that
+    /// displays modality values.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct WindowUniform = VOI_WINDOW_PARAMS {
+        count: u32,
+        in_format: u32,
+        out_format: u32,
+        invert: u32,
+        modality_kind: u32,
+        mlut_first: i32,
+        mlut_len: u32,
+        voi_kind: u32,
+        slope: f32,
+        intercept: f32,
+        lo: f32,
+        hi: f32,
+        k: f32,
+        vlut_first: i32,
+        vlut_len: u32,
+        vlut_scale: f32,
+        out_max: f32,
+        _pad: [u32; 3],
+    }
 }
 
 fn lut_first(t: &LutTable) -> Result<i32> {
@@ -342,11 +353,10 @@ pub fn encode(
     settings: &WindowSettings,
 ) -> Result<GpuImage> {
     let (params, luts) = shader_params(input.pixel_count(), input.format, settings)?;
-    let kernel = rec.engine().shaders().specialized(
-        "window_level",
-        "main",
-        &specialization(&params, true),
-    )?;
+    let kernel = rec
+        .engine()
+        .shaders()
+        .specialized(kernels::WINDOW_LEVEL_MAIN, &specialization(&params, true))?;
     let output = rec.alloc_image(
         input.width,
         input.height,
@@ -360,10 +370,10 @@ pub fn encode(
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&uniform),
-            Bind::Image(input),
-            Bind::Table(&table),
-            Bind::Image(&output),
+            (0, Bind::Pooled(&uniform)),
+            (1, Bind::Image(input)),
+            (2, Bind::Table(&table)),
+            (3, Bind::Image(&output)),
         ],
         groups,
     )?;

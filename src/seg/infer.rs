@@ -26,7 +26,9 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::bisenet::BiSeNetV2;
-use crate::image::{Geometry, GpuImage, HostImage, PixelFormat, Pixels};
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
+use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
 use crate::io::{Input, read_input};
 use crate::ops::window::{self, WindowRequest, WindowSettings};
 use crate::pipeline::{Bind, Download, Recorder};
@@ -118,15 +120,18 @@ pub struct Segmenter {
     pre: Preprocess,
 }
 
-static SHARED_DEVICES: Mutex<Vec<(wgpu::Device, Device)>> = Mutex::new(Vec::new());
+static SHARED_DEVICES: Mutex<Vec<(u64, Device)>> = Mutex::new(Vec::new());
 
 /// The burn device running on `engine`'s own wgpu device and queue. Registered with burn once per
-/// `wgpu::Device` (burn's setup registration is not idempotent) and reused afterwards.
+/// engine (burn's setup registration is not idempotent) and reused afterwards. Keyed by
+/// [`Engine::uid`]: `wgpu::Device` equality compares ids that two engines' separate instances can
+/// share, which once handed one engine the burn device of another (its tensors then lived on a
+/// different device: "Cannot get non-existent resource" in wgpu-core).
 pub fn burn_device(engine: &Engine) -> Result<Device> {
     let mut known = SHARED_DEVICES
         .lock()
         .map_err(|_| Error::Gpu("burn device registry poisoned".into()))?;
-    if let Some((_, d)) = known.iter().find(|(w, _)| w == engine.device()) {
+    if let Some((_, d)) = known.iter().find(|(uid, _)| *uid == engine.uid()) {
         return Ok(d.clone());
     }
     let (Some(instance), Some(adapter)) = (engine.instance(), engine.adapter()) else {
@@ -147,7 +152,7 @@ pub fn burn_device(engine: &Engine) -> Result<Device> {
         .setup(setup)
         .init()
         .map_err(|e| Error::Gpu(format!("registering the device with burn: {e}")))?;
-    known.push((engine.device().clone(), device.clone()));
+    known.push((engine.uid(), device.clone()));
     Ok(device)
 }
 
@@ -198,36 +203,38 @@ pub fn foreground_margin(logits: Tensor<4>) -> Tensor<4> {
     }
 }
 
-/// Uniform block of `shaders/seg_preprocess.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PreprocessParams {
-    src_width: u32,
-    src_height: u32,
-    dst_width: u32,
-    dst_height: u32,
-    in_format: u32,
-    channels: u32,
-    dst_offset: u32,
-    _pad: u32,
-    scale_x: f32,
-    scale_y: f32,
-    gain: f32,
-    bias: f32,
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/seg_preprocess.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct PreprocessParams = SEG_PREPROCESS_PREPROCESS_PARAMS {
+        src_width: u32,
+        src_height: u32,
+        dst_width: u32,
+        dst_height: u32,
+        in_format: u32,
+        channels: u32,
+        dst_offset: u32,
+        _pad: u32,
+        scale_x: f32,
+        scale_y: f32,
+        gain: f32,
+        bias: f32,
+    }
 }
 
-/// Uniform block of `shaders/seg_mask.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct MaskParams {
-    src_width: u32,
-    src_height: u32,
-    dst_width: u32,
-    dst_height: u32,
-    src_offset: u32,
-    count: u32,
-    scale_x: f32,
-    scale_y: f32,
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/seg_mask.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct MaskParams = SEG_MASK_MASK_PARAMS {
+        src_width: u32,
+        src_height: u32,
+        dst_width: u32,
+        dst_height: u32,
+        src_offset: u32,
+        count: u32,
+        scale_x: f32,
+        scale_y: f32,
+    }
 }
 
 fn scale(src: u32, dst: u32) -> f32 {
@@ -267,15 +274,18 @@ pub fn encode_preprocess(
         gain: pre.gain(),
         bias: pre.bias(),
     };
-    let kernel = rec.engine().shaders().kernel("seg_preprocess", "main")?;
+    let kernel = rec
+        .engine()
+        .shaders()
+        .kernel(kernels::SEG_PREPROCESS_MAIN)?;
     let uniform = rec.uniform(&params, "seg_preprocess params")?;
     let groups = rec.groups_1d(&kernel, plane);
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&uniform),
-            Bind::Image(display),
-            Bind::Image(batch),
+            (0, Bind::Pooled(&uniform)),
+            (1, Bind::Image(display)),
+            (2, Bind::Image(batch)),
         ],
         groups,
     )
@@ -312,16 +322,16 @@ pub fn encode_mask(
         scale_x: scale(net_w, width),
         scale_y: scale(net_h, height),
     };
-    let kernel = rec.engine().shaders().kernel("seg_mask", "main")?;
+    let kernel = rec.engine().shaders().kernel(kernels::SEG_MASK_MAIN)?;
     let uniform = rec.uniform(&params, "seg_mask params")?;
     let words = u64::from(width * height).div_ceil(4);
     let groups = rec.groups_1d(&kernel, words);
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&uniform),
-            Bind::Image(margin),
-            Bind::Image(&output),
+            (0, Bind::Pooled(&uniform)),
+            (1, Bind::Image(margin)),
+            (2, Bind::Image(&output)),
         ],
         groups,
     )?;
@@ -372,7 +382,7 @@ pub struct Prepared {
 pub fn display_window(input: &Input) -> Result<Option<WindowSettings>> {
     let request = WindowRequest::default();
     match input {
-        Input::Dicom(d) => WindowSettings::from_dicom(d, 0, &request).map(Some),
+        Input::Dicom(d) => WindowSettings::from_source(d.as_ref(), 0, &request).map(Some),
         Input::Raster(img) if img.format() == PixelFormat::U8 => Ok(None),
         Input::Raster(img) => WindowSettings::for_image(img, &request).map(Some),
     }

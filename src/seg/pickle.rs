@@ -76,7 +76,7 @@ pub struct PickledArrays {
 
 /// Reads a pickle file of `{name: ndarray}`.
 pub fn read_pickled_arrays(path: &Path) -> Result<PickledArrays> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::io::gate::read(path, crate::io::gate::InputKind::Model)?;
     parse_pickled_arrays(&bytes, path)
 }
 

@@ -677,7 +677,7 @@ pub struct Checkpoint {
 
 /// Reads a checkpoint written by [`write_checkpoint`].
 pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::io::gate::read(path, crate::io::gate::InputKind::Model)?;
     if bytes.len() < 16 || &bytes[..8] != CKPT_MAGIC {
         return Err(Error::format(
             path,

@@ -137,7 +137,7 @@ pub fn read_pdparams(path: &Path) -> Result<NamedTensors> {
 
 /// Reads a safetensors file (F32, F16, BF16 or F64 tensors, converted to f32).
 pub fn read_safetensors(path: &Path) -> Result<NamedTensors> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::io::gate::read(path, crate::io::gate::InputKind::Model)?;
     parse_safetensors(&bytes, path)
 }
 
@@ -301,7 +301,7 @@ pub fn safetensors_bytes_with_metadata(
 /// Reads a burn record (burnpack) of a BiSeNetV2 into PaddleSeg-named tensors.
 pub fn read_burnpack(path: &Path) -> Result<NamedTensors> {
     use burn::store::{BurnpackStore, ModuleStore};
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::io::gate::read(path, crate::io::gate::InputKind::Model)?;
     let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)));
     let err = |m: String| Error::format(path, format!("burn record: {m}"));
     let all = store.get_all_tensors().map_err(|e| err(e.to_string()))?;
@@ -590,7 +590,7 @@ pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
     if WeightsFormat::of(path)? != WeightsFormat::Safetensors {
         return Ok(BTreeMap::new());
     }
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut file = crate::io::gate::open(path, crate::io::gate::InputKind::Model)?;
     let mut len8 = [0u8; 8];
     std::io::Read::read_exact(&mut file, &mut len8).map_err(|e| Error::io(path, e))?;
     let len = u64::from_le_bytes(len8);

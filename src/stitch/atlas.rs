@@ -8,13 +8,9 @@
 //! runs them.
 
 use super::layout::Placement;
-use super::plan::wgsl_u32;
 
 /// Words per station in the station table, as `shaders/common/placement.wgsl` declares them.
-pub const STATION_WORDS: u32 = wgsl_u32(
-    include_str!("../../shaders/common/placement.wgsl"),
-    "STATION_WORDS",
-);
+pub const STATION_WORDS: u32 = crate::gpu::shaders::common::placement::STATION_WORDS;
 
 /// Where one station's f32 samples start in the atlas, and where it sits on the canvas.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -26,7 +26,8 @@ use super::plan::{self, Plan, decode_plan};
 use super::register::search::{
     PairSpec, Refined, SearchParams, decode as decode_search, encode_search,
 };
-use crate::image::{Geometry, GpuImage, HostImage, PixelFormat, Pixels};
+use crate::gpu::GpuImage;
+use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
 use crate::pipeline::Recorder;
 use crate::{Engine, Error, Result};
 

@@ -15,7 +15,9 @@ use super::layout::MAX_CANVAS_SIDE;
 use super::plan::{
     self, CANVAS, CANVAS_SHIFT, GAIN, LAYOUT_STATUS, MAX_STATIONS, OFFSET, SEARCH_WORDS, at, global,
 };
-use crate::image::{Geometry, GpuImage, PixelFormat};
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
+use crate::image::{Geometry, PixelFormat};
 use crate::pipeline::{Bind, Recorder, Table};
 use crate::{Error, Result};
 
@@ -35,16 +37,17 @@ pub fn canvas_bound(nominal: [u32; 2], max_shift: f64) -> Result<[u32; 2]> {
     Ok([size[0] as u32, size[1] as u32])
 }
 
-/// Uniform block of `shaders/stitch_layout.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PlaceUniform {
-    count: u32,
-    feather: u32,
-    feather_ramp: f32,
-    max_w: u32,
-    max_h: u32,
-    _p: [u32; 3],
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_layout.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct PlaceUniform = STITCH_LAYOUT_PARAMS {
+        count: u32,
+        feather: u32,
+        feather_ramp: f32,
+        max_w: u32,
+        max_h: u32,
+        _p: [u32; 3],
+    }
 }
 
 /// How the blend ramps are laid: `Some(length)` for FeatherBlender's constant ramp, `None` for linear
@@ -88,7 +91,10 @@ pub fn encode_place(
     // Pooled buffers come back with old contents: the words no kernel writes (statuses of stages
     // that do not run, spare words) must read 0.
     rec.encoder().clear_buffer(plan.buffer.buffer(), 0, None);
-    let kernel = rec.engine().shaders().kernel("stitch_layout", "place")?;
+    let kernel = rec
+        .engine()
+        .shaders()
+        .kernel(kernels::STITCH_LAYOUT_PLACE)?;
     let params = rec.uniform(
         &PlaceUniform {
             count: n,
@@ -103,11 +109,11 @@ pub fn encode_place(
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&params),
-            Bind::Table(table),
-            Bind::Image(search),
-            Bind::Image(&plan),
-            Bind::Image(&records),
+            (0, Bind::Pooled(&params)),
+            (1, Bind::Table(table)),
+            (2, Bind::Image(search)),
+            (3, Bind::Image(&plan)),
+            (4, Bind::Image(&records)),
         ],
         [1, 1, 1],
     )?;

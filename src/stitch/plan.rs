@@ -5,98 +5,46 @@
 //! Why here and why so: every stage after the registration reads or writes the plan (the search
 //! state, `shaders/stitch_layout.wgsl`, the gain, block and histogram solves, the blend and pyramid
 //! sizes), in Rust and in WGSL. Its layout is written once, as WGSL constants in
-//! `shaders/common/plan_layout.wgsl`, which the shaders import; the constants below are read out of
-//! that file at compile time ([`word`]), so a word moved in the shader moves here too and a word
-//! renamed there fails the build. This module imports nothing from the stages that use it.
+//! `shaders/common/plan.wgsl`, which the shaders import; the build emits the same constants for Rust
+//! ([`crate::gpu::shaders::common`]) and the names below are those, so a word moved in the shader
+//! moves here too and a word renamed there fails the build. This module imports nothing from the
+//! stages that use it.
 
+use crate::gpu::shaders::common::plan as wgsl;
 use crate::{Error, Result};
 
-/// The layout's one definition (the shaders `#import plan_layout`).
-const LAYOUT: &str = include_str!("../../shaders/common/plan_layout.wgsl");
-
-/// Whether `text[at..]` starts with `pattern`.
-const fn starts_at(text: &[u8], at: usize, pattern: &[u8]) -> bool {
-    if at + pattern.len() > text.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < pattern.len() {
-        if text[at + i] != pattern[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
-/// The value of `const NAME: u32 = <digits>u;` in `shaders/common/plan_layout.wgsl`; a missing or
-/// malformed constant stops the build.
-pub const fn word(name: &str) -> u32 {
-    wgsl_u32(LAYOUT, name)
-}
-
-/// The value of a line `const NAME: u32 = <digits>u;` in WGSL source `text` (a shared shader file
-/// included with `include_str!`), for Rust constants that must equal the shader's; a missing or
-/// malformed constant stops the build when used in a `const`.
-pub const fn wgsl_u32(text: &str, name: &str) -> u32 {
-    let text = text.as_bytes();
-    let name = name.as_bytes();
-    let mut at = 0;
-    while at < text.len() {
-        let value_at = at + 6 + name.len() + 8;
-        if (at == 0 || text[at - 1] == b'\n')
-            && starts_at(text, at, b"const ")
-            && starts_at(text, at + 6, name)
-            && starts_at(text, at + 6 + name.len(), b": u32 = ")
-        {
-            let mut i = value_at;
-            let mut value: u32 = 0;
-            while i < text.len() && text[i].is_ascii_digit() {
-                value = value * 10 + (text[i] - b'0') as u32;
-                i += 1;
-            }
-            if i == value_at || i >= text.len() || text[i] != b'u' {
-                panic!("a WGSL constant Rust reads is not `<digits>u`");
-            }
-            return value;
-        }
-        at += 1;
-    }
-    panic!("a WGSL file lacks a constant Rust reads");
-}
-
 /// Words per station block (and of the global block after them).
-pub const BLOCK: u32 = word("PLAN_BLOCK");
+pub const BLOCK: u32 = wgsl::PLAN_BLOCK;
 /// Block words 0–1: the station's registration correction (zero unless accepted).
-pub const CORR: u32 = word("PLAN_CORR");
+pub const CORR: u32 = wgsl::PLAN_CORR;
 /// Block words: the coarse level's best shift.
-pub const COARSE: u32 = word("PLAN_COARSE");
+pub const COARSE: u32 = wgsl::PLAN_COARSE;
 /// Block words: the middle level's best shift (integer; centre of the final 3×3).
-pub const MID: u32 = word("PLAN_MID");
+pub const MID: u32 = wgsl::PLAN_MID;
 /// Block words: the refined (sub-pixel) shift.
-pub const REFINED: u32 = word("PLAN_REFINED");
+pub const REFINED: u32 = wgsl::PLAN_REFINED;
 /// Block word: NCC at the best shift.
-pub const SCORE: u32 = word("PLAN_SCORE");
+pub const SCORE: u32 = wgsl::PLAN_SCORE;
 /// Block word: 1 accepted, 2 out of range, 3 below the threshold (0: not run).
-pub const SEARCH_STATUS: u32 = word("PLAN_SEARCH_STATUS");
+pub const SEARCH_STATUS: u32 = wgsl::PLAN_SEARCH_STATUS;
 /// Block words of the search state (copied into the plan by the layout).
-pub const SEARCH_WORDS: u32 = word("PLAN_SEARCH_WORDS");
+pub const SEARCH_WORDS: u32 = wgsl::PLAN_SEARCH_WORDS;
 /// Block words: the station's final canvas offset (after the registration and the shift).
-pub const OFFSET: u32 = word("PLAN_OFFSET");
+pub const OFFSET: u32 = wgsl::PLAN_OFFSET;
 /// Block word: the station's gain.
-pub const GAIN: u32 = word("PLAN_GAIN");
+pub const GAIN: u32 = wgsl::PLAN_GAIN;
 /// Global block words: canvas width and height.
-pub const CANVAS: u32 = word("PLAN_CANVAS");
+pub const CANVAS: u32 = wgsl::PLAN_CANVAS;
 /// Global block words: the shift added to every offset.
-pub const CANVAS_SHIFT: u32 = word("PLAN_CANVAS_SHIFT");
+pub const CANVAS_SHIFT: u32 = wgsl::PLAN_CANVAS_SHIFT;
 /// Global block word: 1 the layout fits the canvas allocated for it, 2 it does not.
-pub const LAYOUT_STATUS: u32 = word("PLAN_LAYOUT_STATUS");
+pub const LAYOUT_STATUS: u32 = wgsl::PLAN_LAYOUT_STATUS;
 /// Global block word: 0 gains not solved, 1 solved, 2 singular system, 3 gains not finite or not
 /// positive.
-pub const GAIN_STATUS: u32 = word("PLAN_GAIN_STATUS");
+pub const GAIN_STATUS: u32 = wgsl::PLAN_GAIN_STATUS;
 /// Global block word: 0 block gains not solved, 1 solved, 2 the iterations did not converge, 3 gains
 /// not finite.
-pub const BLOCK_STATUS: u32 = word("PLAN_BLOCK_STATUS");
+pub const BLOCK_STATUS: u32 = wgsl::PLAN_BLOCK_STATUS;
 
 /// Most stations one stitch takes: the gain solve keeps its normal equations in one invocation's
 /// registers (`shaders/stitch_gain_solve.wgsl`), and a long-leg or full-spine study has 2–5.
@@ -235,7 +183,7 @@ mod tests {
 
     #[test]
     fn the_words_are_the_shader_constants_and_fit_their_blocks() {
-        // Values as plan_layout.wgsl states them (a change there shows up here as a reviewable diff).
+        // Values as shaders/common/plan.wgsl states them (a change there shows up here as a reviewable diff).
         assert_eq!(
             [
                 BLOCK,
@@ -263,13 +211,5 @@ mod tests {
         // Station words after the search's, and everything inside a block.
         assert!(SEARCH_STATUS < SEARCH_WORDS && OFFSET >= SEARCH_WORDS && GAIN >= OFFSET + 2);
         assert!(GAIN < BLOCK && BLOCK_STATUS < BLOCK);
-        // Every constant the shader file declares is one Rust reads.
-        let declared: Vec<&str> = LAYOUT
-            .lines()
-            .filter_map(|l| l.strip_prefix("const "))
-            .filter_map(|l| l.split(':').next())
-            .collect();
-        assert_eq!(declared.len(), 15, "{declared:?}");
-        assert_eq!(word("PLAN_BLOCK_STATUS"), 6);
     }
 }

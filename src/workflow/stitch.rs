@@ -104,7 +104,7 @@ pub fn stitch_files(engine: &Engine, request: &StitchRequest) -> Result<(Stitche
     }
     if let Some(path) = &request.display {
         let settings = match first {
-            Some(d) => WindowSettings::from_dicom(d, 0, &WindowRequest::default())?,
+            Some(d) => WindowSettings::from_source(d, 0, &WindowRequest::default())?,
             None => WindowSettings::for_image(&result.image, &WindowRequest::default())?,
         };
         let view = window_image(engine, &result.image, &settings)?;

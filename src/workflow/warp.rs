@@ -186,6 +186,7 @@ pub fn image_center(image: &HostImage) -> [f64; 2] {
 pub fn run(engine: &Engine, image: &HostImage, request: &GeometricRequest) -> Result<HostImage> {
     let own_size = (image.width, image.height);
     let warp = |transform: Transform, inverse: bool, size: (u32, u32), border: Border| {
+        crate::ops::warp::check_border_value(border, image.format())?;
         let mut p = WarpParams::new(transform, size.0, size.1);
         p.inverse = inverse;
         p.border = border;

@@ -45,7 +45,8 @@ pub fn window_file(
     let read = read_input(input)?;
     let (stored, settings, dicom) = match &read {
         Input::Dicom(d) => {
-            let settings = WindowSettings::from_dicom(d, frame, request).map_err(with_file)?;
+            let settings =
+                WindowSettings::from_source(d.as_ref(), frame, request).map_err(with_file)?;
             (d.frame(frame)?, settings, Some(d.as_ref()))
         }
         Input::Raster(img) => {

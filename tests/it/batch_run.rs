@@ -207,7 +207,7 @@ fn multi_stage_pipeline_matches_the_ops_chained_by_hand() {
             bits: 12,
             ..Default::default()
         };
-        let settings = window::WindowSettings::from_dicom(&dicom, 0, &request).expect("settings");
+        let settings = window::WindowSettings::from_source(&dicom, 0, &request).expect("settings");
         let shown = window::window_image(&engine, &small, &settings).expect("window");
         let cp = clahe::ClaheParams {
             clip_limit: 3.0,
@@ -285,7 +285,7 @@ fn rotate_stage_matches_the_rotate_op() {
         width: Some(1200.0),
         ..Default::default()
     };
-    let settings = window::WindowSettings::from_dicom(&dicom, 0, &request).expect("settings");
+    let settings = window::WindowSettings::from_source(&dicom, 0, &request).expect("settings");
     let expected = window::window_image(&engine, &turned, &settings).expect("window");
     let got = radpipe::io::raster::read_raster(&out.path().join("mr.png")).expect("png");
     assert_eq!(got.pixels, expected.pixels);
@@ -326,7 +326,7 @@ fn match_stage_matches_the_match_op_and_uploads_its_reference_once() {
         let dicom = radpipe::io::dicom::read_dicom(src).expect("read");
         let stored = dicom.frame(0).expect("frame");
         let settings =
-            window::WindowSettings::from_dicom(&dicom, 0, &window::WindowRequest::default())
+            window::WindowSettings::from_source(&dicom, 0, &window::WindowRequest::default())
                 .expect("settings");
         let shown = window::window_image(&engine, &stored, &settings).expect("window");
         let expected = match_image(
@@ -461,7 +461,7 @@ fn segment_stage_matches_the_segmenter_and_reads_back_once_per_image() {
     let dicom = radpipe::io::dicom::read_dicom(&mr).expect("dicom");
     let stored = dicom.frame(0).expect("frame");
     let settings =
-        WindowSettings::from_dicom(&dicom, 0, &WindowRequest::default()).expect("window");
+        WindowSettings::from_source(&dicom, 0, &WindowRequest::default()).expect("window");
     for (name, image, window) in [("a_brain", &png, None), ("b_mr", &stored, Some(&settings))] {
         let expected = segmenter
             .segment(&[SegInput { image, window }])

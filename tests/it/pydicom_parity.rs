@@ -78,7 +78,7 @@ fn window_matches_pydicom_on_real_files() {
                     ..WindowRequest::default()
                 },
             };
-            let settings = WindowSettings::from_dicom(&dicom, frame, &request)
+            let settings = WindowSettings::from_source(&dicom, frame, &request)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(settings.source, source, "{name}: window source");
             assert_eq!(

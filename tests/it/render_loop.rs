@@ -3,6 +3,7 @@
 //! The last frame, read back here (test only), matches the CPU reference of the display stage.
 
 #[path = "../../examples/render_loop.rs"]
+#[allow(clippy::module_inception)]
 mod render_loop;
 
 use crate::common;

@@ -269,3 +269,26 @@ fn pipeline_on_the_shared_device_matches_cpu_with_one_upload_and_readback_per_im
         eprintln!("image {i}: {fg} foreground pixels of {}", gv.len());
     }
 }
+
+/// Two engines (each with its own wgpu instance, whose device ids can coincide) get two burn devices;
+/// clones of one engine share one. Keyed by device equality, the second engine was handed the first's
+/// burn device and its tensors lived on the wrong device.
+#[test]
+fn each_engine_gets_its_own_burn_device() {
+    let a = fresh_engine();
+    let b = fresh_engine();
+    let da = radpipe::seg::infer::burn_device(&a).expect("burn device a");
+    let db = radpipe::seg::infer::burn_device(&b).expect("burn device b");
+    let da2 = radpipe::seg::infer::burn_device(&a.clone()).expect("burn device a again");
+    assert_ne!(a.uid(), b.uid());
+    assert_ne!(
+        format!("{da:?}"),
+        format!("{db:?}"),
+        "two engines share one burn device"
+    );
+    assert_eq!(
+        format!("{da:?}"),
+        format!("{da2:?}"),
+        "one engine registered twice"
+    );
+}

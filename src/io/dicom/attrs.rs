@@ -125,6 +125,30 @@ pub(crate) fn numbers(obj: &Obj, tag: Tag) -> Option<Vec<f64>> {
     element_numbers(obj.get(tag)?)
 }
 
+/// All numeric values of `tag`, refusing a present value that is not a list of finite numbers (`NaN`,
+/// `inf`, text) instead of treating it as absent: a display or rescale attribute that cannot be read
+/// must not silently turn into a default. `name` names the attribute in the error; an empty value
+/// (Type 2) counts as absent.
+pub(crate) fn numbers_checked(obj: &Obj, tag: Tag, name: &str) -> Result<Option<Vec<f64>>, String> {
+    let Some(elem) = obj.get(tag) else {
+        return Ok(None);
+    };
+    if let Some(values) = element_numbers(elem) {
+        return Ok(Some(values));
+    }
+    match text(obj, tag) {
+        None => Ok(None),
+        Some(t) => {
+            let shown: String = t.chars().take(40).collect();
+            Err(format!(
+                "{name} ({:04X},{:04X}) is '{shown}', not a finite number",
+                tag.group(),
+                tag.element()
+            ))
+        }
+    }
+}
+
 /// The first numeric value of `tag`.
 pub(crate) fn number(obj: &Obj, tag: Tag) -> Option<f64> {
     numbers(obj, tag)?.first().copied()

@@ -82,7 +82,7 @@ pub(super) fn frame_info(obj: &Obj, n: u32, range: StoredRange) -> Result<FrameI
             ModalityLut::Table(_) => false,
         };
     Ok(FrameInfo {
-        windows: windows(obj, n),
+        windows: windows(obj, n)?,
         voi_lut: voi_lut(obj, n, voi_signed)?,
         geometry: geometry(obj, n),
         modality,
@@ -96,8 +96,17 @@ fn modality_lut(obj: &Obj, n: u32, signed: bool) -> Result<ModalityLut, String> 
                 parse_lut(item, signed).map_err(|e| format!("Modality LUT Sequence: {e}"))?;
             return Ok(ModalityLut::Table(table));
         }
-        let slope = attrs::number(src, tags::RESCALE_SLOPE);
-        let intercept = attrs::number(src, tags::RESCALE_INTERCEPT);
+        let first = |v: Option<Vec<f64>>| v.and_then(|v| v.first().copied());
+        let slope = first(attrs::numbers_checked(
+            src,
+            tags::RESCALE_SLOPE,
+            "Rescale Slope",
+        )?);
+        let intercept = first(attrs::numbers_checked(
+            src,
+            tags::RESCALE_INTERCEPT,
+            "Rescale Intercept",
+        )?);
         if slope.is_some() || intercept.is_some() {
             return Ok(ModalityLut::Rescale {
                 slope: slope.unwrap_or(1.0),
@@ -108,16 +117,16 @@ fn modality_lut(obj: &Obj, n: u32, signed: bool) -> Result<ModalityLut, String> 
     Ok(ModalityLut::IDENTITY)
 }
 
-fn windows(obj: &Obj, n: u32) -> Vec<Window> {
+fn windows(obj: &Obj, n: u32) -> Result<Vec<Window>, String> {
     for src in sources(obj, n, tags::FRAME_VOILUT_SEQUENCE) {
-        let centers = attrs::numbers(src, tags::WINDOW_CENTER);
-        let widths = attrs::numbers(src, tags::WINDOW_WIDTH);
+        let centers = attrs::numbers_checked(src, tags::WINDOW_CENTER, "Window Center")?;
+        let widths = attrs::numbers_checked(src, tags::WINDOW_WIDTH, "Window Width")?;
         if let (Some(centers), Some(widths)) = (centers, widths) {
             // An unknown function name falls back to the default, LINEAR.
             let function = attrs::text(src, tags::VOILUT_FUNCTION)
                 .and_then(|t| VoiFunction::parse(&t))
                 .unwrap_or_default();
-            return centers
+            return Ok(centers
                 .iter()
                 .zip(widths.iter())
                 .map(|(&center, &width)| Window {
@@ -125,10 +134,10 @@ fn windows(obj: &Obj, n: u32) -> Vec<Window> {
                     width,
                     function,
                 })
-                .collect();
+                .collect());
         }
     }
-    Vec::new()
+    Ok(Vec::new())
 }
 
 fn voi_lut(obj: &Obj, n: u32, signed: bool) -> Result<Option<LutTable>, String> {

@@ -14,6 +14,7 @@
 //! names the file and the problem in one line.
 
 mod attrs;
+mod codestream;
 mod frame_info;
 mod guard;
 mod open;
@@ -358,4 +359,28 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text.replace(['\n', '\r'], " ")
+}
+
+impl crate::transforms::DisplaySource for DicomImage {
+    fn origin(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+    fn frame_count(&self) -> u32 {
+        self.frames
+    }
+    fn modality_lut(&self, frame: u32) -> ModalityLut {
+        DicomImage::modality_lut(self, frame)
+    }
+    fn windows(&self, frame: u32) -> Vec<Window> {
+        DicomImage::windows(self, frame)
+    }
+    fn voi_lut(&self, frame: u32) -> Option<LutTable> {
+        DicomImage::voi_lut(self, frame)
+    }
+    fn modality_range(&self, frame: u32) -> Option<(f64, f64)> {
+        DicomImage::modality_range(self, frame)
+    }
+    fn displays_inverted(&self) -> bool {
+        self.photometric == Photometric::Monochrome1
+    }
 }

@@ -19,7 +19,7 @@ const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 
 /// Opens `path` as a DICOM file.
 pub(super) fn open(path: &Path) -> Result<DefaultDicomObject> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut file = crate::io::gate::open(path, crate::io::gate::InputKind::Image)?;
     let metadata = file.metadata().map_err(|e| Error::io(path, e))?;
     if metadata.is_dir() {
         return Err(Error::io(
@@ -67,7 +67,7 @@ fn open_bare(path: &Path, head: &[u8]) -> Result<DefaultDicomObject> {
         _ => return Err(not_dicom()),
     };
     let explicit = VR::from_binary(vr).is_some();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::io::gate::read(path, crate::io::gate::InputKind::Image)?;
     let mut stream = Vec::with_capacity(bytes.len() + 256);
     stream.extend_from_slice(b"DICM");
     match group {
@@ -124,7 +124,7 @@ fn check_lengths<R: Read + Seek>(r: &mut R, start: u64, len: u64) -> Result<(), 
 
 /// Runs a dicom-rs parse, turning a panic inside it into an error naming the file.
 fn guarded<T>(path: &Path, parse: impl FnOnce() -> T) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).map_err(|_| {
+    crate::io::contained::run(parse).ok_or_else(|| {
         Error::format(
             path,
             "the DICOM parser failed on this file (malformed data set)",

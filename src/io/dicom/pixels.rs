@@ -169,6 +169,7 @@ pub(super) fn extract(
                 // RLE codes the stored bit patterns, High Bit position included.
                 (decode_rle(path, layout, seq.fragments())?, layout.shift())
             } else {
+                check_declared_size(path, layout, seq.fragments(), ts_uid)?;
                 // Other decoders return the value in the low bits.
                 (decode_encapsulated(path, layout, pixel, meta, ts_uid)?, 0)
             };
@@ -285,6 +286,38 @@ fn convert8(bytes: impl Iterator<Item = u8>, n: usize, layout: &Layout, shift: u
     }
 }
 
+/// Refuses a compressed frame whose codestream header claims more rows or columns than the data set
+/// (see [`super::codestream`]) before a decoder allocates for the claim.
+fn check_declared_size(
+    path: &Path,
+    layout: &Layout,
+    fragments: &[Vec<u8>],
+    ts_uid: &str,
+) -> Result<()> {
+    let Some(d) = fragments
+        .iter()
+        .find(|f| !f.is_empty())
+        .and_then(|f| super::codestream::declared(f))
+    else {
+        return Ok(());
+    };
+    if d.width > layout.cols || d.height > layout.rows || d.components > 4 {
+        return Err(Error::format(
+            path,
+            format!(
+                "the {} codestream declares {}x{} pixels with {} component(s), but Columns/Rows say {}x{}; not decoded",
+                transfer_syntax_label(ts_uid),
+                d.width,
+                d.height,
+                d.components,
+                layout.cols,
+                layout.rows
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Decodes encapsulated pixel data with dicom-pixeldata.
 ///
 /// The decoder reads the image attributes from the object it is given, with dicom-rs's own accessors —
@@ -321,19 +354,17 @@ fn decode_encapsulated(
     obj.put(pixel);
     let file = obj.with_exact_meta(meta);
     let label = transfer_syntax_label(ts_uid);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        file.decode_pixel_data().map(|d| d.into_data())
-    }));
+    let outcome = crate::io::contained::run(|| file.decode_pixel_data().map(|d| d.into_data()));
     match outcome {
-        Ok(Ok(data)) => Ok(data),
-        Ok(Err(e)) => Err(Error::unsupported(
+        Some(Ok(data)) => Ok(data),
+        Some(Err(e)) => Err(Error::unsupported(
             path,
             format!(
                 "cannot decode {label} pixel data: {}",
                 super::error_chain(&e)
             ),
         )),
-        Err(_) => Err(Error::unsupported(
+        None => Err(Error::unsupported(
             path,
             format!("the {label} decoder failed on this pixel data"),
         )),

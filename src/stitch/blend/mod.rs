@@ -16,8 +16,10 @@
 
 pub mod pyramid;
 
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::{KernelId, kernels};
 use crate::gpu::workgroups_1d;
-use crate::image::{Geometry, GpuImage, PixelFormat};
+use crate::image::{Geometry, PixelFormat};
 use crate::pipeline::{Bind, Recorder, Table};
 use crate::stitch::atlas::{AtlasEntry, atlas_sample};
 use crate::{Error, Result};
@@ -77,16 +79,17 @@ impl Records<'_> {
     }
 }
 
-/// Uniform block of `shaders/stitch_blend.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-struct BlendUniform {
-    canvas_w: u32,
-    canvas_h: u32,
-    count: u32,
-    target: u32,
-    plan_base: u32,
-    _p: [u32; 3],
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_blend.wgsl`.
+    #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    struct BlendUniform = STITCH_BLEND_PARAMS {
+        canvas_w: u32,
+        canvas_h: u32,
+        count: u32,
+        station: u32,
+        plan_base: u32,
+        _p: [u32; 3],
+    }
 }
 
 /// `plan_base` of the blend and pyramid uniforms when the sizes are the uniform's own.
@@ -151,9 +154,16 @@ pub fn encode_blend_sized(
     sizing: Sizing<'_>,
 ) -> Result<GpuImage> {
     let out = f32_plane(rec, canvas[0], canvas[1])?;
-    let dummy = f32_plane(rec, 1, 1)?;
     dispatch_blend(
-        rec, "blend", atlas, records, canvas, 0, &out, &dummy, sizing,
+        rec,
+        kernels::STITCH_BLEND_BLEND,
+        atlas,
+        records,
+        canvas,
+        0,
+        &out,
+        None,
+        sizing,
     )?;
     Ok(out)
 }
@@ -180,7 +190,15 @@ pub(crate) fn place_sized(
     let value = f32_plane(rec, canvas[0], canvas[1])?;
     let mask = f32_plane(rec, canvas[0], canvas[1])?;
     dispatch_blend(
-        rec, "place", atlas, records, canvas, target, &value, &mask, sizing,
+        rec,
+        kernels::STITCH_BLEND_PLACE,
+        atlas,
+        records,
+        canvas,
+        target,
+        &value,
+        Some(&mask),
+        sizing,
     )?;
     Ok((value, mask))
 }
@@ -188,26 +206,26 @@ pub(crate) fn place_sized(
 #[allow(clippy::too_many_arguments)]
 fn dispatch_blend(
     rec: &mut Recorder<'_>,
-    entry: &str,
+    entry: KernelId,
     atlas: &GpuImage,
     records: Records<'_>,
     canvas: [u32; 2],
     target: u32,
     out: &GpuImage,
-    out2: &GpuImage,
+    out2: Option<&GpuImage>,
     sizing: Sizing<'_>,
 ) -> Result<()> {
     let count = records.count();
     if count == 0 || target >= count {
         return Err(Error::InvalidParams("blend: no such station".into()));
     }
-    let kernel = rec.engine().shaders().kernel("stitch_blend", entry)?;
+    let kernel = rec.engine().shaders().kernel(entry)?;
     let params = rec.uniform(
         &BlendUniform {
             canvas_w: canvas[0],
             canvas_h: canvas[1],
             count,
-            target,
+            station: target,
             plan_base: sizing.base(),
             _p: [0; 3],
         },
@@ -224,18 +242,16 @@ fn dispatch_blend(
     };
     let max = rec.engine().limits().max_compute_workgroups_per_dimension;
     let groups = workgroups_1d(u64::from(canvas[0]) * u64::from(canvas[1]), 256, max);
-    rec.dispatch(
-        &kernel,
-        &[
-            Bind::Pooled(&params),
-            Bind::Image(atlas),
-            table,
-            Bind::Image(out),
-            Bind::Image(out2),
-            sizing.bind(&empty),
-        ],
-        groups,
-    )
+    let mut binds = vec![
+        (0, Bind::Pooled(&params)),
+        (1, Bind::Image(atlas)),
+        (2, table),
+        (3, Bind::Image(out)),
+        (5, sizing.bind(&empty)),
+    ];
+    // Only `place` writes a second plane (the mask).
+    binds.extend(out2.map(|m| (4, Bind::Image(m))));
+    rec.dispatch(&kernel, &binds, groups)
 }
 
 fn record_field(records: &[u32], k: usize, j: usize) -> f32 {
@@ -331,14 +347,15 @@ pub fn reference_place(
     (value, mask)
 }
 
-/// Uniform block of `shaders/stitch_pack.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-struct PackUniform {
-    width: u32,
-    height: u32,
-    out_format: u32,
-    _p: u32,
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_pack.wgsl`.
+    #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    struct PackUniform = STITCH_PACK_PARAMS {
+        width: u32,
+        height: u32,
+        out_format: u32,
+        _p: u32,
+    }
 }
 
 /// Records an f32 plane → packed `format` samples (rounded to nearest, ties to even, clamped).
@@ -349,7 +366,7 @@ pub fn encode_pack(
     geometry: Geometry,
 ) -> Result<GpuImage> {
     let out = rec.alloc_image(src.width, src.height, format, geometry)?;
-    let kernel = rec.engine().shaders().kernel("stitch_pack", "pack")?;
+    let kernel = rec.engine().shaders().kernel(kernels::STITCH_PACK_PACK)?;
     let params = rec.uniform(
         &PackUniform {
             width: src.width,
@@ -364,7 +381,11 @@ pub fn encode_pack(
     let groups = workgroups_1d(words, 256, max);
     rec.dispatch(
         &kernel,
-        &[Bind::Pooled(&params), Bind::Image(src), Bind::Image(&out)],
+        &[
+            (0, Bind::Pooled(&params)),
+            (1, Bind::Image(src)),
+            (2, Bind::Image(&out)),
+        ],
         groups,
     )?;
     Ok(out)

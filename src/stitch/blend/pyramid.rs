@@ -8,23 +8,25 @@
 //! references), used only by the multi-band mode of the blend.
 
 use super::{Records, Sizing, f32_plane, place_sized};
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::{KernelId, kernels};
 use crate::gpu::workgroups_1d;
-use crate::image::GpuImage;
 use crate::pipeline::{Bind, Recorder};
 use crate::{Engine, Result};
 
-/// Uniform block of `shaders/stitch_pyramid.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-struct PyramidUniform {
-    src_w: u32,
-    src_h: u32,
-    dst_w: u32,
-    dst_h: u32,
-    has_next: u32,
-    plan_base: u32,
-    src_level: u32,
-    dst_level: u32,
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_pyramid.wgsl`.
+    #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    struct PyramidUniform = STITCH_PYRAMID_PARAMS {
+        src_w: u32,
+        src_h: u32,
+        dst_w: u32,
+        dst_h: u32,
+        has_next: u32,
+        plan_base: u32,
+        src_level: u32,
+        dst_level: u32,
+    }
 }
 
 /// The size of the next pyramid level (`⌈w/2⌉ × ⌈h/2⌉`, as cv::pyrDown).
@@ -35,17 +37,18 @@ pub fn half(size: [u32; 2]) -> [u32; 2] {
 #[allow(clippy::too_many_arguments)]
 fn dispatch_pyramid(
     rec: &mut Recorder<'_>,
-    entry: &str,
+    entry: KernelId,
     src: [u32; 2],
     dst: [u32; 2],
     has_next: bool,
-    reads: [&GpuImage; 3],
+    reads: [Option<&GpuImage>; 3],
     out: &GpuImage,
-    out2: &GpuImage,
+
+    out2: Option<&GpuImage>,
     sizing: Sizing<'_>,
     levels: [u32; 2],
 ) -> Result<()> {
-    let kernel = rec.engine().shaders().kernel("stitch_pyramid", entry)?;
+    let kernel = rec.engine().shaders().kernel(entry)?;
     let params = rec.uniform(
         &PyramidUniform {
             src_w: src[0],
@@ -62,19 +65,20 @@ fn dispatch_pyramid(
     let empty = rec.storage_table(&[], "stitch_pyramid no plan")?;
     let max = rec.engine().limits().max_compute_workgroups_per_dimension;
     let groups = workgroups_1d(u64::from(dst[0]) * u64::from(dst[1]), 256, max);
-    rec.dispatch(
-        &kernel,
-        &[
-            Bind::Pooled(&params),
-            Bind::Image(reads[0]),
-            Bind::Image(reads[1]),
-            Bind::Image(reads[2]),
-            Bind::Image(out),
-            Bind::Image(out2),
-            sizing.bind(&empty),
-        ],
-        groups,
-    )
+
+    // `down` and `up` read one plane and write one; `accumulate` writes two.
+    let mut binds = vec![
+        (0, Bind::Pooled(&params)),
+        (4, Bind::Image(out)),
+        (6, sizing.bind(&empty)),
+    ];
+    binds.extend(
+        (1..)
+            .zip(reads)
+            .filter_map(|(n, r)| r.map(|r| (n, Bind::Image(r)))),
+    );
+    binds.extend(out2.map(|o| (5, Bind::Image(o))));
+    rec.dispatch(&kernel, &binds, groups)
 }
 
 /// Records cv::pyrDown of an f32 plane.
@@ -92,10 +96,18 @@ fn down_sized(
     let s = [src.width, src.height];
     let d = half(s);
     let out = f32_plane(rec, d[0], d[1])?;
-    let dummy = f32_plane(rec, 1, 1)?;
-    let (reads, levels) = ([src, src, src], [level, level + 1]);
+    let (reads, levels) = ([Some(src), None, None], [level, level + 1]);
     dispatch_pyramid(
-        rec, "down", s, d, false, reads, &out, &dummy, sizing, levels,
+        rec,
+        kernels::STITCH_PYRAMID_DOWN,
+        s,
+        d,
+        false,
+        reads,
+        &out,
+        None,
+        sizing,
+        levels,
     )?;
     Ok(out)
 }
@@ -103,18 +115,17 @@ fn down_sized(
 /// Records pyrUp of an f32 plane to `size`.
 pub fn encode_up(rec: &mut Recorder<'_>, src: &GpuImage, size: [u32; 2]) -> Result<GpuImage> {
     let out = f32_plane(rec, size[0], size[1])?;
-    let dummy = f32_plane(rec, 1, 1)?;
     let s = [src.width, src.height];
-    let reads = [src, src, src];
+    let reads = [Some(src), None, None];
     dispatch_pyramid(
         rec,
-        "up",
+        kernels::STITCH_PYRAMID_UP,
         s,
         size,
         false,
         reads,
         &out,
-        &dummy,
+        None,
         Sizing::Fixed,
         [0, 0],
     )?;
@@ -147,13 +158,13 @@ fn accumulate_sized(
     let src_level = level + u32::from(next.is_some());
     dispatch_pyramid(
         rec,
-        "accumulate",
+        kernels::STITCH_PYRAMID_ACCUMULATE,
         [n.width, n.height],
         [g.width, g.height],
         next.is_some(),
-        [g, n, w],
+        [Some(g), Some(n), Some(w)],
         acc,
-        wsum,
+        Some(wsum),
         sizing,
         [src_level, level],
     )
@@ -179,18 +190,17 @@ fn collapse_sized(
     level: u32,
 ) -> Result<GpuImage> {
     let out = f32_plane(rec, acc.width, acc.height)?;
-    let dummy = f32_plane(rec, 1, 1)?;
     let n = next.unwrap_or(acc);
     let src_level = level + u32::from(next.is_some());
     dispatch_pyramid(
         rec,
-        "collapse",
+        kernels::STITCH_PYRAMID_COLLAPSE,
         [n.width, n.height],
         [acc.width, acc.height],
         next.is_some(),
-        [acc, wsum, n],
+        [Some(acc), Some(wsum), Some(n)],
         &out,
-        &dummy,
+        None,
         sizing,
         [src_level, level],
     )?;

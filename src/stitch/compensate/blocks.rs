@@ -19,9 +19,11 @@ use crate::stitch::layout::Placement;
 use crate::stitch::plan::{GAIN, at, plan_offsets};
 use std::sync::Arc;
 
+use crate::gpu::GpuImage;
 use crate::gpu::buffers::PooledBuffer;
+use crate::gpu::shaders::kernels;
 use crate::gpu::workgroups_1d;
-use crate::image::{Geometry, GpuImage, HostImage, PixelFormat, Pixels};
+use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
 use crate::pipeline::{Bind, Recorder, Table};
 use crate::{Error, Result};
 
@@ -146,21 +148,22 @@ pub fn relative_reach(stations: usize, max_shift: f64) -> f64 {
     2.0 * (stations.saturating_sub(1)) as f64 * (max_shift.max(0.0).ceil() + 2.0)
 }
 
-/// Uniform block of `shaders/stitch_block_gains.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct BlocksUniform {
-    count: u32,
-    station: u32,
-    keys: u32,
-    nodes: u32,
-    grids_at: u32,
-    offsets_at: u32,
-    entries_at: u32,
-    unit: f32,
-    alpha: f32,
-    beta: f32,
-    _p: [u32; 2],
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_block_gains.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct BlocksUniform = STITCH_BLOCK_GAINS_PARAMS {
+        count: u32,
+        station: u32,
+        keys: u32,
+        nodes: u32,
+        grids_at: u32,
+        offsets_at: u32,
+        entries_at: u32,
+        unit: f32,
+        alpha: f32,
+        beta: f32,
+        _p: [u32; 2],
+    }
 }
 
 /// Records the block compensation on an atlas whose stations already carry their global gains
@@ -223,9 +226,10 @@ pub fn encode_blocks(
         buffers: (&'a Table, &'a GpuImage, &'a GpuImage, &'a Table),
         sums: &'a GpuImage,
         planes: &'a GpuImage,
-    ) -> [Bind<'a>; 7] {
+        used: &[u32],
+    ) -> Vec<(u32, Bind<'a>)> {
         let (table, plan, atlas, blocks) = buffers;
-        [
+        let all = [
             Bind::Pooled(params),
             Bind::Table(table),
             Bind::Image(plan),
@@ -233,36 +237,54 @@ pub fn encode_blocks(
             Bind::Table(blocks),
             Bind::Image(sums),
             Bind::Image(planes),
-        ]
+        ];
+        // Each entry point binds the ones it reaches (a dispatch refuses any other).
+        used.iter().map(|&n| (n, all[n as usize])).collect()
     }
     let buffers = (table, plan, atlas, &blocks);
     if !keys.keys.is_empty() {
-        let kernel = shaders.kernel("stitch_block_gains", "key_sums")?;
+        let kernel = shaders.kernel(kernels::STITCH_BLOCK_GAINS_KEY_SUMS)?;
         // One workgroup per key, laid over two dimensions past the per-dimension limit.
         let groups = workgroups_1d(keys.keys.len() as u64 * 256, 256, max);
-        rec.dispatch(&kernel, &binds(&params, buffers, &sums, &planes), groups)?;
+        rec.dispatch(
+            &kernel,
+            &binds(&params, buffers, &sums, &planes, &[0, 1, 2, 3, 4, 5]),
+            groups,
+        )?;
     }
-    let kernel = shaders.kernel("stitch_block_gains", "solve_init")?;
-    rec.dispatch(&kernel, &binds(&params, buffers, &sums, &planes), [1, 1, 1])?;
-    let kernel = shaders.kernel("stitch_block_gains", "solve_steps")?;
-    for _ in 0..SOLVE_DISPATCHES {
-        rec.dispatch(&kernel, &binds(&params, buffers, &sums, &planes), [1, 1, 1])?;
-    }
-    let kernel = shaders.kernel("stitch_block_gains", "solve_finish")?;
-    rec.dispatch(&kernel, &binds(&params, buffers, &sums, &planes), [1, 1, 1])?;
-    let kernel = shaders.kernel("stitch_block_gains", "smooth_grids")?;
+    let kernel = shaders.kernel(kernels::STITCH_BLOCK_GAINS_SOLVE_INIT)?;
     rec.dispatch(
         &kernel,
-        &binds(&params, buffers, &sums, &planes),
+        &binds(&params, buffers, &sums, &planes, &[0, 1, 4, 5, 6]),
+        [1, 1, 1],
+    )?;
+    let kernel = shaders.kernel(kernels::STITCH_BLOCK_GAINS_SOLVE_STEPS)?;
+    for _ in 0..SOLVE_DISPATCHES {
+        rec.dispatch(
+            &kernel,
+            &binds(&params, buffers, &sums, &planes, &[0, 4, 5, 6]),
+            [1, 1, 1],
+        )?;
+    }
+    let kernel = shaders.kernel(kernels::STITCH_BLOCK_GAINS_SOLVE_FINISH)?;
+    rec.dispatch(
+        &kernel,
+        &binds(&params, buffers, &sums, &planes, &[0, 2, 6]),
+        [1, 1, 1],
+    )?;
+    let kernel = shaders.kernel(kernels::STITCH_BLOCK_GAINS_SMOOTH_GRIDS)?;
+    rec.dispatch(
+        &kernel,
+        &binds(&params, buffers, &sums, &planes, &[0, 2, 4, 6]),
         [count, 1, 1],
     )?;
-    let kernel = shaders.kernel("stitch_block_gains", "apply")?;
+    let kernel = shaders.kernel(kernels::STITCH_BLOCK_GAINS_APPLY)?;
     for (k, e) in entries.iter().enumerate() {
         let params = rec.uniform(&uniform(k as u32), "stitch_block_gains params")?;
         let pixels = u64::from(e.placement.width) * u64::from(e.placement.height);
         rec.dispatch(
             &kernel,
-            &binds(&params, buffers, &sums, &planes),
+            &binds(&params, buffers, &sums, &planes, &[0, 1, 3, 4, 6]),
             workgroups_1d(pixels, 256, max),
         )?;
     }

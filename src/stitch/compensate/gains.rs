@@ -11,9 +11,11 @@ use std::sync::Arc;
 
 use super::{GainModel, solve_gains};
 use crate::Result;
+use crate::gpu::GpuImage;
 use crate::gpu::buffers::PooledBuffer;
+use crate::gpu::shaders::kernels;
 use crate::gpu::workgroups_1d;
-use crate::image::{Geometry, GpuImage, PixelFormat};
+use crate::image::{Geometry, PixelFormat};
 use crate::pipeline::{Bind, Recorder, Table};
 use crate::stitch::atlas::{AtlasEntry, TableStation, shared_points};
 use crate::stitch::place::station_count;
@@ -22,16 +24,17 @@ use crate::stitch::plan::{GAIN, GAIN_STATUS, at, global, plan_offsets};
 /// Canvas points sampled for the gain statistics: every `STRIDE`-th in each direction.
 const STRIDE: i64 = 2;
 
-/// Uniform block of `shaders/stitch_gain_solve.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct SolveUniform {
-    count: u32,
-    station: u32,
-    unit: f32,
-    alpha: f32,
-    beta: f32,
-    _p: [u32; 3],
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_gain_solve.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct SolveUniform = STITCH_GAIN_SOLVE_PARAMS {
+        count: u32,
+        station: u32,
+        unit: f32,
+        alpha: f32,
+        beta: f32,
+        _p: [u32; 3],
+    }
 }
 
 /// Records the gain compensation: overlap sums, the solve, and every station's atlas samples scaled
@@ -56,43 +59,45 @@ pub fn encode_gains(
         beta: (1.0 / (model.sigma_g * model.sigma_g)) as f32,
         _p: [0; 3],
     };
+    // `solve` reads no atlas, `scale` no sums: each passes only what its entry point reaches.
     fn binds<'a>(
         params: &'a Arc<PooledBuffer>,
         table: &'a Table,
         plan: &'a GpuImage,
-        atlas: &'a GpuImage,
-        sums: &'a GpuImage,
-    ) -> [Bind<'a>; 5] {
-        [
-            Bind::Pooled(params),
-            Bind::Table(table),
-            Bind::Image(plan),
-            Bind::Image(atlas),
-            Bind::Image(sums),
-        ]
+        atlas: Option<&'a GpuImage>,
+        sums: Option<&'a GpuImage>,
+    ) -> Vec<(u32, Bind<'a>)> {
+        let mut binds = vec![
+            (0, Bind::Pooled(params)),
+            (1, Bind::Table(table)),
+            (2, Bind::Image(plan)),
+        ];
+        binds.extend(atlas.map(|a| (3, Bind::Image(a))));
+        binds.extend(sums.map(|s| (4, Bind::Image(s))));
+        binds
     }
     let shaders = rec.engine().shaders();
     let params = rec.uniform(&uniform(0), "stitch_gain_solve params")?;
-    let kernel = shaders.kernel("stitch_gain_solve", "overlap_sums")?;
+    let kernel = shaders.kernel(kernels::STITCH_GAIN_SOLVE_OVERLAP_SUMS)?;
     rec.dispatch(
         &kernel,
-        &binds(&params, table, plan, atlas, &sums),
+        &binds(&params, table, plan, Some(atlas), Some(&sums)),
         [pairs, 1, 1],
     )?;
-    let kernel = shaders.kernel("stitch_gain_solve", "solve")?;
+    let kernel = shaders.kernel(kernels::STITCH_GAIN_SOLVE_SOLVE)?;
     rec.dispatch(
         &kernel,
-        &binds(&params, table, plan, atlas, &sums),
+        &binds(&params, table, plan, None, Some(&sums)),
         [1, 1, 1],
     )?;
-    let kernel = shaders.kernel("stitch_gain_solve", "scale")?;
+    let kernel = shaders.kernel(kernels::STITCH_GAIN_SOLVE_SCALE)?;
     let max = rec.engine().limits().max_compute_workgroups_per_dimension;
     for (k, e) in entries.iter().enumerate() {
         let params = rec.uniform(&uniform(k as u32), "stitch_gain_solve params")?;
         let pixels = u64::from(e.placement.width) * u64::from(e.placement.height);
         rec.dispatch(
             &kernel,
-            &binds(&params, table, plan, atlas, &sums),
+            &binds(&params, table, plan, Some(atlas), None),
             workgroups_1d(pixels, 256, max),
         )?;
     }

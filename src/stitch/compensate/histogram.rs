@@ -15,9 +15,11 @@ use crate::stitch::layout::overlap;
 use crate::stitch::plan::{GAIN, at, plan_offsets};
 use std::sync::Arc;
 
+use crate::gpu::GpuImage;
 use crate::gpu::buffers::PooledBuffer;
+use crate::gpu::shaders::kernels;
 use crate::gpu::workgroups_1d;
-use crate::image::{Geometry, GpuImage, PixelFormat};
+use crate::image::{Geometry, PixelFormat};
 use crate::pipeline::{Bind, Recorder, Table};
 use crate::{Error, Result};
 
@@ -28,16 +30,17 @@ const STATS_WORDS: u32 = 16;
 /// Most workgroups one `count` dispatch uses (it strides over larger overlaps).
 const MAX_COUNT_GROUPS: u64 = 4096;
 
-/// Uniform block of `shaders/stitch_hist_match.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct HistUniform {
-    count: u32,
-    station: u32,
-    neighbour: u32,
-    lut_offset: i32,
-    lut_len: u32,
-    _p: [u32; 3],
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_hist_match.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct HistUniform = STITCH_HIST_MATCH_PARAMS {
+        count: u32,
+        station: u32,
+        neighbour: u32,
+        lut_offset: i32,
+        lut_len: u32,
+        _p: [u32; 3],
+    }
 }
 
 /// Refuses neighbour lists the chain cannot run: one entry per station, each neighbour earlier.
@@ -99,27 +102,30 @@ pub fn encode_histogram(
     let table_groups = [len.div_ceil(256), 1, 1];
     fn binds<'a>(
         params: &'a Arc<PooledBuffer>,
-        (table, plan, atlas, hist, tables): (
+        buffers: (
             &'a Table,
             &'a GpuImage,
             &'a GpuImage,
             &'a GpuImage,
             &'a GpuImage,
         ),
-    ) -> [Bind<'a>; 6] {
-        [
+        used: &[u32],
+    ) -> Vec<(u32, Bind<'a>)> {
+        let (table, plan, atlas, hist, tables) = buffers;
+        let all = [
             Bind::Pooled(params),
             Bind::Table(table),
             Bind::Image(plan),
             Bind::Image(atlas),
             Bind::Image(hist),
             Bind::Image(tables),
-        ]
+        ];
+        // Each entry point binds the ones it reaches (a dispatch refuses any other).
+        used.iter().map(|&n| (n, all[n as usize])).collect()
     }
     let buffers = (table, plan, atlas, &hist, &tables);
     for (i, &nb) in neighbours.iter().enumerate() {
         let params = rec.uniform(&uniform(i, nb), "stitch_hist_match params")?;
-        let binds = binds(&params, buffers);
         if let Some(j) = nb {
             rec.encoder().clear_buffer(hist.buffer.buffer(), 0, None);
             // Enough invocations for the nominal overlap grown by the search's reach; the kernel
@@ -130,24 +136,32 @@ pub fn encode_histogram(
                 |r| ((r[2] - r[0] + grow) * (r[3] - r[1] + grow)) as u64,
             );
             let groups = points.div_ceil(256).clamp(1, MAX_COUNT_GROUPS) as u32;
-            let count_kernel = shaders.kernel("stitch_hist_match", "count")?;
-            rec.dispatch(&count_kernel, &binds, [groups, 1, 1])?;
-            let cdf = shaders.kernel("stitch_hist_match", "cdf")?;
-            rec.dispatch(&cdf, &binds, [1, 1, 1])?;
+            let count_kernel = shaders.kernel(kernels::STITCH_HIST_MATCH_COUNT)?;
+            rec.dispatch(
+                &count_kernel,
+                &binds(&params, buffers, &[0, 1, 2, 3, 4, 5]),
+                [groups, 1, 1],
+            )?;
+            let cdf = shaders.kernel(kernels::STITCH_HIST_MATCH_CDF)?;
+            rec.dispatch(&cdf, &binds(&params, buffers, &[0, 4, 5]), [1, 1, 1])?;
         }
-        let map = shaders.kernel("stitch_hist_match", "map")?;
-        rec.dispatch(&map, &binds, table_groups)?;
+        let map = shaders.kernel(kernels::STITCH_HIST_MATCH_MAP)?;
+        rec.dispatch(&map, &binds(&params, buffers, &[0, 4, 5]), table_groups)?;
     }
     let params = rec.uniform(&uniform(0, None), "stitch_hist_match params")?;
-    let gain_of = shaders.kernel("stitch_hist_match", "gain_of")?;
-    rec.dispatch(&gain_of, &binds(&params, buffers), [count as u32, 1, 1])?;
-    let apply = shaders.kernel("stitch_hist_match", "apply")?;
+    let gain_of = shaders.kernel(kernels::STITCH_HIST_MATCH_GAIN_OF)?;
+    rec.dispatch(
+        &gain_of,
+        &binds(&params, buffers, &[0, 1, 2, 3, 5]),
+        [count as u32, 1, 1],
+    )?;
+    let apply = shaders.kernel(kernels::STITCH_HIST_MATCH_APPLY)?;
     for (k, e) in entries.iter().enumerate() {
         let params = rec.uniform(&uniform(k, None), "stitch_hist_match params")?;
         let pixels = u64::from(e.placement.width) * u64::from(e.placement.height);
         rec.dispatch(
             &apply,
-            &binds(&params, buffers),
+            &binds(&params, buffers, &[0, 1, 3, 5]),
             workgroups_1d(pixels, 256, max),
         )?;
     }

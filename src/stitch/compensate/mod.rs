@@ -26,8 +26,10 @@ pub mod blocks;
 pub mod gains;
 pub mod histogram;
 
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
 use crate::gpu::workgroups_1d;
-use crate::image::{GpuImage, HostImage, PixelFormat};
+use crate::image::{HostImage, PixelFormat};
 use crate::ops::histmatch::reference_lut;
 use crate::ops::histogram::reference_cdf;
 use crate::pipeline::{Bind, Recorder};
@@ -283,18 +285,19 @@ pub fn effective_gain(values: &[f32], c: &Correction) -> f64 {
     if a > 0.0 { b / a } else { 1.0 }
 }
 
-/// Uniform block of `shaders/stitch_gain.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-struct GainUniform {
-    width: u32,
-    height: u32,
-    in_format: u32,
-    dst_offset: u32,
-    blocks_x: u32,
-    blocks_y: u32,
-    lut_offset: i32,
-    lut_len: u32,
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_gain.wgsl`.
+    #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    struct GainUniform = STITCH_GAIN_PARAMS {
+        width: u32,
+        height: u32,
+        in_format: u32,
+        dst_offset: u32,
+        blocks_x: u32,
+        blocks_y: u32,
+        lut_offset: i32,
+        lut_len: u32,
+    }
 }
 
 /// Records `station` (packed samples) → f32 into `atlas` at word `dst_offset`, corrected.
@@ -322,7 +325,7 @@ pub fn encode_apply(
                 return Err(Error::InvalidParams("gain grid size mismatch".into()));
             }
             (
-                "gain",
+                kernels::STITCH_GAIN_GAIN,
                 GainUniform {
                     width: station.width,
                     height: station.height,
@@ -337,7 +340,7 @@ pub fn encode_apply(
             )
         }
         Correction::Lut { offset, table } => (
-            "lut",
+            kernels::STITCH_GAIN_LUT,
             GainUniform {
                 width: station.width,
                 height: station.height,
@@ -352,7 +355,7 @@ pub fn encode_apply(
         ),
     };
     let bytes: Vec<u8> = words.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let kernel = rec.engine().shaders().kernel("stitch_gain", entry)?;
+    let kernel = rec.engine().shaders().kernel(entry)?;
     let params = rec.uniform(&u, "stitch_gain params")?;
     let table = rec.storage_table(&bytes, "stitch_gain table")?;
     let max = rec.engine().limits().max_compute_workgroups_per_dimension;
@@ -360,10 +363,10 @@ pub fn encode_apply(
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&params),
-            Bind::Image(station),
-            Bind::Table(&table),
-            Bind::Image(atlas),
+            (0, Bind::Pooled(&params)),
+            (1, Bind::Image(station)),
+            (2, Bind::Table(&table)),
+            (3, Bind::Image(atlas)),
         ],
         groups,
     )

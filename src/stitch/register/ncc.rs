@@ -15,44 +15,47 @@
 //! silently. The levels, the choice between them and the acceptance are recorded for all pairs at
 //! once by [`super::search`]; this file scores one grid.
 
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::kernels;
 use crate::gpu::workgroups_1d;
-use crate::image::{Geometry, GpuImage, PixelFormat};
+use crate::image::{Geometry, PixelFormat};
 use crate::pipeline::{Bind, Recorder};
 use crate::stitch::atlas::{AtlasEntry, atlas_sample};
 use crate::{Error, Result};
 
-/// Uniform block of `shaders/stitch_ncc.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-struct NccUniform {
-    t_x0: f32,
-    t_y0: f32,
-    t_stride: f32,
-    mean_a: f32,
-    t_nx: u32,
-    t_ny: u32,
-    c_nx: u32,
-    c_ny: u32,
-    c_x0: f32,
-    c_y0: f32,
-    c_step: f32,
-    mean_b: f32,
-    scale: f32,
-    origin_slot: i32,
-    a_corr_slot: i32,
-    _p0: f32,
-    a_off: u32,
-    a_w: u32,
-    a_h: u32,
-    chunks: u32,
-    a_m0: [f32; 4],
-    a_m1: [f32; 4],
-    b_off: u32,
-    b_w: u32,
-    b_h: u32,
-    chunk_rows: u32,
-    b_m0: [f32; 4],
-    b_m1: [f32; 4],
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_ncc.wgsl`.
+    #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    struct NccUniform = STITCH_NCC_PARAMS {
+        t_x0: f32,
+        t_y0: f32,
+        t_stride: f32,
+        mean_a: f32,
+        t_nx: u32,
+        t_ny: u32,
+        c_nx: u32,
+        c_ny: u32,
+        c_x0: f32,
+        c_y0: f32,
+        c_step: f32,
+        mean_b: f32,
+        scale: f32,
+        origin_slot: i32,
+        a_corr_slot: i32,
+        _p0: f32,
+        a_off: u32,
+        a_w: u32,
+        a_h: u32,
+        chunks: u32,
+        a_m0: [f32; 4],
+        a_m1: [f32; 4],
+        b_off: u32,
+        b_w: u32,
+        b_h: u32,
+        chunk_rows: u32,
+        b_m0: [f32; 4],
+        b_m1: [f32; 4],
+    }
 }
 
 /// The canvas points scored: `(x0 + i·stride, y0 + j·stride)` for `i < nx`, `j < ny`.
@@ -216,16 +219,20 @@ pub fn encode_scores_chained(
         Some(s) => Bind::Image(s.state),
         None => Bind::Table(&no_state),
     };
+    let kernel = shaders.kernel(kernels::STITCH_NCC_NCC)?;
     let binds = [
-        Bind::Pooled(&params),
-        Bind::Image(atlas),
-        Bind::Image(&scores),
-        state,
-        Bind::Image(&partials),
+        (0, Bind::Pooled(&params)),
+        (1, Bind::Image(atlas)),
+        (3, state),
+        (4, Bind::Image(&partials)),
     ];
-    let kernel = shaders.kernel("stitch_ncc", "ncc")?;
     rec.dispatch(&kernel, &binds, workgroups_1d(groups_total, 1, max))?;
-    let kernel = shaders.kernel("stitch_ncc", "ncc_reduce")?;
+    let kernel = shaders.kernel(kernels::STITCH_NCC_NCC_REDUCE)?;
+    let binds = [
+        (0, Bind::Pooled(&params)),
+        (2, Bind::Image(&scores)),
+        (4, Bind::Image(&partials)),
+    ];
     rec.dispatch(&kernel, &binds, workgroups_1d(c.count() as u64, 64, max))?;
     Ok(scores)
 }

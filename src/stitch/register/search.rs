@@ -17,7 +17,9 @@ use super::ncc::{
     Candidates, NccPair, StateSlots, Template, encode_scores_chained, parabolic_peak,
     reference_scores_chained, slot_word, template,
 };
-use crate::image::{Geometry, GpuImage, PixelFormat};
+use crate::gpu::GpuImage;
+use crate::gpu::shaders::{KernelId, kernels};
+use crate::image::{Geometry, PixelFormat};
 use crate::pipeline::{Bind, Recorder};
 use crate::stitch::atlas::AtlasEntry;
 use crate::stitch::plan::{BLOCK, COARSE, CORR, MID, REFINED, SCORE, SEARCH_STATUS};
@@ -117,28 +119,30 @@ pub fn levels(overlap: [f64; 4], max_shift: f64) -> Option<Levels> {
     })
 }
 
-/// Uniform block of `shaders/stitch_ncc_pick.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PickUniform {
-    c_x0: f32,
-    c_y0: f32,
-    c_step: f32,
-    origin_slot: i32,
-    c_nx: u32,
-    c_ny: u32,
-    out_slot: u32,
-    _p0: u32,
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_ncc_pick.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct PickUniform = STITCH_NCC_PICK_PICK_PARAMS {
+        c_x0: f32,
+        c_y0: f32,
+        c_step: f32,
+        origin_slot: i32,
+        c_nx: u32,
+        c_ny: u32,
+        out_slot: u32,
+        _p0: u32,
+    }
 }
 
-/// Uniform block of `shaders/stitch_ncc_finish.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct FinishUniform {
-    reach: f32,
-    min_score: f32,
-    slot: u32,
-    _p0: u32,
+crate::wgsl_struct! {
+    /// Uniform block of `shaders/stitch_ncc_finish.wgsl`.
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct FinishUniform = STITCH_NCC_FINISH_FINISH_PARAMS {
+        reach: f32,
+        min_score: f32,
+        slot: u32,
+        _p0: u32,
+    }
 }
 
 fn encode_pick(
@@ -159,7 +163,7 @@ fn encode_pick(
         out_slot: out,
         _p0: 0,
     };
-    dispatch_one(rec, "stitch_ncc_pick", "pick", &u, scores, state)
+    dispatch_one(rec, kernels::STITCH_NCC_PICK_PICK, &u, scores, state)
 }
 
 fn encode_finish(
@@ -176,27 +180,26 @@ fn encode_finish(
         slot: block,
         _p0: 0,
     };
-    dispatch_one(rec, "stitch_ncc_finish", "finish", &u, scores, state)
+    dispatch_one(rec, kernels::STITCH_NCC_FINISH_FINISH, &u, scores, state)
 }
 
 /// One workgroup of a search step: (uniform, a level's scores, the state), as both step shaders
 /// bind them.
 fn dispatch_one<T: bytemuck::Pod>(
     rec: &mut Recorder<'_>,
-    shader: &str,
-    entry: &str,
+    id: KernelId,
     uniform: &T,
     scores: &GpuImage,
     state: &GpuImage,
 ) -> Result<()> {
-    let kernel = rec.engine().shaders().kernel(shader, entry)?;
-    let params = rec.uniform(uniform, &format!("{shader} params"))?;
+    let kernel = rec.engine().shaders().kernel(id)?;
+    let params = rec.uniform(uniform, &format!("{} params", id.info().shader().name))?;
     rec.dispatch(
         &kernel,
         &[
-            Bind::Pooled(&params),
-            Bind::Image(scores),
-            Bind::Image(state),
+            (0, Bind::Pooled(&params)),
+            (1, Bind::Image(scores)),
+            (2, Bind::Image(state)),
         ],
         [1, 1, 1],
     )

@@ -8,7 +8,8 @@
 pub mod compensate;
 
 use compensate::{StationSamples, corrections};
-use radpipe::image::{GpuImage, PixelFormat, Pixels};
+use radpipe::gpu::GpuImage;
+use radpipe::image::{PixelFormat, Pixels};
 use radpipe::pipeline::Recorder;
 use radpipe::stitch::Station;
 use radpipe::stitch::atlas::AtlasEntry;

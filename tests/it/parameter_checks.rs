@@ -1,0 +1,106 @@
+//! Values that used to be replaced silently by a default: a file's Window Center/Width or Rescale
+//! Slope/Intercept that is `NaN`, `inf` or text, and command-line numbers out of their range
+//! (`--bands 0`, `--min-ncc NaN`, a `--border-value` outside the image's sample range). Each is now
+//! refused with one line naming the attribute or argument.
+
+use std::path::{Path, PathBuf};
+
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+
+use crate::common::cli::{radpipe, s, stderr};
+use crate::common::repo_path;
+
+fn with_value(dir: &Path, tag: dicom_core::Tag, value: &str) -> PathBuf {
+    let mut obj = dicom_object::open_file(repo_path("data/demo/ct_small.dcm")).expect("open");
+    obj.put(DataElement::new(tag, VR::DS, PrimitiveValue::from(value)));
+    let out = dir.join(format!(
+        "ct_{:04x}_{}.dcm",
+        tag.element(),
+        value.replace(' ', "_")
+    ));
+    obj.write_to_file(&out).expect("write");
+    out
+}
+
+fn assert_refused(args: &[&str], says: &[&str]) {
+    let o = radpipe(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    for s in says {
+        assert!(err.contains(s), "{args:?}: '{s}' not in {err}");
+    }
+}
+
+#[test]
+fn unreadable_window_and_rescale_values_are_refused_not_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("o.png");
+    for (tag, name) in [
+        (tags::WINDOW_WIDTH, "Window Width"),
+        (tags::WINDOW_CENTER, "Window Center"),
+        (tags::RESCALE_SLOPE, "Rescale Slope"),
+        (tags::RESCALE_INTERCEPT, "Rescale Intercept"),
+    ] {
+        for value in ["NaN", "inf", "-inf", "wide"] {
+            let file = with_value(dir.path(), tag, value);
+            let name_of_file = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("name")
+                .to_string();
+            assert_refused(
+                &["window", s(&file), "-o", s(&out)],
+                &[name, "not a finite number", &name_of_file],
+            );
+        }
+    }
+    assert!(!out.exists());
+}
+
+#[test]
+fn out_of_range_stitch_and_warp_numbers_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = |n: u32| repo_path(&format!("data/demo/stitch_station{n}.dcm"));
+    let (a, b) = (st(1), st(2));
+    let out = dir.path().join("o.png");
+    assert_refused(
+        &[
+            "stitch",
+            s(&a),
+            s(&b),
+            "-o",
+            s(&out),
+            "--blend",
+            "multiband",
+            "--bands",
+            "0",
+        ],
+        &["--bands"],
+    );
+    for v in ["NaN", "1.5", "-2"] {
+        let arg = format!("--min-ncc={v}");
+        assert_refused(
+            &["stitch", s(&a), s(&b), "-o", s(&out), &arg],
+            &["--min-ncc"],
+        );
+    }
+    let png = repo_path("data/demo/brain_mid_sagittal.png");
+    for v in ["300", "-1"] {
+        let arg = format!("--border-value={v}");
+        assert_refused(
+            &[
+                "warp",
+                s(&png),
+                "-o",
+                s(&out),
+                "--matrix",
+                "1,0,5,0,1,5",
+                &arg,
+            ],
+            &["border value", "u8"],
+        );
+    }
+    assert!(!out.exists());
+}
