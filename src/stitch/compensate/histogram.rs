@@ -9,7 +9,7 @@
 //! model is [`super`]'s `histogram` (the same neighbours, nearest samples, table rules);
 //! [`reference_histogram`] is the same steps on the CPU with the shader's f32 placement arithmetic.
 
-use super::{Correction, effective_gain, lut_domain, matched_table};
+use super::{Correction, effective_gain, lut_domain, reference_matched_table};
 use crate::stitch::atlas::{AtlasEntry, TableStation, shared_points};
 use crate::stitch::layout::overlap;
 use crate::stitch::plan::{GAIN, at, plan_offsets};
@@ -211,7 +211,9 @@ pub fn reference_histogram(
             sum_img += f64::from(a);
             sum_ref += f64::from(mapped);
         }
-        tables.push(matched_table(&h_img, &h_ref, sum_img, sum_ref, offset));
+        tables.push(reference_matched_table(
+            &h_img, &h_ref, sum_img, sum_ref, offset,
+        ));
     }
     for (k, st) in stations.iter().enumerate() {
         let start = st.atlas as usize;

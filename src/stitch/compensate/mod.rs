@@ -226,7 +226,7 @@ pub fn lut_domain(format: PixelFormat) -> Result<(i32, usize)> {
 /// beyond them lines of the overlap's mean ratio through the first and last occupied bin's values;
 /// the identity when the overlap is empty. The table rule of the histogram model's CPU reference
 /// ([`histogram::reference_histogram`]; the tests' f64 oracle uses it too).
-pub fn matched_table(
+pub fn reference_matched_table(
     h_img: &[u32],
     h_ref: &[u32],
     sum_img: f64,

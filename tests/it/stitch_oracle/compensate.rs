@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use radpipe::image::PixelFormat;
 use radpipe::stitch::compensate::{
     Compensation, Correction, GainModel, block_grid, effective_gain, eight_bit_unit, lut_domain,
-    matched_table, smooth, solve_gains,
+    reference_matched_table, smooth, solve_gains,
 };
 use radpipe::stitch::layout::{Placement, overlap};
 use radpipe::{Error, Result};
@@ -234,7 +234,9 @@ fn histogram_luts(
                 sum_ref += f64::from(mapped);
             }
         }
-        tables.push(matched_table(&h_img, &h_ref, sum_img, sum_ref, offset));
+        tables.push(reference_matched_table(
+            &h_img, &h_ref, sum_img, sum_ref, offset,
+        ));
     }
     Ok(tables
         .into_iter()
