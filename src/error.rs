@@ -60,9 +60,9 @@ pub enum Error {
     /// The device reported an error (validation, out of memory, device lost, map failure).
     #[error("GPU error: {0}")]
     Gpu(String),
-    /// Stations that cannot be stitched together (see [`crate::stitch::StitchError`]).
+    /// Stations that cannot be stitched together (see [`StitchError`]).
     #[error("stitch: {0}")]
-    Stitch(crate::stitch::StitchError),
+    Stitch(StitchError),
 }
 
 impl Error {
@@ -107,3 +107,88 @@ impl Error {
 
 /// Result with radpipe's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a set of stations cannot be stitched (re-exported as `radpipe::stitch::StitchError`; it lives
+/// here, at the bottom of the import layers, so that `Error` imports nothing above it).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StitchError {
+    /// Fewer than two stations.
+    #[error("stitching needs at least two stations, got {0}")]
+    TooFewStations(usize),
+    /// More stations than the GPU stitch solves for (its gain system lives in one invocation).
+    #[error("stitching takes at most {limit} stations, got {count}")]
+    TooManyStations {
+        /// Stations given.
+        count: usize,
+        /// The most one stitch takes.
+        limit: usize,
+    },
+    /// Stations of different modalities.
+    #[error("stations differ in modality: {first} is {a}, {other} is {b}")]
+    MixedModality {
+        /// First station.
+        first: String,
+        /// Its modality.
+        a: String,
+        /// The station that differs.
+        other: String,
+        /// Its modality.
+        b: String,
+    },
+    /// Stations of different photometric interpretations.
+    #[error("stations differ in photometric interpretation: {first} is {a}, {other} is {b}")]
+    MixedPhotometric {
+        /// First station.
+        first: String,
+        /// Its interpretation.
+        a: String,
+        /// The station that differs.
+        other: String,
+        /// Its interpretation.
+        b: String,
+    },
+    /// Stations with different sample formats.
+    #[error("stations differ in sample format: {first} is {a}, {other} is {b}")]
+    MixedFormat {
+        /// First station.
+        first: String,
+        /// Its format.
+        a: String,
+        /// The station that differs.
+        other: String,
+        /// Its format.
+        b: String,
+    },
+    /// Neither offsets nor complete geometry.
+    #[error(
+        "{station} has no geometry (Image Position/Orientation Patient and Pixel Spacing) and no --offsets were given: cannot place the stations"
+    )]
+    NoPlacement {
+        /// The station lacking geometry.
+        station: String,
+    },
+    /// Offsets given for a different number of stations.
+    #[error("{given} offsets given for {stations} stations")]
+    OffsetCount {
+        /// Offsets given.
+        given: usize,
+        /// Stations.
+        stations: usize,
+    },
+    /// A station overlaps none of the stations before it.
+    #[error("{station} does not overlap any earlier station (placed at {x:.1},{y:.1})")]
+    NoOverlap {
+        /// The station.
+        station: String,
+        /// Its offset on the canvas.
+        x: f64,
+        /// Its offset on the canvas.
+        y: f64,
+    },
+}
+
+impl From<StitchError> for Error {
+    fn from(e: StitchError) -> Self {
+        Error::Stitch(e)
+    }
+}

@@ -37,6 +37,7 @@ pub use compensate::Compensation;
 pub use layout::{Layout, Placement};
 pub use pipeline::{StationReport, StitchParams, Stitched, stitch};
 
+pub use crate::error::StitchError;
 use crate::image::HostImage;
 
 /// One station to stitch: its stored values (with geometry when the file had it) and what must agree
@@ -62,89 +63,5 @@ impl Station {
             modality: None,
             photometric: None,
         }
-    }
-}
-
-/// Why a set of stations cannot be stitched.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StitchError {
-    /// Fewer than two stations.
-    #[error("stitching needs at least two stations, got {0}")]
-    TooFewStations(usize),
-    /// More stations than the GPU stitch solves for (its gain system lives in one invocation).
-    #[error("stitching takes at most {limit} stations, got {count}")]
-    TooManyStations {
-        /// Stations given.
-        count: usize,
-        /// The most one stitch takes.
-        limit: usize,
-    },
-    /// Stations of different modalities.
-    #[error("stations differ in modality: {first} is {a}, {other} is {b}")]
-    MixedModality {
-        /// First station.
-        first: String,
-        /// Its modality.
-        a: String,
-        /// The station that differs.
-        other: String,
-        /// Its modality.
-        b: String,
-    },
-    /// Stations of different photometric interpretations.
-    #[error("stations differ in photometric interpretation: {first} is {a}, {other} is {b}")]
-    MixedPhotometric {
-        /// First station.
-        first: String,
-        /// Its interpretation.
-        a: String,
-        /// The station that differs.
-        other: String,
-        /// Its interpretation.
-        b: String,
-    },
-    /// Stations with different sample formats.
-    #[error("stations differ in sample format: {first} is {a}, {other} is {b}")]
-    MixedFormat {
-        /// First station.
-        first: String,
-        /// Its format.
-        a: String,
-        /// The station that differs.
-        other: String,
-        /// Its format.
-        b: String,
-    },
-    /// Neither offsets nor complete geometry.
-    #[error(
-        "{station} has no geometry (Image Position/Orientation Patient and Pixel Spacing) and no --offsets were given: cannot place the stations"
-    )]
-    NoPlacement {
-        /// The station lacking geometry.
-        station: String,
-    },
-    /// Offsets given for a different number of stations.
-    #[error("{given} offsets given for {stations} stations")]
-    OffsetCount {
-        /// Offsets given.
-        given: usize,
-        /// Stations.
-        stations: usize,
-    },
-    /// A station overlaps none of the stations before it.
-    #[error("{station} does not overlap any earlier station (placed at {x:.1},{y:.1})")]
-    NoOverlap {
-        /// The station.
-        station: String,
-        /// Its offset on the canvas.
-        x: f64,
-        /// Its offset on the canvas.
-        y: f64,
-    },
-}
-
-impl From<StitchError> for crate::Error {
-    fn from(e: StitchError) -> Self {
-        crate::Error::Stitch(e)
     }
 }
