@@ -195,6 +195,27 @@ pub fn round_to_output(y: f64, out_max: f64) -> f64 {
     (y + 0.5).floor().clamp(0.0, out_max)
 }
 
+/// Where a display pipeline's inputs come from, per frame: what a window/level op needs to know about
+/// an image's stored values without knowing the file format they came in. `io::dicom::DicomImage`
+/// implements it from the file's attributes; the op (`ops::window`) only sees this trait, so ops never
+/// import the file readers.
+pub trait DisplaySource {
+    /// Where the values came from, for error messages (a file path), if anywhere.
+    fn origin(&self) -> Option<&std::path::Path>;
+    /// Number of frames.
+    fn frame_count(&self) -> u32;
+    /// The Modality LUT of frame `frame`.
+    fn modality_lut(&self, frame: u32) -> ModalityLut;
+    /// Every window of frame `frame`, in the source's order (empty when it has none).
+    fn windows(&self, frame: u32) -> Vec<Window>;
+    /// The VOI LUT table of frame `frame`, if any.
+    fn voi_lut(&self, frame: u32) -> Option<LutTable>;
+    /// Smallest and largest modality value of frame `frame` (computed only when no window applies).
+    fn modality_range(&self, frame: u32) -> Option<(f64, f64)>;
+    /// Whether the minimum value is meant to be displayed as white (MONOCHROME1).
+    fn displays_inverted(&self) -> bool;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,25 +275,4 @@ mod tests {
         assert_eq!(t.lookup(7.0), 30.0);
         assert_eq!(t.max_value(), 4095.0);
     }
-}
-
-/// Where a display pipeline's inputs come from, per frame: what a window/level op needs to know about
-/// an image's stored values without knowing the file format they came in. `io::dicom::DicomImage`
-/// implements it from the file's attributes; the op (`ops::window`) only sees this trait, so ops never
-/// import the file readers.
-pub trait DisplaySource {
-    /// Where the values came from, for error messages (a file path), if anywhere.
-    fn origin(&self) -> Option<&std::path::Path>;
-    /// Number of frames.
-    fn frame_count(&self) -> u32;
-    /// The Modality LUT of frame `frame`.
-    fn modality_lut(&self, frame: u32) -> ModalityLut;
-    /// Every window of frame `frame`, in the source's order (empty when it has none).
-    fn windows(&self, frame: u32) -> Vec<Window>;
-    /// The VOI LUT table of frame `frame`, if any.
-    fn voi_lut(&self, frame: u32) -> Option<LutTable>;
-    /// Smallest and largest modality value of frame `frame` (computed only when no window applies).
-    fn modality_range(&self, frame: u32) -> Option<(f64, f64)>;
-    /// Whether the minimum value is meant to be displayed as white (MONOCHROME1).
-    fn displays_inverted(&self) -> bool;
 }

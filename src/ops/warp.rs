@@ -313,9 +313,19 @@ fn format_matrix(t: &Transform) -> String {
     };
     let text: Vec<String> = m[..rows]
         .iter()
-        .map(|r| format!("{},{},{}", r[0], r[1], r[2]))
+        .map(|r| format!("{},{},{}", short(r[0]), short(r[1]), short(r[2])))
         .collect();
     format!("[{}]", text.join("; "))
+}
+
+/// A matrix entry for a message: plain below 1e9, else in exponent form, so a huge entry does not
+/// print as a 300-digit number.
+fn short(v: f64) -> String {
+    if v.is_finite() && (v == 0.0 || (1e-6..1e9).contains(&v.abs())) {
+        format!("{}", (v * 1e9).round() / 1e9)
+    } else {
+        format!("{v:.6e}")
+    }
 }
 
 /// The geometry of a warped image, given the destination → source map `map` (pixel coordinates).
@@ -927,6 +937,17 @@ mod tests {
                 assert_eq!(a, b, "{m:?}");
             }
         }
+    }
+
+    #[test]
+    fn matrices_in_messages_stay_short() {
+        let t = Transform::Affine([[1e300, 2e300, 0.5], [1.0 / 3.0, 4e-12, 0.0]]);
+        let text = format_matrix(&t);
+        assert!(text.len() < 120, "{text}");
+        assert!(
+            text.contains("1.000000e300") && text.contains("0.333333333"),
+            "{text}"
+        );
     }
 
     #[test]

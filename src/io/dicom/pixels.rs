@@ -170,6 +170,7 @@ pub(super) fn extract(
                 (decode_rle(path, layout, seq.fragments())?, layout.shift())
             } else {
                 check_declared_size(path, layout, seq.fragments(), ts_uid)?;
+                refuse_undecodable(path, layout, ts_uid)?;
                 // Other decoders return the value in the low bits.
                 (decode_encapsulated(path, layout, pixel, meta, ts_uid)?, 0)
             };
@@ -284,6 +285,28 @@ fn convert8(bytes: impl Iterator<Item = u8>, n: usize, layout: &Layout, shift: u
                 .collect(),
         )
     }
+}
+
+/// Transfer syntaxes this build has no decoder for, refused with what to do instead of the codec
+/// registry's bare "Unsupported TransferSyntax". JPEG-LS needs CharLS (a C++ library radpipe does not
+/// build); jpeg-decoder, the pure-Rust JPEG decoder, reads 8-bit lossy JPEG only, so the 12-bit JPEG
+/// Extended process fails inside it.
+fn refuse_undecodable(path: &Path, layout: &Layout, ts_uid: &str) -> Result<()> {
+    let why = match ts_uid {
+        "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81" => {
+            "radpipe has no JPEG-LS decoder (CharLS is not built in); decompress it first, e.g. with \
+             dcmtk's `dcmdjpls in.dcm out.dcm`"
+        }
+        "1.2.840.10008.1.2.4.51" if layout.bits_stored > 8 => {
+            "radpipe's JPEG decoder reads 8-bit lossy JPEG only, not 12-bit JPEG Extended; decompress \
+             it first, e.g. with dcmtk's `dcmdjpeg in.dcm out.dcm`"
+        }
+        _ => return Ok(()),
+    };
+    Err(Error::unsupported(
+        path,
+        format!("{} pixel data: {why}", transfer_syntax_label(ts_uid)),
+    ))
 }
 
 /// Refuses a compressed frame whose codestream header claims more rows or columns than the data set
@@ -412,6 +435,21 @@ mod tests {
             high_bit,
             signed,
         }
+    }
+
+    #[test]
+    fn jpeg_ls_and_12_bit_jpeg_are_refused_with_what_to_do() {
+        let p = Path::new("x.dcm");
+        for ts in ["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"] {
+            let e = refuse_undecodable(p, &layout(16, 15, false), ts).expect_err("JPEG-LS");
+            assert!(e.to_string().contains("dcmdjpls"), "{e}");
+            assert!(e.to_string().contains("x.dcm"), "{e}");
+        }
+        let e = refuse_undecodable(p, &layout(12, 11, false), "1.2.840.10008.1.2.4.51")
+            .expect_err("12-bit JPEG");
+        assert!(e.to_string().contains("dcmdjpeg"), "{e}");
+        assert!(refuse_undecodable(p, &layout(8, 7, false), "1.2.840.10008.1.2.4.51").is_ok());
+        assert!(refuse_undecodable(p, &layout(16, 15, false), "1.2.840.10008.1.2.4.90").is_ok());
     }
 
     #[test]
