@@ -12,7 +12,7 @@
 
 use super::Station;
 use super::atlas::{AtlasEntry, station_table};
-use super::blend::pyramid::multiband;
+use super::blend::pyramid::{max_bands, multiband};
 use super::blend::{BlendMode, Records, Sizing, encode_blend_sized, encode_pack};
 use super::compensate::blocks::{block_keys, encode_blocks, relative_reach};
 use super::compensate::gains::encode_gains;
@@ -407,7 +407,10 @@ fn stitch_on_gpu(engine: &Engine, atlas: &GpuImage, job: &GpuJob<'_>) -> Result<
         }
         BlendMode::Multiband => {
             rec.submit()?;
-            let out = multiband(engine, atlas, records, max_canvas, job.bands, sizing)?;
+            // As many levels as the nominal canvas allows, not the larger bound the planes are
+            // allocated at: without registration that is the canvas itself.
+            let bands = job.bands.min(max_bands(job.canvas));
+            let out = multiband(engine, atlas, records, max_canvas, bands, sizing)?;
             rec = Recorder::new(engine);
             out
         }

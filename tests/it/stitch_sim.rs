@@ -521,3 +521,35 @@ fn assert_matches_host(case: &str, compensate: Compensation, gpu: &Stitched, hos
     );
     assert_eq!(a.geometry, b.geometry, "{case}: geometry");
 }
+
+/// A canvas whose narrow side is just under a power of two (three 52-px-wide stations: 60 px), where
+/// the canvas bound the GPU planes are allocated at (66 px) would allow one pyramid level more than
+/// the canvas itself: multi-band blending without registration still uses the canvas's level count,
+/// so it matches the host path as on the wide simulations.
+#[test]
+fn multiband_on_a_narrow_canvas_matches_the_host_path() {
+    let seed = common::seed("multiband_on_a_narrow_canvas_matches_the_host_path");
+    let narrow: Vec<SimStation> = specs()
+        .into_iter()
+        .map(|s| SimStation { width: 52, ..s })
+        .collect();
+    let st: Vec<Station> = cut_stations(&truth(), &narrow, NOISE, 0.5, seed)
+        .expect("cut")
+        .into_iter()
+        .enumerate()
+        .map(|(i, img)| Station::new(format!("station{i}"), img))
+        .collect();
+    let params = StitchParams {
+        blend: BlendMode::Multiband,
+        bands: 5,
+        ..StitchParams::default()
+    };
+    let gpu = stitch(engine(), &st, &params).expect("stitch");
+    let host = host_stitch(engine(), &st, &params).expect("host stitch");
+    assert!(
+        gpu.layout.canvas[0] < 64 && gpu.layout.canvas[0] + 6 >= 64,
+        "the case needs a canvas just under 64 px wide, got {:?}",
+        gpu.layout.canvas
+    );
+    assert_matches_host("narrow multiband", Compensation::Gain, &gpu, &host);
+}

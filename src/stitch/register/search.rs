@@ -324,7 +324,7 @@ pub fn decode(state: &[f32], pairs: &[PairSpec], params: &SearchParams) -> Resul
 
 /// The best candidate of a level as `stitch_ncc_pick.wgsl` chooses it: the greatest finite score,
 /// ties to the higher index, candidate 0 when none is finite.
-pub fn pick_reference(scores: &[f32]) -> usize {
+pub fn reference_pick(scores: &[f32]) -> usize {
     let mut best: Option<(f32, usize)> = None;
     for (k, &v) in scores.iter().enumerate() {
         if v.is_finite() && best.is_none_or(|(bv, _)| v >= bv) {
@@ -362,7 +362,7 @@ pub fn reference_search(
                 .collect();
             (s, c)
         };
-        let best = |(s, c): (Vec<f32>, Candidates)| c.shift(pick_reference(&s)).map(|v| v as f32);
+        let best = |(s, c): (Vec<f32>, Candidates)| c.shift(reference_pick(&s)).map(|v| v as f32);
         let coarse = best(scores(&lv.coarse, [0.0, 0.0]));
         let mid = best(scores(&lv.mid, coarse));
         let (s, _) = scores(&lv.fine, mid);
@@ -396,11 +396,11 @@ mod tests {
 
     #[test]
     fn pick_takes_the_greatest_finite_score_and_the_later_of_ties() {
-        assert_eq!(pick_reference(&[0.1, 0.5, 0.2]), 1);
-        assert_eq!(pick_reference(&[0.5, 0.1, 0.5]), 2);
-        assert_eq!(pick_reference(&[f32::NAN, 0.3, f32::INFINITY]), 1);
-        assert_eq!(pick_reference(&[f32::NAN, f32::NAN]), 0);
-        assert_eq!(pick_reference(&[-0.7, -0.2, -0.9]), 1);
+        assert_eq!(reference_pick(&[0.1, 0.5, 0.2]), 1);
+        assert_eq!(reference_pick(&[0.5, 0.1, 0.5]), 2);
+        assert_eq!(reference_pick(&[f32::NAN, 0.3, f32::INFINITY]), 1);
+        assert_eq!(reference_pick(&[f32::NAN, f32::NAN]), 0);
+        assert_eq!(reference_pick(&[-0.7, -0.2, -0.9]), 1);
     }
 
     #[test]
