@@ -277,7 +277,12 @@ pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> R
         format: stations[0].image.format(),
     };
     let done = stitch_on_gpu(engine, &atlas, &job)?;
-    lap("register+compensate+blend+download", &mut timings);
+    let stages = if params.refine {
+        "register+compensate+blend+download"
+    } else {
+        "compensate+blend+download"
+    };
+    lap(stages, &mut timings);
     Ok(report(done, &stations, &entries, names, warnings, timings))
 }
 
