@@ -553,3 +553,38 @@ fn multiband_on_a_narrow_canvas_matches_the_host_path() {
     );
     assert_matches_host("narrow multiband", Compensation::Gain, &gpu, &host);
 }
+
+/// The most stations one stitch takes (sixteen 200×40 strips of the radiograph, 12 px overlaps,
+/// exposures 0.9–1.1): the single path solves their gains on the GPU and matches the host path.
+#[test]
+fn sixteen_stations_the_cap_match_the_host_path() {
+    let seed = common::seed("sixteen_stations_the_cap_match_the_host_path");
+    let t = truth();
+    let mut rng = common::Rng::new(seed);
+    // 28 px apart: 12 px overlaps before the sub-pixel jitter of the x origins.
+    let step = 28.0;
+    assert!(
+        f64::from(t.height) >= 2.0 + 15.0 * step + 40.0,
+        "the radiograph is too short for sixteen strips"
+    );
+    let strips: Vec<SimStation> = (0..16)
+        .map(|k| SimStation {
+            origin: [20.0 + rng.range(0.0, 4.0), 2.0 + k as f64 * step],
+            angle_deg: 0.0,
+            gain: if k == 0 { 1.0 } else { rng.range(0.9, 1.1) },
+            width: 200,
+            height: 40,
+        })
+        .collect();
+    let st: Vec<Station> = cut_stations(&t, &strips, NOISE, 0.5, seed)
+        .expect("cut")
+        .into_iter()
+        .enumerate()
+        .map(|(i, img)| Station::new(format!("strip{i}"), img))
+        .collect();
+    let params = StitchParams::default();
+    let gpu = stitch(engine(), &st, &params).expect("sixteen stations");
+    let host = host_stitch(engine(), &st, &params).expect("host stitch");
+    assert_eq!(gpu.stations.len(), 16);
+    assert_matches_host("sixteen stations", Compensation::Gain, &gpu, &host);
+}
