@@ -448,6 +448,7 @@ fn resident_stitch_matches_the_host_path_on_the_offsets_it_found() {
             compensate,
             &gpu,
             &host,
+            1.0,
         );
         // No registration: zero corrections on the GPU, the host path's own layout.
         let unregistered = StitchParams {
@@ -462,11 +463,19 @@ fn resident_stitch_matches_the_host_path_on_the_offsets_it_found() {
             compensate,
             &gpu,
             &host,
+            1.0,
         );
     }
 }
 
-fn assert_matches_host(case: &str, compensate: Compensation, gpu: &Stitched, host: &Stitched) {
+/// `mean_scale` widens the bound on the mean difference (1 for the three-station simulations).
+fn assert_matches_host(
+    case: &str,
+    compensate: Compensation,
+    gpu: &Stitched,
+    host: &Stitched,
+    mean_scale: f64,
+) {
     assert!(gpu.warnings.is_empty(), "{case}: {:?}", gpu.warnings);
     let offsets: Vec<[f64; 2]> = gpu.stations.iter().map(|s| s.offset).collect();
     assert_eq!(gpu.layout.canvas, host.layout.canvas, "{case}: canvas");
@@ -514,7 +523,10 @@ fn assert_matches_host(case: &str, compensate: Compensation, gpu: &Stitched, hos
         Compensation::Histogram => (0.25, n / 100),
         _ => (0.01, n / 10_000),
     };
-    assert!(mean <= max_mean, "{case}: mean |difference| {mean}");
+    assert!(
+        mean <= max_mean * mean_scale,
+        "{case}: mean |difference| {mean}"
+    );
     assert!(
         beyond <= max_beyond,
         "{case}: {beyond} samples differ by more than 2 DN"
@@ -551,7 +563,7 @@ fn multiband_on_a_narrow_canvas_matches_the_host_path() {
         "the case needs a canvas just under 64 px wide, got {:?}",
         gpu.layout.canvas
     );
-    assert_matches_host("narrow multiband", Compensation::Gain, &gpu, &host);
+    assert_matches_host("narrow multiband", Compensation::Gain, &gpu, &host, 1.0);
 }
 
 /// The most stations one stitch takes (sixteen 200×40 strips of the radiograph, 12 px overlaps,
@@ -586,5 +598,9 @@ fn sixteen_stations_the_cap_match_the_host_path() {
     let gpu = stitch(engine(), &st, &params).expect("sixteen stations");
     let host = host_stitch(engine(), &st, &params).expect("host stitch");
     assert_eq!(gpu.stations.len(), 16);
-    assert_matches_host("sixteen stations", Compensation::Gain, &gpu, &host);
+    // Sixteen gains solved in f32 on the GPU carry more rounding than three (measured relative
+    // differences to the f64 solve up to ~1e-5), so more samples round the other way: measured mean
+    // 0.001–0.014 over eight seeds, still max 1 DN; five times the three-station bound. A wrong
+    // gain moves a whole strip by tens of DN.
+    assert_matches_host("sixteen stations", Compensation::Gain, &gpu, &host, 5.0);
 }
