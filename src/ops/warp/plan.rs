@@ -29,7 +29,7 @@ crate::wgsl_struct! {
 pub(super) const MODE_EXACT_AFFINE: u32 = 0;
 pub(super) const MODE_EXACT_PERSPECTIVE: u32 = 1;
 pub(super) const MODE_OPENCV_AFFINE: u32 = 2;
-pub(super) const MODE_OPENCV_PERSPECTIVE: u32 = 3;
+const MODE_OPENCV_PERSPECTIVE: u32 = 3;
 
 /// Everything the shader and the reference share: the uniform, the coordinate tables, the output.
 #[derive(Debug, Clone)]
