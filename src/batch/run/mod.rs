@@ -1,7 +1,7 @@
 //! The batch executor: reader thread → GPU (this thread, two images in flight) → writer thread.
 //! Per image: one upload, every stage recorded into one command encoder, one submission, one readback.
 //!
-//! The stages themselves, resolved for each image from the pipeline spec, live in [`stages`]; this
+//! The stages themselves, resolved for each image from the pipeline spec, live in `stages`; this
 //! file is the executor: decoding, recording, the threads and the report.
 
 mod stages;

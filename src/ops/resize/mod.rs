@@ -22,9 +22,9 @@
 //! The output's pixel spacing scales by input/output size per axis and its position moves to the first
 //! output pixel's centre ([`super::warp::warp_geometry`] with the resize's map).
 //!
-//! - [`plan`]: the uniform blocks and the per-column/per-row tables both paths share.
-//! - [`gpu`]: recording the resize (with the CPU adapter's loop budget) and the host round trip.
-//! - [`reference`]: the CPU reference from the same tables.
+//! - `plan`: the uniform blocks and the per-column/per-row tables both paths share.
+//! - `gpu`: recording the resize (with the CPU adapter's loop budget) and the host round trip.
+//! - `reference`: the CPU reference from the same tables.
 
 mod gpu;
 mod plan;

@@ -9,8 +9,8 @@
 //! A file that is missing a tensor, has one of another shape, or has one the network does not know is
 //! refused with the tensor's name — never half-loaded.
 //!
-//! - [`safetensors`]: the safetensors container, read and written, with its string metadata.
-//! - [`module`]: shapes → config, the name-and-shape check, and tensors onto and off the module.
+//! - `safetensors`: the safetensors container, read and written, with its string metadata.
+//! - `module`: shapes → config, the name-and-shape check, and tensors onto and off the module.
 //! - here: the shared types, PaddleSeg's names, `.pdparams` and burnpack reading, and the
 //!   format-dispatching entry points.
 
