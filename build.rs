@@ -3,7 +3,7 @@
 //! shader interface `src/gpu/shaders.rs` includes: a handle per entry point, the bindings each entry
 //! point reaches, the layouts of bound structs and the constants of `shaders/common/`.
 
-#[path = "build_support/shader_bundle.rs"]
+#[path = "build_support/shader_bundle/mod.rs"]
 #[allow(dead_code)]
 mod shader_bundle;
 
@@ -14,7 +14,7 @@ fn main() {
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let shader_dir = root.join("shaders");
     println!("cargo:rerun-if-changed=shaders");
-    println!("cargo:rerun-if-changed=build_support/shader_bundle.rs");
+    println!("cargo:rerun-if-changed=build_support/shader_bundle");
     let shaders = match shader_bundle::bundle_dir(&shader_dir) {
         Ok(s) => s,
         Err(e) => {

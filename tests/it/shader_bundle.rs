@@ -1,7 +1,7 @@
 //! The build-time shader check: what `build.rs` runs, exercised directly so that a broken shader is
 //! known to fail the build with the file named, and imports resolve as documented.
 
-#[path = "../../build_support/shader_bundle.rs"]
+#[path = "../../build_support/shader_bundle/mod.rs"]
 #[allow(dead_code, clippy::module_inception)]
 mod shader_bundle;
 

@@ -1,14 +1,5 @@
-//! A small reader for the Python pickles that hold PaddlePaddle checkpoints (`.pdparams`): a dict from
-//! parameter name to numpy array. `paddle.save(model.state_dict(), path)` writes protocol 4 with numpy's
-//! `_reconstruct` reduction; older Python-2-era checkpoints use protocol 2, where numpy stores the raw
-//! bytes as a latin-1 string passed through `_codecs.encode`. Both are read here without Python.
-//!
-//! This is not a general unpickler and it runs no code: `GLOBAL` names are kept as plain strings, and
-//! only three callables are given meaning — `numpy…_reconstruct` + `BUILD` (an array),
-//! `numpy.dtype` + `BUILD` (its byte order) and `_codecs.encode(str, "latin1")` (bytes). Anything
-//! else becomes an inert object the caller can skip or reject. Lengths are checked against the bytes
-//! left before anything is allocated, so a truncated or hostile file fails with an error, not a panic
-//! or a huge allocation.
+//! The pickle machine itself: the values a checkpoint pickle can build (with `GLOBAL`s kept as inert
+//! names) and the opcode interpreter that builds them, checking every length against the bytes left.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -17,94 +8,8 @@ use std::rc::Rc;
 
 use crate::{Error, Result};
 
-/// Element data of an array read from a pickle, in C (row-major) order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ArrayData {
-    /// `float16` and `float32` arrays.
-    F32(Vec<f32>),
-    /// `float64` arrays.
-    F64(Vec<f64>),
-    /// Signed and unsigned integer and bool arrays (unsigned 64-bit values above `i64::MAX` are refused).
-    I64(Vec<i64>),
-}
-
-impl ArrayData {
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        match self {
-            ArrayData::F32(v) => v.len(),
-            ArrayData::F64(v) => v.len(),
-            ArrayData::I64(v) => v.len(),
-        }
-    }
-
-    /// True when there are no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The elements as f64 (exact for every float32 and float64 value).
-    pub fn to_f64(&self) -> Vec<f64> {
-        match self {
-            ArrayData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
-            ArrayData::F64(v) => v.clone(),
-            ArrayData::I64(v) => v.iter().map(|&x| x as f64).collect(),
-        }
-    }
-}
-
-/// A numpy array read from a pickle.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NdArray {
-    /// numpy's dtype code as written (`f4`, `f8`, `i8`, …).
-    pub dtype: String,
-    /// Dimensions (empty for a 0-d array).
-    pub shape: Vec<usize>,
-    /// Elements in C order (Fortran-ordered arrays are transposed on reading).
-    pub data: ArrayData,
-}
-
-/// What a `.pdparams` pickle holds: the arrays by name, and the names of entries that are not arrays
-/// (paddle's `StructuredToParameterName@@` map, optimizer scalars…), which the importer ignores.
-#[derive(Debug, Clone, Default)]
-pub struct PickledArrays {
-    /// Arrays by name, in file order.
-    pub arrays: Vec<(String, NdArray)>,
-    /// Keys whose values are not arrays.
-    pub other_keys: Vec<String>,
-}
-
-/// Reads a pickle file of `{name: ndarray}`.
-pub fn read_pickled_arrays(path: &Path) -> Result<PickledArrays> {
-    let bytes = crate::io::gate::read(path, crate::io::gate::InputKind::Model)?;
-    parse_pickled_arrays(&bytes, path)
-}
-
-/// Parses pickle bytes of `{name: ndarray}`; `source` names the file in errors.
-pub fn parse_pickled_arrays(bytes: &[u8], source: &Path) -> Result<PickledArrays> {
-    let value = Unpickler::new(bytes, source).run()?;
-    let err = |m: String| Error::format(source, m);
-    let Value::Dict(dict) = value else {
-        return Err(err(format!(
-            "not a PaddlePaddle checkpoint: the pickle holds {}, not a dict of arrays",
-            value.kind()
-        )));
-    };
-    let mut out = PickledArrays::default();
-    for (key, value) in dict.borrow().iter() {
-        let name = key
-            .as_text()
-            .ok_or_else(|| err(format!("a dict key is {}, not a string", key.kind())))?;
-        match as_array(value, &name, source)? {
-            Some(array) => out.arrays.push((name, array)),
-            None => out.other_keys.push(name),
-        }
-    }
-    Ok(out)
-}
-
 #[derive(Debug, Clone)]
-enum Value {
+pub(super) enum Value {
     None,
     Bool(bool),
     Int(i64),
@@ -119,15 +24,15 @@ enum Value {
 }
 
 #[derive(Debug)]
-struct Object {
-    module: String,
-    name: String,
-    args: Value,
-    state: Option<Value>,
+pub(super) struct Object {
+    pub(super) module: String,
+    pub(super) name: String,
+    pub(super) args: Value,
+    pub(super) state: Option<Value>,
 }
 
 impl Value {
-    fn kind(&self) -> &'static str {
+    pub(super) fn kind(&self) -> &'static str {
         match self {
             Value::None => "None",
             Value::Bool(_) => "a bool",
@@ -144,7 +49,7 @@ impl Value {
     }
 
     /// A dict key or string as text (Python 2 `str` keys arrive as bytes).
-    fn as_text(&self) -> Option<String> {
+    pub(super) fn as_text(&self) -> Option<String> {
         match self {
             Value::Str(s) => Some(s.to_string()),
             Value::Bytes(b) => Some(b.iter().map(|&c| char::from(c)).collect()),
@@ -153,7 +58,7 @@ impl Value {
     }
 }
 
-struct Unpickler<'a> {
+pub(super) struct Unpickler<'a> {
     data: &'a [u8],
     pos: usize,
     source: PathBuf,
@@ -163,7 +68,7 @@ struct Unpickler<'a> {
 }
 
 impl<'a> Unpickler<'a> {
-    fn new(data: &'a [u8], source: &Path) -> Self {
+    pub(super) fn new(data: &'a [u8], source: &Path) -> Self {
         Unpickler {
             data,
             pos: 0,
@@ -339,7 +244,7 @@ impl<'a> Unpickler<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Value> {
+    pub(super) fn run(mut self) -> Result<Value> {
         loop {
             let op = self.u8()?;
             match op {
@@ -541,211 +446,5 @@ impl<'a> Unpickler<'a> {
                 }
             }
         }
-    }
-}
-
-/// Interprets `value` as a numpy array if it is one (`None` for other values).
-fn as_array(value: &Value, name: &str, source: &Path) -> Result<Option<NdArray>> {
-    let err = |m: String| Error::format(source, format!("tensor '{name}': {m}"));
-    // Old paddle (`reduce_varbase`) pickled tensors as (name, ndarray) tuples.
-    if let Value::Tuple(t) = value
-        && let [Value::Str(_), inner @ Value::Object(_)] = t.as_slice()
-    {
-        return as_array(inner, name, source);
-    }
-    let Value::Object(obj) = value else {
-        return Ok(None);
-    };
-    let obj = obj.borrow();
-    let is_reconstruct = obj.name == "_reconstruct"
-        && (obj.module == "numpy.core.multiarray" || obj.module == "numpy._core.multiarray");
-    if !is_reconstruct {
-        return Ok(None);
-    }
-    let Some(Value::Tuple(state)) = &obj.state else {
-        return Err(err("numpy array without its state".into()));
-    };
-    // (version, shape, dtype, is_fortran, data)
-    let [_, Value::Tuple(shape), Value::Object(dtype), fortran, data] = state.as_slice() else {
-        return Err(err(format!(
-            "unexpected numpy array state ({} items)",
-            state.len()
-        )));
-    };
-    let shape = shape
-        .iter()
-        .map(|d| match d {
-            Value::Int(n) if *n >= 0 => Ok(*n as usize),
-            _ => Err(err("array shape is not a tuple of sizes".into())),
-        })
-        .collect::<Result<Vec<usize>>>()?;
-    let fortran = matches!(fortran, Value::Bool(true) | Value::Int(1));
-    let (code, big_endian) = dtype_of(&dtype.borrow()).map_err(err)?;
-    let Value::Bytes(raw) = data else {
-        return Err(err(format!(
-            "dtype {code}: element data is {}, not raw bytes (object arrays are not supported)",
-            data.kind()
-        )));
-    };
-    let count = shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| err("array size overflows".into()))?;
-    let data = decode(&code, big_endian, raw, count).map_err(err)?;
-    let data = if fortran && shape.len() > 1 {
-        to_c_order(data, &shape)
-    } else {
-        data
-    };
-    Ok(Some(NdArray {
-        dtype: code,
-        shape,
-        data,
-    }))
-}
-
-fn dtype_of(dtype: &Object) -> std::result::Result<(String, bool), String> {
-    if dtype.name != "dtype" {
-        return Err(format!(
-            "array dtype is {}.{}, not numpy.dtype",
-            dtype.module, dtype.name
-        ));
-    }
-    let Value::Tuple(args) = &dtype.args else {
-        return Err("numpy.dtype without arguments".into());
-    };
-    let code = args
-        .first()
-        .and_then(Value::as_text)
-        .ok_or("numpy.dtype without a type code")?;
-    let order = match &dtype.state {
-        Some(Value::Tuple(s)) => s.get(1).and_then(Value::as_text).unwrap_or_default(),
-        _ => String::new(),
-    };
-    Ok((code, order == ">"))
-}
-
-fn decode(
-    code: &str,
-    big_endian: bool,
-    raw: &[u8],
-    count: usize,
-) -> std::result::Result<ArrayData, String> {
-    let size = match code {
-        "b1" | "i1" | "u1" => 1,
-        "f2" | "i2" | "u2" => 2,
-        "f4" | "i4" | "u4" => 4,
-        "f8" | "i8" | "u8" => 8,
-        other => return Err(format!("numpy dtype '{other}' is not supported")),
-    };
-    let needed = count
-        .checked_mul(size)
-        .ok_or_else(|| "array size overflows".to_string())?;
-    if raw.len() != needed {
-        return Err(format!(
-            "dtype {code} with {count} elements needs {needed} bytes, the file has {}",
-            raw.len()
-        ));
-    }
-    let word = |c: &[u8]| -> u64 {
-        let mut v = 0u64;
-        for (i, &b) in c.iter().enumerate() {
-            let shift = if big_endian { c.len() - 1 - i } else { i };
-            v |= u64::from(b) << (8 * shift);
-        }
-        v
-    };
-    let words = raw.chunks_exact(size).map(word);
-    Ok(match code {
-        "f2" => ArrayData::F32(words.map(|w| f16_to_f32(w as u16)).collect()),
-        "f4" => ArrayData::F32(words.map(|w| f32::from_bits(w as u32)).collect()),
-        "f8" => ArrayData::F64(words.map(f64::from_bits).collect()),
-        "i1" => ArrayData::I64(words.map(|w| i64::from(w as u8 as i8)).collect()),
-        "i2" => ArrayData::I64(words.map(|w| i64::from(w as u16 as i16)).collect()),
-        "i4" => ArrayData::I64(words.map(|w| i64::from(w as u32 as i32)).collect()),
-        "i8" => ArrayData::I64(words.map(|w| w as i64).collect()),
-        "u8" => ArrayData::I64(
-            words
-                .map(|w| i64::try_from(w).map_err(|_| format!("uint64 value {w} above i64::MAX")))
-                .collect::<std::result::Result<_, _>>()?,
-        ),
-        _ => ArrayData::I64(words.map(|w| w as i64).collect()), // b1, u1, u2, u4
-    })
-}
-
-/// IEEE half → single (exact).
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = u32::from(h >> 15) << 31;
-    let exp = u32::from((h >> 10) & 0x1f);
-    let frac = u32::from(h & 0x3ff);
-    let bits = match (exp, frac) {
-        (0, 0) => sign,
-        (0, f) => {
-            // subnormal: value = f · 2^-24
-            let v = f as f32 * (1.0 / 16_777_216.0);
-            return if sign != 0 { -v } else { v };
-        }
-        (31, 0) => sign | 0x7f80_0000,
-        (31, f) => sign | 0x7f80_0000 | (f << 13),
-        (e, f) => sign | ((e + 112) << 23) | (f << 13),
-    };
-    f32::from_bits(bits)
-}
-
-/// Fortran (column-major) element order → C order.
-fn to_c_order(data: ArrayData, shape: &[usize]) -> ArrayData {
-    let n: usize = shape.iter().product();
-    // Fortran strides: stride[0] = 1, stride[k] = stride[k-1] * shape[k-1].
-    let mut f_strides = vec![1usize; shape.len()];
-    for k in 1..shape.len() {
-        f_strides[k] = f_strides[k - 1] * shape[k - 1];
-    }
-    let index_of = |c: usize| {
-        let mut rem = c;
-        let mut f = 0;
-        for k in (0..shape.len()).rev() {
-            f += (rem % shape[k]) * f_strides[k];
-            rem /= shape[k];
-        }
-        f
-    };
-    fn permute<T: Copy>(v: &[T], n: usize, index_of: &dyn Fn(usize) -> usize) -> Vec<T> {
-        (0..n).map(|c| v[index_of(c)]).collect()
-    }
-    match data {
-        ArrayData::F32(v) => ArrayData::F32(permute(&v, n, &index_of)),
-        ArrayData::F64(v) => ArrayData::F64(permute(&v, n, &index_of)),
-        ArrayData::I64(v) => ArrayData::I64(permute(&v, n, &index_of)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn half_floats_convert_exactly() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
-        assert_eq!(f16_to_f32(0x7bff), 65504.0);
-        assert!(f16_to_f32(0x7c00).is_infinite());
-    }
-
-    #[test]
-    fn truncated_and_foreign_pickles_are_errors() {
-        let p = Path::new("x.pdparams");
-        assert!(parse_pickled_arrays(b"\x80\x04}", p).is_err());
-        assert!(parse_pickled_arrays(b"", p).is_err());
-        // A pickle of the int 5 is not a dict.
-        let e = parse_pickled_arrays(b"\x80\x04K\x05.", p)
-            .expect_err("must fail")
-            .to_string();
-        assert!(e.contains("not a dict"), "{e}");
-        // Opcodes paddle never writes are refused by name.
-        let e = parse_pickled_arrays(b"\x80\x04I1\n.", p)
-            .expect_err("must fail")
-            .to_string();
-        assert!(e.contains("opcode 0x49"), "{e}");
     }
 }
