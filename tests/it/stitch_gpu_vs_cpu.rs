@@ -824,12 +824,13 @@ fn resident_layout_and_gains_match_the_reference() {
             // Every station after the first ramps in on the side facing its predecessor. The
             // generator overlaps neighbours by 12–20 px, the search state moves a station by up to
             // ±3 px and the ±0.5° turn costs up to 0.6 px more, so the ramp is at least 8 px (a bound
-            // of 10 failed on seed 1796350704810423713, whose overlap was 9.4 px).
+            // of 10 failed on seed 1796350704810423713, whose ramp was 9.94 px).
             let side = if vertical { 12 } else { 10 };
             for k in 1..count {
                 assert!(
                     got_records[k * blend::RECORD_WORDS + side] >= 8.0,
-                    "{case}: ramp of {k}"
+                    "{case}: ramp of {k} is {} px",
+                    got_records[k * blend::RECORD_WORDS + side]
                 );
             }
         }
