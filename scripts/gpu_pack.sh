@@ -26,5 +26,13 @@ mkdir -p .devcarry
 tar -C "$stage" -cf - . | xz -T1 --lzma2=preset=9,dict=256MiB > .devcarry/bins.tar.xz
 rm -rf "$stage"
 rm -rf .devcarry/cc384
-python3 scripts/shrink_cc_abide.py "${CC_ABIDE:-../shared/data/cc-abide}" .devcarry/cc384 384 90
+# The shrink script needs Pillow; a private venv provides it when the system Python lacks it.
+py=python3
+if ! python3 -c 'import PIL' 2>/dev/null; then
+  venv="${TMPDIR:-/tmp}/radpipe-pack-venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q pillow >/dev/null
+  py="$venv/bin/python"
+fi
+"$py" scripts/shrink_cc_abide.py "${CC_ABIDE:-../shared/data/cc-abide}" .devcarry/cc384 384 90
 du -sh .devcarry/*

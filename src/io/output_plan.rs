@@ -182,28 +182,18 @@ impl OutputPlan {
             let Some(id) = identity(&out.path) else {
                 return Err(bad(&out.what, &out.path, "is not a file name"));
             };
-            if let Some((input, _)) = inputs.iter().find(|(_, i)| i.same(&id)) {
-                return Err(bad(
-                    &out.what,
-                    &out.path,
-                    format!(
-                        "is the same file as {} {}; inputs are never overwritten",
-                        input.what,
-                        input.path.display()
-                    ),
-                ));
-            }
-            if let Some((other, _)) = seen.iter().find(|(_, i)| i.same(&id)) {
-                return Err(bad(
-                    &out.what,
-                    &out.path,
-                    format!(
-                        "is the same file as {} {}; each output needs its own file",
-                        other.what,
-                        other.path.display()
-                    ),
-                ));
-            }
+            let clash = |among: &[(&Entry, Identity)], why: &str| -> Result<()> {
+                match among.iter().find(|(_, i)| i.same(&id)) {
+                    Some((e, _)) => Err(bad(
+                        &out.what,
+                        &out.path,
+                        format!("is the same file as {} {}; {why}", e.what, e.path.display()),
+                    )),
+                    None => Ok(()),
+                }
+            };
+            clash(&inputs, "inputs are never overwritten")?;
+            clash(&seen, "each output needs its own file")?;
             seen.push((out, id));
             if folders_checked.insert(canonical_or(&folder)) {
                 probe_writable(&out.what, &out.path, &folder)?;

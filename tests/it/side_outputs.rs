@@ -89,6 +89,20 @@ fn cases(w: &Work) -> Vec<Case> {
     let missing = p("nodir/x.json");
     let under_file = p("plain/x.json");
     let proc_file = "/proc/radpipe-side-output.json".to_string();
+    let (s1, s2) = (p("s1.dcm"), p("s2.dcm"));
+    let (pipe, input) = (p("pipe.toml"), p("in"));
+    // `radpipe run pipe.toml in ARGS…`
+    let rn = |args: &[&str], names: &'static str| {
+        let mut all = vec!["run", pipe.as_str(), input.as_str()];
+        all.extend_from_slice(args);
+        case(&all, names)
+    };
+    // `radpipe stitch s1 s2 ARGS…`
+    let st = |args: &[&str], names: &'static str| {
+        let mut all = vec!["stitch", s1.as_str(), s2.as_str()];
+        all.extend_from_slice(args);
+        case(&all, names)
+    };
     let mut v = vec![
         // The main output as an input, by other spellings.
         case(&["window", &p("ct.dcm"), "-o", &p("ct_hard.dcm")], "-o"),
@@ -152,35 +166,13 @@ fn cases(w: &Work) -> Vec<Case> {
         ),
         case(&["segment", &p("brain.png"), "-o", &p("plain/seg")], "-o"),
         // stitch: every side output onto a station, onto -o, onto each other.
-        case(
-            &[
-                "stitch",
-                &p("s1.dcm"),
-                &p("s2.dcm"),
-                "-o",
-                &p("o.png"),
-                "--display",
-                &p("o.png"),
-            ],
-            "--display",
-        ),
-        case(
-            &[
-                "stitch",
-                &p("s1.dcm"),
-                &p("s2.dcm"),
-                "-o",
-                &p("o.png"),
-                "--report",
-                &p("s1_link.dcm"),
-            ],
+        st(&["-o", &p("o.png"), "--display", &p("o.png")], "--display"),
+        st(
+            &["-o", &p("o.png"), "--report", &p("s1_link.dcm")],
             "--report",
         ),
-        case(
+        st(
             &[
-                "stitch",
-                &p("s1.dcm"),
-                &p("s2.dcm"),
                 "-o",
                 &p("o.png"),
                 "--report",
@@ -190,42 +182,11 @@ fn cases(w: &Work) -> Vec<Case> {
             ],
             "--display",
         ),
-        case(
-            &[
-                "stitch",
-                &p("s1.dcm"),
-                &p("s2.dcm"),
-                "-o",
-                &p("s1_link.dcm"),
-            ],
-            "-o",
-        ),
+        st(&["-o", &p("s1_link.dcm")], "-o"),
         // run: the report onto the pipeline file or an input; the output folder onto a file.
-        case(
-            &[
-                "run",
-                &p("pipe.toml"),
-                &p("in"),
-                "-o",
-                &p("out"),
-                "--report",
-                &p("pipe.toml"),
-            ],
-            "--report",
-        ),
-        case(
-            &[
-                "run",
-                &p("pipe.toml"),
-                &p("in"),
-                "-o",
-                &p("out"),
-                "--report",
-                &p("in/b.png"),
-            ],
-            "--report",
-        ),
-        case(&["run", &p("pipe.toml"), &p("in"), "-o", &p("plain")], "-o"),
+        rn(&["-o", &p("out"), "--report", &p("pipe.toml")], "--report"),
+        rn(&["-o", &p("out"), "--report", &p("in/b.png")], "--report"),
+        rn(&["-o", &p("plain")], "-o"),
         // train: the model written over its own starting weights.
         case(
             &[
@@ -262,23 +223,9 @@ fn cases(w: &Work) -> Vec<Case> {
             &["segment", &p("brain.png"), "-o", &p("seg"), "--json", bad],
             "--json",
         ));
-        v.push(case(
+        v.push(st(&["-o", &p("o.png"), "--report", bad], "--report"));
+        v.push(st(
             &[
-                "stitch",
-                &p("s1.dcm"),
-                &p("s2.dcm"),
-                "-o",
-                &p("o.png"),
-                "--report",
-                bad,
-            ],
-            "--report",
-        ));
-        v.push(case(
-            &[
-                "stitch",
-                &p("s1.dcm"),
-                &p("s2.dcm"),
                 "-o",
                 &p("o.png"),
                 "--display",
@@ -286,18 +233,7 @@ fn cases(w: &Work) -> Vec<Case> {
             ],
             "--display",
         ));
-        v.push(case(
-            &[
-                "run",
-                &p("pipe.toml"),
-                &p("in"),
-                "-o",
-                &p("out"),
-                "--report",
-                bad,
-            ],
-            "--report",
-        ));
+        v.push(rn(&["-o", &p("out"), "--report", bad], "--report"));
         v.push(case(
             &["evaluate", "--data", &p("in"), "--json", bad],
             "--json",
