@@ -88,6 +88,10 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
             other => other,
         })?),
     };
+    let device_name = match &backend {
+        Backend::Cpu => "burn CPU backend".to_string(),
+        Backend::Gpu(e) => e.summary().name,
+    };
     let size = input_size(&model, args.size);
     let segmenter = Segmenter::load(&model, backend, Preprocess::square(size))?;
     let samples = pairs.iter().map(load_pair).collect::<Result<Vec<_>, _>>()?;
@@ -105,9 +109,20 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
     let mut all_scores = Vec::new();
     let mut summaries = Vec::new();
     for &kind in kinds {
+        let started = std::time::Instant::now();
         let scores = score_samples(&segmenter, &samples, kind, args.batch, |_| {})?;
+        let seconds = started.elapsed().as_secs_f64();
         let summary = summarise(kind, &scores);
         print_summary(&summary);
+        // End to end per image: preprocessing, the network, the mask and its geometry (not the
+        // file reading, done before), at --batch images per forward pass.
+        println!(
+            "  {} images in {seconds:.2} s: {:.1} img/s (batch {}, {})",
+            scores.len(),
+            scores.len() as f64 / seconds.max(1e-9),
+            args.batch,
+            device_name
+        );
         summaries.push(summary);
         all_scores.extend(scores);
     }
