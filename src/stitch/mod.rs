@@ -13,7 +13,7 @@
 //!   GPU over the overlaps where the layout put the stations;
 //! - [`blend`]: linear, feather and multi-band (Laplacian pyramid) blending, and the final pack;
 //! - [`plan`]: the words those stages share on the GPU, defined once in
-//!   `shaders/common/plan_layout.wgsl` and read from there;
+//!   `shaders/common/plan.wgsl` and read from there;
 //! - [`pipeline`]: the stages recorded end to end, one wait;
 //! - [`simulate`]: stations cut from a real radiograph with known shifts, rotations, gains and noise —
 //!   no multi-station acquisition ships with radpipe, so tests, demo and bench make their own truth.
@@ -22,13 +22,26 @@
 //! from the same definition; the f64 host stitch the single path replaced is the tests' oracle
 //! (`tests/it/stitch_oracle/`).
 
+// The stage modules are public so that the integration tests can check each GPU stage against its
+// CPU reference on its own, but they are not the API: a library user calls [`stitch`] with
+// [`StitchParams`] (re-exported below) and reads [`Stitched`]. They are hidden from the docs and
+// carry no stability promise. (A `testing` cargo feature would hide them from the compiler too, but
+// `cargo test` would then build the crate with other features than `cargo run`, and the demo after
+// the tests would recompile it.)
+#[doc(hidden)]
 pub mod atlas;
+#[doc(hidden)]
 pub mod blend;
+#[doc(hidden)]
 pub mod compensate;
 pub mod layout;
+#[doc(hidden)]
 pub mod pipeline;
+#[doc(hidden)]
 pub mod place;
+#[doc(hidden)]
 pub mod plan;
+#[doc(hidden)]
 pub mod register;
 pub mod simulate;
 
