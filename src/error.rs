@@ -167,6 +167,17 @@ pub enum StitchError {
         /// The station lacking geometry.
         station: String,
     },
+    /// An Image Orientation (Patient) that is not two perpendicular unit vectors, or a station whose
+    /// image plane is not the first station's.
+    #[error(
+        "{station}: Image Orientation (Patient) {why}; cannot place it by geometry (give --offsets)"
+    )]
+    BadOrientation {
+        /// The station.
+        station: String,
+        /// What is wrong.
+        why: String,
+    },
     /// Offsets given for a different number of stations.
     #[error("{given} offsets given for {stations} stations")]
     OffsetCount {

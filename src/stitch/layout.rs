@@ -257,6 +257,61 @@ fn directions(g: &Geometry) -> Option<([f64; 3], [f64; 3])> {
     Some(([o[0], o[1], o[2]], [o[3], o[4], o[5]]))
 }
 
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+/// Direction cosines written as decimal strings are rarely exact; this much is allowed.
+const ORIENTATION_TOLERANCE: f64 = 1e-2;
+
+/// Checks that every station's Image Orientation (Patient) is two perpendicular unit vectors and
+/// that all stations lie in the first station's plane (normals within about 1°): an all-zero
+/// orientation, or a lateral view among AP stations, cannot be placed by projecting on the first
+/// station's axes.
+pub fn check_orientations(stations: &[Station]) -> Result<()> {
+    let mut first_normal = None;
+    for s in stations {
+        let Some((r, c)) = directions(&s.image.geometry) else {
+            continue;
+        };
+        let bad = |why: String| -> crate::Error {
+            StitchError::BadOrientation {
+                station: s.name.clone(),
+                why,
+            }
+            .into()
+        };
+        let (lr, lc) = (dot(r, r).sqrt(), dot(c, c).sqrt());
+        if (lr - 1.0).abs() > ORIENTATION_TOLERANCE || (lc - 1.0).abs() > ORIENTATION_TOLERANCE {
+            return Err(bad(format!(
+                "has direction cosines of length {lr:.3} and {lc:.3}, not 1"
+            )));
+        }
+        if dot(r, c).abs() > ORIENTATION_TOLERANCE {
+            return Err(bad(format!(
+                "has row and column directions {:.1}° apart, not 90°",
+                dot(r, c).clamp(-1.0, 1.0).acos().to_degrees()
+            )));
+        }
+        let n = cross(r, c);
+        match first_normal {
+            None => first_normal = Some(n),
+            Some(n0) if dot(n, n0).abs() < (1.0f64).to_radians().cos() => {
+                return Err(bad(format!(
+                    "puts the image plane {:.1}° from the first station's",
+                    dot(n, n0).abs().clamp(0.0, 1.0).acos().to_degrees()
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// True when the geometry can place the station (position, orientation and spacing present).
 pub fn has_geometry(g: &Geometry) -> bool {
     g.image_position.is_some()
@@ -287,6 +342,7 @@ pub fn placements_from_geometry(stations: &[Station]) -> Result<Vec<Placement>> 
             .into());
         }
     }
+    check_orientations(stations)?;
     let g0 = &stations[0].image.geometry;
     let (r0, c0) = directions(g0).unwrap_or(([1.0, 0.0, 0.0], [0.0, 1.0, 0.0]));
     let p0 = g0.image_position.unwrap_or_default();

@@ -104,3 +104,45 @@ fn out_of_range_stitch_and_warp_numbers_are_refused() {
     }
     assert!(!out.exists());
 }
+
+/// A copy of the second demo station with its Image Orientation (Patient) replaced.
+fn station_with_orientation(dir: &Path, value: &str, name: &str) -> PathBuf {
+    let mut obj =
+        dicom_object::open_file(repo_path("data/demo/stitch_station2.dcm")).expect("open");
+    obj.put(DataElement::new(
+        tags::IMAGE_ORIENTATION_PATIENT,
+        VR::DS,
+        PrimitiveValue::from(value),
+    ));
+    let out = dir.join(name);
+    obj.write_to_file(&out).expect("write");
+    out
+}
+
+#[test]
+fn stations_whose_orientation_cannot_place_them_are_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = repo_path("data/demo/stitch_station1.dcm");
+    let out = dir.path().join("o.png");
+    for (value, name, says) in [
+        ("0\\0\\0\\0\\0\\0", "zero.dcm", "length 0.000"),
+        ("1\\0\\0\\0.5\\0.5\\0", "short.dcm", "not 1"),
+        (
+            "1\\0\\0\\0.7071068\\0.7071068\\0",
+            "skew.dcm",
+            "45.0° apart",
+        ),
+        (
+            "1\\0\\0\\0\\0\\1",
+            "lateral.dcm",
+            "90.0° from the first station",
+        ),
+    ] {
+        let station = station_with_orientation(dir.path(), value, name);
+        assert_refused(
+            &["stitch", s(&first), s(&station), "-o", s(&out)],
+            &[name, "Image Orientation (Patient)", says],
+        );
+    }
+    assert!(!out.exists());
+}
