@@ -161,11 +161,13 @@ pub enum StitchError {
     },
     /// Neither offsets nor complete geometry.
     #[error(
-        "{station} has no geometry (Image Position/Orientation Patient and Pixel Spacing) and no --offsets were given: cannot place the stations"
+        "{station} has no geometry (no usable {missing}) and no --offsets were given: cannot place the stations"
     )]
     NoPlacement {
         /// The station lacking geometry.
         station: String,
+        /// Which attributes are missing or unusable.
+        missing: String,
     },
     /// An Image Orientation (Patient) that is not two perpendicular unit vectors, or a station whose
     /// image plane is not the first station's.

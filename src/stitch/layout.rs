@@ -336,8 +336,21 @@ pub fn angles_from_geometry(images: &[&HostImage]) -> Vec<f64> {
 pub fn placements_from_geometry(stations: &[Station]) -> Result<Vec<Placement>> {
     for s in stations {
         if !has_geometry(&s.image.geometry) {
+            let g = &s.image.geometry;
+            let missing: Vec<&str> = [
+                (g.image_position.is_none(), "Image Position (Patient)"),
+                (g.image_orientation.is_none(), "Image Orientation (Patient)"),
+                (
+                    g.pixel_spacing.is_none(),
+                    "Pixel Spacing (absent, zero or negative)",
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(gone, name)| gone.then_some(name))
+            .collect();
             return Err(StitchError::NoPlacement {
                 station: s.name.clone(),
+                missing: missing.join(", "),
             }
             .into());
         }

@@ -146,3 +146,26 @@ fn stations_whose_orientation_cannot_place_them_are_refused_by_name() {
     }
     assert!(!out.exists());
 }
+
+#[test]
+fn a_negative_pixel_spacing_is_named_when_stitching_by_geometry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut obj =
+        dicom_object::open_file(repo_path("data/demo/stitch_station2.dcm")).expect("open");
+    obj.put(DataElement::new(
+        tags::PIXEL_SPACING,
+        VR::DS,
+        PrimitiveValue::from("-0.1\\0.1"),
+    ));
+    let station = dir.path().join("negative_spacing.dcm");
+    obj.write_to_file(&station).expect("write");
+    let first = repo_path("data/demo/stitch_station1.dcm");
+    let out = dir.path().join("o.png");
+    assert_refused(
+        &["stitch", s(&first), s(&station), "-o", s(&out)],
+        &[
+            "negative_spacing.dcm",
+            "no usable Pixel Spacing (absent, zero or negative)",
+        ],
+    );
+}

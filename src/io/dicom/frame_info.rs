@@ -84,7 +84,7 @@ pub(super) fn frame_info(obj: &Obj, n: u32, range: StoredRange) -> Result<FrameI
     Ok(FrameInfo {
         windows: windows(obj, n)?,
         voi_lut: voi_lut(obj, n, voi_signed)?,
-        geometry: geometry(obj, n),
+        geometry: geometry(obj, n)?,
         modality,
     })
 }
@@ -150,35 +150,56 @@ fn voi_lut(obj: &Obj, n: u32, signed: bool) -> Result<Option<LutTable>, String> 
     Ok(None)
 }
 
-fn geometry(obj: &Obj, n: u32) -> Geometry {
-    let find = |group: Tag, tag: Tag, count: usize| -> Option<Vec<f64>> {
-        sources(obj, n, group)
-            .into_iter()
-            .find_map(|src| attrs::numbers(src, tag).filter(|v| v.len() >= count))
+fn geometry(obj: &Obj, n: u32) -> Result<Geometry, String> {
+    // The first source (per-frame group, shared group, top level) that has the attribute; a present
+    // value that is not finite numbers is an error, as for the window and rescale attributes.
+    let find =
+        |group: Tag, tag: Tag, name: &str, count: usize| -> Result<Option<Vec<f64>>, String> {
+            for src in sources(obj, n, group) {
+                if let Some(v) = attrs::numbers_checked(src, tag, name)? {
+                    if v.len() < count {
+                        return Err(format!("{name} has {} values, expected {count}", v.len()));
+                    }
+                    return Ok(Some(v));
+                }
+            }
+            Ok(None)
+        };
+    let spacing = match find(
+        tags::PIXEL_MEASURES_SEQUENCE,
+        tags::PIXEL_SPACING,
+        "Pixel Spacing",
+        2,
+    )? {
+        Some(v) => Some(("Pixel Spacing", v)),
+        None => attrs::numbers_checked(obj, tags::IMAGER_PIXEL_SPACING, "Imager Pixel Spacing")?
+            .map(|v| ("Imager Pixel Spacing", v)),
     };
-    let spacing = find(tags::PIXEL_MEASURES_SEQUENCE, tags::PIXEL_SPACING, 2)
-        .or_else(|| attrs::numbers(obj, tags::IMAGER_PIXEL_SPACING).filter(|v| v.len() >= 2))
-        .and_then(|v| match v.as_slice() {
-            [r, c, ..] if *r > 0.0 && *c > 0.0 => Some([*r, *c]),
-            _ => None,
-        });
+    // Zero (or negative) spacing is what writers put when the size is unknown (pydicom's CR sample
+    // says 0\\0): no spacing, not an error. Commands that need one (stitching by geometry) name it.
+    let spacing = spacing.and_then(|(_, v)| match v.as_slice() {
+        [r, c, ..] if *r > 0.0 && *c > 0.0 => Some([*r, *c]),
+        _ => None,
+    });
     let position = find(
         tags::PLANE_POSITION_SEQUENCE,
         tags::IMAGE_POSITION_PATIENT,
+        "Image Position (Patient)",
         3,
-    )
+    )?
     .and_then(|v| <[f64; 3]>::try_from(v.get(..3)?).ok());
     let orientation = find(
         tags::PLANE_ORIENTATION_SEQUENCE,
         tags::IMAGE_ORIENTATION_PATIENT,
+        "Image Orientation (Patient)",
         6,
-    )
+    )?
     .and_then(|v| <[f64; 6]>::try_from(v.get(..6)?).ok());
-    Geometry {
+    Ok(Geometry {
         pixel_spacing: spacing,
         image_position: position,
         image_orientation: orientation,
-    }
+    })
 }
 
 /// Parses one Modality/VOI LUT item: LUT Descriptor (entries, first mapped, bits) and LUT Data.
