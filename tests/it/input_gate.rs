@@ -230,3 +230,50 @@ fn a_batch_folder_reports_its_fifo_and_dangling_link_instead_of_hanging_or_dropp
     }
     assert!(text.contains("dangling") && text.contains("FIFO"), "{text}");
 }
+
+/// A Deflated Explicit VR Little Endian file of a few hundred KB whose data set inflates past the
+/// image cap (set to 64 MiB here): refused after inflating at most the cap, never held in memory.
+#[test]
+fn a_deflate_bomb_is_refused_at_the_image_cap() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bomb = dir.path().join("bomb.dcm");
+    let mut obj = InMemDicomObject::new_empty();
+    obj.put(DataElement::new(
+        dicom_dictionary_std::tags::PIXEL_DATA,
+        VR::OB,
+        PrimitiveValue::U8(vec![0u8; 80 << 20].into()),
+    ));
+    let file = obj
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax("1.2.840.10008.1.2.1.99")
+                .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+                .media_storage_sop_instance_uid("2.25.7"),
+        )
+        .expect("meta");
+    file.write_to_file(&bomb).expect("write deflated file");
+    let size = std::fs::metadata(&bomb).expect("meta").len();
+    assert!(size < 2 << 20, "the bomb is {size} bytes, not compressed");
+    let out = dir.path().join("o.png");
+    let start = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_radpipe"))
+        .args(["window", s(&bomb), "-o", s(&out)])
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env("RADPIPE_MAX_INPUT_MB", "64")
+        .output()
+        .expect("run radpipe");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bomb.dcm") && err.contains("inflates to more than 64 MiB"),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(!out.exists());
+}

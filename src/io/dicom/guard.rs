@@ -306,8 +306,12 @@ fn short_length(vr: VR) -> bool {
     )
 }
 
-/// Deflated data sets inflate to at most this much; beyond it the file is refused (a deflate bomb).
-pub(super) const MAX_INFLATED: u64 = 4 << 30;
+/// Deflated data sets inflate to at most this much — the input gate's cap for an image file, since
+/// dicom-rs then holds the inflated data set in memory; beyond it the file is refused (a deflate
+/// bomb). A fixed 4 GiB cap used to let a bomb inflate for 84 s before failing.
+pub(super) fn max_inflated() -> u64 {
+    crate::io::gate::InputKind::Image.max_bytes()
+}
 
 /// A forward-only stream seen as `Seek`: seeking forward reads and discards, which lets the walk run
 /// over an inflating decoder.
@@ -355,18 +359,16 @@ fn inflate<R: Read + Seek>(
 }
 
 /// Scans a Deflated Explicit VR Little Endian data set (raw deflate from `pos` to the end): one
-/// streaming pass measures the inflated size (refusing more than [`MAX_INFLATED`]), a second walks its
+/// streaming pass measures the inflated size (refusing more than [`max_inflated`]), a second walks its
 /// element headers with the same checks as [`scan`]. Memory stays at the decoder's window.
 pub(super) fn scan_deflated<R: Read + Seek>(r: &mut R, pos: u64) -> Result<(), String> {
-    let size = std::io::copy(
-        &mut inflate(r, pos)?.take(MAX_INFLATED + 1),
-        &mut std::io::sink(),
-    )
-    .map_err(|e| format!("the deflated data set does not inflate: {e}"))?;
-    if size > MAX_INFLATED {
+    let max = max_inflated();
+    let size = std::io::copy(&mut inflate(r, pos)?.take(max + 1), &mut std::io::sink())
+        .map_err(|e| format!("the deflated data set does not inflate: {e}"))?;
+    if size > max {
         return Err(format!(
-            "the deflated data set inflates to more than {} GiB",
-            MAX_INFLATED >> 30
+            "the deflated data set inflates to more than {} MiB (RADPIPE_MAX_INPUT_MB sets it)",
+            max >> 20
         ));
     }
     let mut stream = ForwardOnly {
