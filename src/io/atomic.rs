@@ -3,7 +3,7 @@
 //! output path that names one of the inputs is refused before anything is written.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::{Error, Result};
 
@@ -13,10 +13,7 @@ pub fn write_atomic<F>(path: &Path, fill: F) -> Result<()>
 where
     F: FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> Result<()>,
 {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = super::file_identity::folder_of(path);
     if !dir.is_dir() {
         return Err(Error::io(
             path,
@@ -88,12 +85,11 @@ pub fn remove_stale_partials(folder: &Path) {
     }
 }
 
-/// Refuses an output path that is one of the inputs (compared after resolving links), so an input is
-/// never overwritten.
+/// Refuses an output path that is one of the inputs (by file identity: links, `./` and hard links
+/// seen through), so an input is never overwritten.
 pub fn ensure_not_input(output: &Path, inputs: &[&Path]) -> Result<()> {
-    let out = canonical_or_self(output);
     for input in inputs {
-        if canonical_or_self(input) == out {
+        if super::file_identity::same_file(output, input) {
             return Err(Error::InvalidParams(format!(
                 "output {} is the same file as input {}; inputs are never overwritten",
                 output.display(),
@@ -102,10 +98,6 @@ pub fn ensure_not_input(output: &Path, inputs: &[&Path]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn canonical_or_self(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 #[cfg(test)]

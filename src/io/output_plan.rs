@@ -17,60 +17,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use super::file_identity::{Identity, folder_of, identity};
 use crate::{Error, Result};
-
-/// Where a path leads: the same identity means the same file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Identity {
-    /// An existing file: (device, inode) on Unix, the canonical path elsewhere.
-    Existing(u64, u64, PathBuf),
-    /// A file still to be created: the canonical folder joined with the name.
-    New(PathBuf),
-}
-
-impl Identity {
-    fn same(&self, other: &Identity) -> bool {
-        match (self, other) {
-            (Identity::Existing(d1, i1, p1), Identity::Existing(d2, i2, p2)) => {
-                if cfg!(unix) {
-                    d1 == d2 && i1 == i2
-                } else {
-                    p1 == p2
-                }
-            }
-            (Identity::New(a), Identity::New(b)) => a == b,
-            (Identity::Existing(_, _, p), Identity::New(n))
-            | (Identity::New(n), Identity::Existing(_, _, p)) => p == n,
-        }
-    }
-}
-
-fn identity(path: &Path) -> Option<Identity> {
-    if let Ok(meta) = std::fs::metadata(path) {
-        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            return Some(Identity::Existing(meta.dev(), meta.ino(), canonical));
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = meta;
-            return Some(Identity::Existing(0, 0, canonical));
-        }
-    }
-    let name = path.file_name()?;
-    let folder = folder_of(path);
-    let folder = std::fs::canonicalize(&folder).ok()?;
-    Some(Identity::New(folder.join(name)))
-}
-
-fn folder_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
 
 #[derive(Debug)]
 struct Entry {

@@ -97,13 +97,20 @@ pub(crate) fn samples_f32(image: &HostImage) -> Vec<f32> {
 /// `v` converted to a sample of `format` and back to f32: rounded to nearest, ties to even (OpenCV's
 /// `saturate_cast`), and clamped for the integer formats; f32 unchanged (up to f64 → f32 rounding).
 pub(crate) fn to_format(v: f64, format: PixelFormat) -> f32 {
-    let (lo, hi) = match format {
-        PixelFormat::U8 => (0.0, 255.0),
-        PixelFormat::U16 => (0.0, 65535.0),
-        PixelFormat::I16 => (-32768.0, 32767.0),
-        PixelFormat::F32 => return v as f32,
-    };
-    v.round_ties_even().clamp(lo, hi) as f32
+    match sample_range(format) {
+        Some((lo, hi)) => v.round_ties_even().clamp(lo, hi) as f32,
+        None => v as f32,
+    }
+}
+
+/// The values an integer sample format holds; `None` for f32.
+pub(crate) fn sample_range(format: PixelFormat) -> Option<(f64, f64)> {
+    match format {
+        PixelFormat::U8 => Some((0.0, 255.0)),
+        PixelFormat::U16 => Some((0.0, 65535.0)),
+        PixelFormat::I16 => Some((-32768.0, 32767.0)),
+        PixelFormat::F32 => None,
+    }
 }
 
 /// Output samples from f32 values, converted as `output_lane` in `shaders/common/resample.wgsl` does.

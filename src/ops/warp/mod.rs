@@ -190,13 +190,7 @@ pub fn check_border_value(border: Border, format: PixelFormat) -> Result<()> {
     let Border::Constant(v) = border else {
         return Ok(());
     };
-    let range = match format {
-        PixelFormat::U8 => Some((0.0, 255.0)),
-        PixelFormat::U16 => Some((0.0, 65535.0)),
-        PixelFormat::I16 => Some((-32768.0, 32767.0)),
-        PixelFormat::F32 => None,
-    };
-    match range {
+    match crate::ops::resample::sample_range(format) {
         _ if !v.is_finite() => Err(Error::InvalidParams(format!(
             "border value {v} must be a finite number"
         ))),
