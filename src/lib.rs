@@ -27,6 +27,7 @@ pub mod io;
 pub mod ops;
 pub mod pipeline;
 pub mod seg;
+pub mod serve;
 pub mod stitch;
 pub mod transforms;
 pub mod workflow;
