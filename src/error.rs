@@ -147,6 +147,25 @@ pub enum StitchError {
         /// Its interpretation.
         b: String,
     },
+    /// A station whose pixel spacing is so far from the first station's that the two cannot be one
+    /// acquisition (resampling it would make it vanish or explode).
+    #[error(
+        "{other} has Pixel Spacing {b:?} mm, {ratio:.3e} times the first station's ({first}: {a:?} mm); stations of one acquisition differ by at most a factor of {limit}"
+    )]
+    MismatchedSpacing {
+        /// First station.
+        first: String,
+        /// Its spacing (row, column) in mm.
+        a: [f64; 2],
+        /// The station that differs.
+        other: String,
+        /// Its spacing.
+        b: [f64; 2],
+        /// The larger of the two per-axis ratios (or the smaller's inverse).
+        ratio: f64,
+        /// The largest ratio accepted.
+        limit: f64,
+    },
     /// Stations with different sample formats.
     #[error("stations differ in sample format: {first} is {a}, {other} is {b}")]
     MixedFormat {

@@ -58,30 +58,6 @@ pub fn run(args: &StitchArgs) -> Result<(), Error> {
         .output_opt(args.display.as_deref(), "--display")
         .check()?;
     let offsets = args.offsets.as_deref().map(parse_offsets).transpose()?;
-    if !(args.max_shift.is_finite() && args.max_shift >= 0.0 && args.max_shift <= 500.0) {
-        return Err(Error::InvalidParams(format!(
-            "--max-shift {} must be between 0 and 500 pixels",
-            args.max_shift
-        )));
-    }
-    if !(args.min_ncc.is_finite() && (-1.0..=1.0).contains(&args.min_ncc)) {
-        return Err(Error::InvalidParams(format!(
-            "--min-ncc {} must be a correlation between -1 and 1",
-            args.min_ncc
-        )));
-    }
-    if !(1..=16).contains(&args.bands) {
-        return Err(Error::InvalidParams(format!(
-            "--bands {} must be between 1 and 16 pyramid levels",
-            args.bands
-        )));
-    }
-    if !(args.sharpness.is_finite() && args.sharpness > 0.0) {
-        return Err(Error::InvalidParams(format!(
-            "--sharpness {} must be positive",
-            args.sharpness
-        )));
-    }
     let params = StitchParams {
         offsets,
         refine: args.refine,
@@ -93,6 +69,7 @@ pub fn run(args: &StitchArgs) -> Result<(), Error> {
         sharpness: args.sharpness,
         ..StitchParams::default()
     };
+    params.check()?;
     let engine = Engine::new()?;
     let request = StitchRequest {
         inputs: args.inputs.clone(),

@@ -432,6 +432,10 @@ pub fn canvas_geometry(first: &Geometry, first_placement: &Placement) -> Geometr
     g
 }
 
+/// The largest factor between a station's pixel spacing and the first station's: stations of one
+/// acquisition differ by a detector's magnification (a few percent), never by this much.
+pub const MAX_SPACING_RATIO: f64 = 8.0;
+
 /// Refuses inputs that cannot be stitched together.
 pub fn check_stations(stations: &[Station]) -> Result<()> {
     if stations.len() < 2 {
@@ -467,6 +471,27 @@ pub fn check_stations(stations: &[Station]) -> Result<()> {
                 b: b.clone(),
             }
             .into());
+        }
+        if let (Some(a), Some(b)) = (
+            first.image.geometry.pixel_spacing,
+            s.image.geometry.pixel_spacing,
+        ) && a.iter().chain(&b).all(|v| *v > 0.0)
+        {
+            let ratio = (0..2)
+                .map(|i| b[i] / a[i])
+                .max_by(|x, y| x.max(1.0 / x).total_cmp(&y.max(1.0 / y)))
+                .unwrap_or(1.0);
+            if !(1.0 / MAX_SPACING_RATIO..=MAX_SPACING_RATIO).contains(&ratio) {
+                return Err(StitchError::MismatchedSpacing {
+                    first: first.name.clone(),
+                    a,
+                    other: s.name.clone(),
+                    b,
+                    ratio,
+                    limit: MAX_SPACING_RATIO,
+                }
+                .into());
+            }
         }
         if first.image.format() != s.image.format() {
             return Err(StitchError::MixedFormat {
@@ -556,6 +581,33 @@ pub fn nominal_layout(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_station_with_an_absurd_spacing_is_the_one_named() {
+        let station = |name: &str, spacing: [f64; 2]| {
+            let mut image = HostImage::new(8, 8, crate::Pixels::U16(vec![0; 64])).expect("image");
+            image.geometry.pixel_spacing = Some(spacing);
+            Station::new(name, image)
+        };
+        let ok = [
+            station("a", [0.4, 0.4]),
+            station("b", [0.41, 0.39]),
+            station("c", [0.4, 0.4]),
+        ];
+        assert!(check_stations(&ok).is_ok());
+        for bad in [[1e-5, 1e-5], [4000.0, 4000.0], [0.4, 3.3]] {
+            let v = [
+                station("a", [0.4, 0.4]),
+                station("b", bad),
+                station("c", [0.4, 0.4]),
+            ];
+            let e = check_stations(&v).expect_err("refused").to_string();
+            assert!(
+                e.contains("b has Pixel Spacing") && e.contains("(a:"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn canvas_map_inverts_station_map() {

@@ -70,6 +70,36 @@ impl Default for StitchParams {
     }
 }
 
+impl StitchParams {
+    /// Checks every number against its range, naming it as the CLI flag (`--max-shift`, ...) that
+    /// sets it; the node's config uses the same rule. Offsets are checked by the layout.
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidParams(m));
+        if !(self.max_shift.is_finite() && (0.0..=500.0).contains(&self.max_shift)) {
+            return bad(format!(
+                "--max-shift {} must be between 0 and 500 pixels",
+                self.max_shift
+            ));
+        }
+        if !(self.min_ncc.is_finite() && (-1.0..=1.0).contains(&self.min_ncc)) {
+            return bad(format!(
+                "--min-ncc {} must be a correlation between -1 and 1",
+                self.min_ncc
+            ));
+        }
+        if !(1..=16).contains(&self.bands) {
+            return bad(format!(
+                "--bands {} must be between 1 and 16 pyramid levels",
+                self.bands
+            ));
+        }
+        if !(self.sharpness.is_finite() && self.sharpness > 0.0) {
+            return bad(format!("--sharpness {} must be positive", self.sharpness));
+        }
+        Ok(())
+    }
+}
+
 /// One station in the result.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StationReport {
