@@ -89,6 +89,13 @@ def main() -> None:
     manifest["zero_columns.dcm"] = "CT_small.dcm with Columns = 0"
 
     ds = ct()
+    ds.RescaleSlope = "1e300"
+    save(ds, "rescale_overflow.dcm")
+    manifest["rescale_overflow.dcm"] = (
+        "CT_small.dcm with Rescale Slope 1e300: modality values past the GPU's 32-bit range"
+    )
+
+    ds = ct()
     ds.Rows = 65535
     ds.Columns = 65535
     save(ds, "huge_header.dcm")

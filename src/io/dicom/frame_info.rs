@@ -69,10 +69,27 @@ pub(super) fn has_per_frame_groups(obj: &Obj) -> bool {
     attrs::items(obj, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE).is_some_and(|i| !i.is_empty())
 }
 
+/// The largest modality value (after Rescale) radpipe takes: the GPU computes in 32-bit floats
+/// (±3.4e38), and a window over such values needs headroom.
+pub(super) const MAX_MODALITY_MAGNITUDE: f64 = 1e30;
+
 /// Reads frame `n`'s transforms and geometry. Errors are messages about malformed LUTs (the caller
 /// adds the file name).
 pub(super) fn frame_info(obj: &Obj, n: u32, range: StoredRange) -> Result<FrameInfo, String> {
     let modality = modality_lut(obj, n, range.signed)?;
+    if let ModalityLut::Rescale { slope, intercept } = modality {
+        let (lo, hi) = range.min_max();
+        let reach = (lo * slope + intercept)
+            .abs()
+            .max((hi * slope + intercept).abs());
+        if !(reach <= MAX_MODALITY_MAGNITUDE) {
+            return Err(format!(
+                "Rescale Slope {slope:e} and Intercept {intercept:e} map stored values {lo}..{hi} to \
+                 magnitudes up to {reach:.1e}, beyond the {MAX_MODALITY_MAGNITUDE:.0e} the GPU's 32-bit \
+                 arithmetic represents"
+            ));
+        }
+    }
     let voi_signed = range.signed
         || match modality {
             ModalityLut::Rescale { slope, intercept } => {
