@@ -181,10 +181,16 @@ pub fn store(peer: &Peer, files: &[PathBuf]) -> Result<Vec<Sent>, ScuError> {
     let heads: Vec<Result<Head, String>> = files.iter().map(|f| part10::read_head(f)).collect();
     let mut proposals: Vec<(String, String)> = Vec::new();
     for head in heads.iter().flatten() {
-        let own = (head.sop_class_uid.clone(), trim_uid(&head.transfer_syntax).to_string());
+        let own = (
+            head.sop_class_uid.clone(),
+            trim_uid(&head.transfer_syntax).to_string(),
+        );
         let fallback = (head.sop_class_uid.clone(), EXPLICIT_VR_LE.to_string());
         let wants_fallback = is_native_uncompressed(&own.1) && own.1 != EXPLICIT_VR_LE;
-        for p in [Some(own), wants_fallback.then_some(fallback)].into_iter().flatten() {
+        for p in [Some(own), wants_fallback.then_some(fallback)]
+            .into_iter()
+            .flatten()
+        {
             if !proposals.contains(&p) {
                 proposals.push(p);
             }
@@ -259,7 +265,12 @@ pub fn store(peer: &Peer, files: &[PathBuf]) -> Result<Vec<Sent>, ScuError> {
                     "the peer accepted no presentation context for SOP class {} in {ts}",
                     head.sop_class_uid
                 );
-                out.push(not_sent(file, Some(head), status::SOP_CLASS_NOT_SUPPORTED, why));
+                out.push(not_sent(
+                    file,
+                    Some(head),
+                    status::SOP_CLASS_NOT_SUPPORTED,
+                    why,
+                ));
                 continue;
             }
         };
@@ -277,7 +288,8 @@ pub fn store(peer: &Peer, files: &[PathBuf]) -> Result<Vec<Sent>, ScuError> {
             Body::File => send_file(&mut wire, peer, context_id, file, head)?,
             Body::Bytes(bytes) => wire.send_data(context_id, &bytes, true)?,
         }
-        let rsp = wire.await_response(message::C_STORE_RSP, message_id, "waiting for C-STORE-RSP")?;
+        let rsp =
+            wire.await_response(message::C_STORE_RSP, message_id, "waiting for C-STORE-RSP")?;
         out.push(Sent {
             file: file.clone(),
             sop_instance_uid: head.sop_instance_uid.clone(),
@@ -331,7 +343,10 @@ fn send_file(
 }
 
 /// The options dicom-ul's client is given (our AE titles, PDU size, timeouts, contexts).
-fn client_options(peer: &Peer, contexts: Vec<(String, Vec<String>)>) -> ClientAssociationOptions<'static> {
+fn client_options(
+    peer: &Peer,
+    contexts: Vec<(String, Vec<String>)>,
+) -> ClientAssociationOptions<'static> {
     let timeout = peer.timeout.max(Duration::from_millis(1));
     let max_pdu = match peer.max_pdu_length {
         0 => dicom_ul::pdu::DEFAULT_MAX_PDU,

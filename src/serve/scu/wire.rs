@@ -6,9 +6,9 @@
 use std::net::TcpStream;
 use std::time::Instant;
 
+use dicom_ul::ClientAssociation;
 use dicom_ul::association::Error as UlError;
 use dicom_ul::pdu::{PDataValueType, Pdu};
-use dicom_ul::ClientAssociation;
 
 use super::{Peer, ScuError, client_options};
 use crate::serve::dimse::assemble::{Assembler, Piece};
@@ -66,12 +66,21 @@ impl<'p> Wire<'p> {
     }
 
     /// Sends a whole command set.
-    pub(super) fn send_command(&mut self, context_id: u8, set: &CommandSet) -> Result<(), ScuError> {
+    pub(super) fn send_command(
+        &mut self,
+        context_id: u8,
+        set: &CommandSet,
+    ) -> Result<(), ScuError> {
         self.send(context_id, true, &set.encode(), true, "sending a command")
     }
 
     /// Sends data set bytes; `last` marks the data set's end.
-    pub(super) fn send_data(&mut self, context_id: u8, bytes: &[u8], last: bool) -> Result<(), ScuError> {
+    pub(super) fn send_data(
+        &mut self,
+        context_id: u8,
+        bytes: &[u8],
+        last: bool,
+    ) -> Result<(), ScuError> {
         self.send(context_id, false, bytes, last, "sending a data set")
     }
 
@@ -135,7 +144,9 @@ impl<'p> Wire<'p> {
             let Some(assoc) = self.assoc.as_mut() else {
                 return Err(self.gone());
             };
-            let pdu = assoc.receive().map_err(|e| map_error(self.peer, during, e))?;
+            let pdu = assoc
+                .receive()
+                .map_err(|e| map_error(self.peer, during, e))?;
             let values = match pdu {
                 Pdu::PData { data } => data,
                 Pdu::AbortRQ { source } => {
