@@ -315,13 +315,13 @@ fn accept<T: Transport, S: StoreSink>(
             return aborted(why);
         }
     };
-    let rq = match session::decode_pdu(kind, &body) {
+    let rq = match super::dimse::link::decode_pdu(kind, &body) {
         Ok(Pdu::AssociationRQ(rq)) => rq,
         Ok(other) => {
             link.abort(Reason::UnexpectedPdu);
             return aborted(format!(
                 "expected A-ASSOCIATE-RQ, got {}",
-                session::pdu_name(&other)
+                super::dimse::link::pdu_name(&other)
             ));
         }
         Err(why) => {
@@ -344,7 +344,7 @@ fn accept<T: Transport, S: StoreSink>(
     };
     match negotiate::answer(rq, &policy) {
         Err(refusal) => {
-            let _ = link.send_pdu(&refusal.reply);
+            let _ = link.send_pdu(&Pdu::AssociationRJ(refusal.reply));
             link.close();
             AssociationSummary::ended(
                 Some(info(&refusal.calling_ae, &refusal.called_ae)),

@@ -246,3 +246,31 @@ impl<S: Transport> Link<S> {
         let _ = self.socket.shutdown(Shutdown::Both);
     }
 }
+
+/// Decodes a non-P-DATA PDU with dicom-ul's reader (the header is rebuilt from `kind` and the
+/// body's length, which [`Link::read_pdu`] has already checked).
+pub fn decode_pdu(kind: u8, body: &[u8]) -> Result<Pdu, String> {
+    let mut whole = Vec::with_capacity(pdata::PDU_HEADER + body.len());
+    whole.extend_from_slice(&[kind, 0]);
+    whole.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
+    whole.extend_from_slice(body);
+    match dicom_ul::read_pdu(&whole[..], dicom_ul::pdu::MAXIMUM_PDU_SIZE, false) {
+        Ok(Some(pdu)) => Ok(pdu),
+        Ok(None) => Err(format!("incomplete PDU of type {kind:02X}H")),
+        Err(e) => Err(format!("malformed PDU of type {kind:02X}H: {e}")),
+    }
+}
+
+/// A PDU's name, for messages.
+pub fn pdu_name(pdu: &Pdu) -> String {
+    match pdu {
+        Pdu::AssociationRQ(_) => "A-ASSOCIATE-RQ".into(),
+        Pdu::AssociationAC(_) => "A-ASSOCIATE-AC".into(),
+        Pdu::AssociationRJ(_) => "A-ASSOCIATE-RJ".into(),
+        Pdu::PData { .. } => "P-DATA-TF".into(),
+        Pdu::ReleaseRQ => "A-RELEASE-RQ".into(),
+        Pdu::ReleaseRP => "A-RELEASE-RP".into(),
+        Pdu::AbortRQ { source } => format!("A-ABORT ({source:?})"),
+        Pdu::Unknown { pdu_type, .. } => format!("unknown PDU type {pdu_type:02X}H"),
+    }
+}

@@ -75,7 +75,7 @@ pub struct Refusal {
     /// The AE title it called.
     pub called_ae: String,
     /// The A-ASSOCIATE-RJ to send.
-    pub reply: Pdu,
+    pub reply: AssociationRJ,
     /// Why, for the log.
     pub why: String,
 }
@@ -118,10 +118,10 @@ pub fn answer(rq: AssociationRQ, policy: &Policy<'_>) -> Result<Agreement, Refus
     let refuse = |source: AssociationRJSource, why: String| Refusal {
         calling_ae: calling_ae.clone(),
         called_ae: called_ae.clone(),
-        reply: Pdu::AssociationRJ(AssociationRJ {
+        reply: AssociationRJ {
             result: AssociationRJResult::Permanent,
             source,
-        }),
+        },
         why,
     };
     // PS3.8 9.3.2: only bit 0 (version 1) is to be tested.
@@ -296,11 +296,7 @@ mod tests {
 
     fn rejection(r: Result<Agreement, Refusal>) -> (AssociationRJSource, String) {
         match r {
-            Err(Refusal {
-                reply: Pdu::AssociationRJ(rj),
-                why,
-                ..
-            }) => (rj.source, why),
+            Err(Refusal { reply, why, .. }) => (reply.source, why),
             other => panic!("not rejected: {other:?}"),
         }
     }

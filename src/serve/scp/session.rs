@@ -17,39 +17,11 @@ use super::{AssociationEnd, AssociationInfo, AssociationSummary, ScpConfig, Stor
 use super::{StoreSink, StoreStatus};
 use crate::serve::dimse::assemble::{Assembler, Piece};
 use crate::serve::dimse::command::CommandSet;
-use crate::serve::dimse::link::{Link, LinkError, Transport};
+use crate::serve::dimse::link::{self, Link, LinkError, Transport};
 use crate::serve::dimse::message::{self, Header, Response, StoreRq};
 use crate::serve::dimse::negotiate::{Agreement, Context};
 use crate::serve::dimse::pdata::{self, Pdv};
 use crate::serve::dimse::status;
-
-/// Decodes a non-P-DATA PDU with dicom-ul's reader (the header is rebuilt from `kind` and the
-/// body's length, which [`Link::read_pdu`] has already checked).
-pub(super) fn decode_pdu(kind: u8, body: &[u8]) -> Result<Pdu, String> {
-    let mut whole = Vec::with_capacity(pdata::PDU_HEADER + body.len());
-    whole.extend_from_slice(&[kind, 0]);
-    whole.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
-    whole.extend_from_slice(body);
-    match dicom_ul::read_pdu(&whole[..], dicom_ul::pdu::MAXIMUM_PDU_SIZE, false) {
-        Ok(Some(pdu)) => Ok(pdu),
-        Ok(None) => Err(format!("incomplete PDU of type {kind:02X}H")),
-        Err(e) => Err(format!("malformed PDU of type {kind:02X}H: {e}")),
-    }
-}
-
-/// A PDU's name, for messages.
-pub(super) fn pdu_name(pdu: &Pdu) -> String {
-    match pdu {
-        Pdu::AssociationRQ(_) => "A-ASSOCIATE-RQ".into(),
-        Pdu::AssociationAC(_) => "A-ASSOCIATE-AC".into(),
-        Pdu::AssociationRJ(_) => "A-ASSOCIATE-RJ".into(),
-        Pdu::PData { .. } => "P-DATA-TF".into(),
-        Pdu::ReleaseRQ => "A-RELEASE-RQ".into(),
-        Pdu::ReleaseRP => "A-RELEASE-RP".into(),
-        Pdu::AbortRQ { source } => format!("A-ABORT ({source:?})"),
-        Pdu::Unknown { pdu_type, .. } => format!("unknown PDU type {pdu_type:02X}H"),
-    }
-}
 
 /// How the message loop ended.
 enum Ending {
@@ -176,7 +148,7 @@ impl<S: StoreSink> Session<'_, S> {
                 }
                 continue;
             }
-            return match decode_pdu(kind, &body) {
+            return match link::decode_pdu(kind, &body) {
                 Ok(Pdu::ReleaseRQ) if self.inflight.is_some() || self.asm.mid_command() => {
                     Ending::Abort(
                         Reason::UnexpectedPdu,
@@ -192,7 +164,10 @@ impl<S: StoreSink> Session<'_, S> {
                 }
                 Ok(other) => Ending::Abort(
                     Reason::UnexpectedPdu,
-                    format!("unexpected {} during the association", pdu_name(&other)),
+                    format!(
+                        "unexpected {} during the association",
+                        link::pdu_name(&other)
+                    ),
                 ),
                 Err(why) => Ending::Abort(Reason::UnrecognizedPdu, why),
             };

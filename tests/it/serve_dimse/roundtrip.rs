@@ -92,7 +92,8 @@ fn implicit_file_goes_as_explicit_when_the_peer_takes_only_explicit() {
     let mut cfg = config();
     cfg.transfer_syntaxes = vec![EXPLICIT_LE.into()];
     let scp = Scp::start(cfg, TestSink::new(dir.path()));
-    let sent = scu::store(&peer(scp.port, "RADPIPE"), &[implicit.clone()]).expect("store");
+    let sent =
+        scu::store(&peer(scp.port, "RADPIPE"), std::slice::from_ref(&implicit)).expect("store");
     assert_eq!(sent[0].status, 0, "{sent:?}");
     scp.wait(1, T);
     let events = scp.events();
@@ -121,7 +122,8 @@ fn implicit_file_goes_as_explicit_when_the_peer_takes_only_explicit() {
     let mut cfg = config();
     cfg.transfer_syntaxes = vec![IMPLICIT_LE.into()];
     let scp = Scp::start(cfg, TestSink::new(dir.path()));
-    let sent = scu::store(&peer(scp.port, "RADPIPE"), &[implicit.clone()]).expect("store");
+    let sent =
+        scu::store(&peer(scp.port, "RADPIPE"), std::slice::from_ref(&implicit)).expect("store");
     assert_eq!(sent[0].status, 0, "{sent:?}");
     scp.wait(1, T);
     let events = scp.events();
