@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use dicom_ul::pdu::{AbortRQServiceProviderReason as Reason, Pdu};
 
-use super::dimse::link::{Link, LinkError, Transport};
+use super::dimse::link::{Link, LinkError, TimedSocket, TlsStream, Transport};
 use super::dimse::negotiate::{self, Policy};
 use super::dimse::status;
 
@@ -274,8 +274,6 @@ fn plain(stream: TcpStream, (idle, life): (Duration, Duration)) -> Result<Link<T
     Ok(Link::new(stream, socket, idle, life))
 }
 
-type TlsStream = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
-
 fn secure(
     stream: TcpStream,
     tls: Arc<rustls::ServerConfig>,
@@ -285,8 +283,9 @@ fn secure(
         .try_clone()
         .map_err(|e| format!("cannot use the socket: {e}"))?;
     let conn = rustls::ServerConnection::new(tls).map_err(|e| format!("TLS setup failed: {e}"))?;
+    let timed = TimedSocket::new(stream, idle, life);
     Ok(Link::new(
-        rustls::StreamOwned::new(conn, stream),
+        rustls::StreamOwned::new(conn, timed),
         socket,
         idle,
         life,

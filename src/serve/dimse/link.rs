@@ -28,10 +28,55 @@ pub trait Transport: Read + Write {
 
 impl Transport for TcpStream {}
 
-impl Transport for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+/// TLS over a [`TimedSocket`].
+pub type TlsStream = rustls::StreamOwned<rustls::ServerConnection, TimedSocket>;
+
+impl Transport for TlsStream {
     fn close_notify(&mut self) {
         self.conn.send_close_notify();
         let _ = self.flush();
+    }
+}
+
+/// The TCP socket under TLS, enforcing the idle timeout and the association deadline on every
+/// socket read: one plaintext `read` of a TLS stream may take many socket reads (a record dripped
+/// a byte at a time), so the checks between plaintext reads in [`Link`] would not be enough.
+#[derive(Debug)]
+pub struct TimedSocket {
+    sock: TcpStream,
+    idle: Duration,
+    deadline: Instant,
+}
+
+impl TimedSocket {
+    /// `sock` with the same idle timeout and association deadline as the [`Link`] built over it.
+    pub fn new(sock: TcpStream, idle: Duration, lifetime: Duration) -> TimedSocket {
+        TimedSocket {
+            sock,
+            idle: idle.max(Duration::from_millis(1)),
+            deadline: Instant::now() + lifetime,
+        }
+    }
+}
+
+impl Read for TimedSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let wait = self.idle.min(left).max(Duration::from_millis(1));
+        self.sock.set_read_timeout(Some(wait))?;
+        self.sock.read(buf)
+    }
+}
+
+impl Write for TimedSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
     }
 }
 

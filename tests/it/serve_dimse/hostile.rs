@@ -216,3 +216,32 @@ fn lies_and_stalls_after_negotiation_are_aborted() {
     echoscu_still_works(&scp);
     scp.stop();
 }
+
+#[test]
+fn a_pdu_dripped_a_byte_at_a_time_meets_the_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scp = Scp::start(hostile_config(), TestSink::new(dir.path()));
+    let s = associated(&scp);
+    let mut writer = s.try_clone().expect("clone");
+    let start = Instant::now();
+    let dripping = std::thread::spawn(move || {
+        let _ = writer.write_all(&[0x04, 0, 0, 0, 0x03, 0xE8]);
+        for _ in 0..40 {
+            std::thread::sleep(Duration::from_millis(300));
+            if writer.write_all(&[0]).is_err() {
+                break;
+            }
+        }
+    });
+    let (reply, took) = until_closed(s);
+    dripping.join().expect("dripping thread");
+    assert!(is_abort(&reply), "{reply:02x?}");
+    assert!(took < Duration::from_secs(5), "cut off only after {took:?}");
+    let s = scp.wait(1, Duration::from_secs(30));
+    assert!(
+        aborted_why(&s[0].end).contains("association timeout"),
+        "{s:#?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(15));
+    scp.stop();
+}

@@ -2,6 +2,7 @@
 //! Little Endian fallback for an Implicit VR file when the SCP does not take Implicit VR, and the SCP
 //! behind TLS with dcmtk's echoscu and storescu as TLS clients.
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,6 +180,8 @@ fn tls_with_dcmtk_clients() {
     let (tls, cert) = tls_config(dir.path());
     let mut cfg = config();
     cfg.tls = Some(tls);
+    cfg.idle_timeout = Duration::from_secs(1);
+    cfg.association_timeout = Duration::from_secs(3);
     let scp = Scp::start(cfg, TestSink::new(dir.path()));
     let port = scp.port.to_string();
     let r = run(
@@ -217,7 +220,35 @@ fn tls_with_dcmtk_clients() {
         "plain echoscu got through a TLS port:\n{}",
         r.output
     );
-    let s = scp.wait(3, T);
+    // A TLS record header announcing 16 KB, then one byte every 300 ms: never idle, but the
+    // deadline must still cut it off (one TLS read is many socket reads).
+    let mut drip = std::net::TcpStream::connect(("127.0.0.1", scp.port)).expect("connect");
+    drip.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut writer = drip.try_clone().expect("clone");
+    let start = std::time::Instant::now();
+    let dripping = std::thread::spawn(move || {
+        let _ = writer.write_all(&[0x16, 0x03, 0x01, 0x40, 0x00]);
+        for _ in 0..40 {
+            std::thread::sleep(Duration::from_millis(300));
+            if writer.write_all(&[0]).is_err() {
+                break;
+            }
+        }
+    });
+    let mut sink = Vec::new();
+    let _ = drip.read_to_end(&mut sink);
+    let took = start.elapsed();
+    dripping.join().expect("dripping thread");
+    assert!(
+        took < Duration::from_secs(6),
+        "a dripping TLS peer was cut off only after {took:?}"
+    );
+    let s = scp.wait(4, T);
+    assert!(
+        matches!(&s[3].end, radpipe::serve::scp::AssociationEnd::Aborted(w) if w.contains("association timeout")),
+        "{s:#?}"
+    );
     assert_eq!(
         (s[0].echoes, s[0].end.clone()),
         (1, radpipe::serve::scp::AssociationEnd::Released)
