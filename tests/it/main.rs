@@ -27,6 +27,7 @@ mod seg_parity;
 mod seg_pickle;
 mod seg_train;
 mod seg_weights;
+mod serve_dimse;
 mod shader_bundle;
 mod side_outputs;
 mod stitch_cli;
