@@ -134,13 +134,35 @@ impl Layout {
         (width + 2 * pad, height + 2 * pad, detail)
     }
 
-    /// Draws `lines` on a dark box placed by [`Layout::place_text`]; returns the box.
+    /// The lines that fit across the picture at the smallest scale: detail lines are dropped from
+    /// the end, then the headline loses its label ("ANGLE -12.5°" becomes "-12.5°"), so a small
+    /// picture still shows the number. A picture too narrow even for that gets the text clipped.
+    pub fn fit_lines(&self, mut lines: Vec<TextLine>) -> Vec<TextLine> {
+        let too_wide = |lines: &[TextLine]| self.block_size(lines, 1).0 > self.width;
+        while lines.len() > 1 && too_wide(&lines) {
+            lines.pop();
+        }
+        if too_wide(&lines)
+            && let Some(head) = lines.first_mut()
+        {
+            head.text = match head.text.strip_prefix("ANGLE ") {
+                Some(number) => number.to_string(),
+                None if head.text == NO_STRUCTURE => "EMPTY".to_string(),
+                None => head.text.clone(),
+            };
+        }
+        lines
+    }
+
+    /// Draws `lines` (those that fit, [`Layout::fit_lines`]) on a dark box placed by
+    /// [`Layout::place_text`]; returns the box.
     pub fn draw_text(
         &self,
         o: &mut Overlay,
         lines: &[TextLine],
         avoid: Option<(f64, f64)>,
     ) -> TextBlock {
+        let lines = &self.fit_lines(lines.to_vec());
         let block = self.place_text(lines, avoid);
         draw::fill_rect(
             o,
@@ -162,6 +184,9 @@ impl Layout {
     }
 }
 
+/// The headline of an empty mask.
+pub const NO_STRUCTURE: &str = "NO STRUCTURE FOUND";
+
 /// The overlay's text for a measurement: the final angle (or why there is none), the centre, the box
 /// and line angles, and the angle in millimetres when it differs from the pixel one (non-square
 /// pixels).
@@ -172,7 +197,7 @@ pub fn describe(m: &MaskMeasurement) -> Vec<TextLine> {
         headline,
     };
     let Some(fit) = m.pixels else {
-        return vec![line("NO STRUCTURE FOUND".into(), palette::TEXT, true)];
+        return vec![line(NO_STRUCTURE.into(), palette::TEXT, true)];
     };
     let mut lines = vec![match fit.angle_deg {
         Some(a) => line(format!("ANGLE {a:.1}°"), palette::PLANE, true),

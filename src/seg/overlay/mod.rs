@@ -27,7 +27,7 @@ pub mod font;
 mod layout;
 pub mod palette;
 
-pub use layout::{Layout, TextLine};
+pub use layout::{Layout, NO_STRUCTURE, TextBlock, TextLine, describe};
 
 use crate::image::{HostImage, Pixels};
 use crate::ops::window::{self, WindowSettings};
@@ -162,7 +162,7 @@ pub fn draw_overlay(
     let contour = draw::contour(w, h, mask_values, layout.contour);
     let Some(fit) = fit else {
         draw::draw_contour(&mut o, &contour, palette::CONTOUR);
-        layout.draw_text(&mut o, &layout::describe(measurement), None);
+        layout.draw_text(&mut o, &describe(measurement), None);
         return Ok(o);
     };
     let b = fit.bbox;
@@ -191,7 +191,7 @@ pub fn draw_overlay(
         draw::line(&mut o, ends.0, ends.1, pen, palette::LINE);
     }
     draw::cross(&mut o, centre, layout.arm, pen, palette::CENTRE);
-    layout.draw_text(&mut o, &layout::describe(measurement), Some(centre));
+    layout.draw_text(&mut o, &describe(measurement), Some(centre));
     Ok(o)
 }
 

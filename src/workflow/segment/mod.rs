@@ -158,19 +158,28 @@ pub fn resolve_model(model: Option<&Path>) -> Result<PathBuf> {
 /// `OUTDIR/<stem>_mask.png` for every input; refuses two inputs with the same stem and an output
 /// that is an input.
 pub fn mask_paths(inputs: &[PathBuf], out_dir: &Path) -> Result<Vec<PathBuf>> {
-    side_paths(inputs, out_dir, "_mask.png")
+    let paths = side_paths(inputs, out_dir, "_mask.png")?;
+    ensure_not_inputs(&paths, inputs)?;
+    Ok(paths)
 }
 
-/// `DIR/<stem>_overlay.png` for every input (the `--overlay` pictures), checked as [`mask_paths`].
+/// `DIR/<stem>_overlay.png` for every input (the `--overlay` pictures); refuses two inputs with the
+/// same stem. Not checked against the inputs here, so that the CLI's output plan names `--overlay`
+/// when one would be overwritten ([`segment_files`] checks them too).
 pub fn overlay_paths(inputs: &[PathBuf], dir: &Path) -> Result<Vec<PathBuf>> {
     side_paths(inputs, dir, "_overlay.png")
 }
 
-/// `DIR/<stem><suffix>` for every input; refuses two inputs with the same stem and an output that is
-/// an input.
+fn ensure_not_inputs(outputs: &[PathBuf], inputs: &[PathBuf]) -> Result<()> {
+    let all: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    outputs
+        .iter()
+        .try_for_each(|p| atomic::ensure_not_input(p, &all))
+}
+
+/// `DIR/<stem><suffix>` for every input; refuses two inputs with the same stem.
 fn side_paths(inputs: &[PathBuf], dir: &Path, suffix: &str) -> Result<Vec<PathBuf>> {
     let mut seen: HashMap<PathBuf, &Path> = HashMap::new();
-    let all: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
     let mut out = Vec::with_capacity(inputs.len());
     for input in inputs {
         let stem = input
@@ -187,7 +196,6 @@ fn side_paths(inputs: &[PathBuf], dir: &Path, suffix: &str) -> Result<Vec<PathBu
                 path.display()
             )));
         }
-        atomic::ensure_not_input(&path, &all)?;
         out.push(path);
     }
     Ok(out)
@@ -218,7 +226,11 @@ pub fn segment_files(
     }
     let masks = mask_paths(inputs, &request.out_dir)?;
     let overlays = match &request.overlay_dir {
-        Some(dir) => overlay_paths(inputs, dir)?.into_iter().map(Some).collect(),
+        Some(dir) => {
+            let paths = overlay_paths(inputs, dir)?;
+            ensure_not_inputs(&paths, inputs)?;
+            paths.into_iter().map(Some).collect()
+        }
         None => vec![None; inputs.len()],
     };
     let loaded = load_segmenter(
