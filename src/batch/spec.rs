@@ -48,6 +48,7 @@
 //! op = "segment"            # BiSeNetV2 corpus-callosum mask (0/255, 8-bit, the image's size); last stage
 //! weights = "model.safetensors"   # optional: default the shipped model; relative to the pipeline file
 //! size = 256                # optional network input side: default the model's own, else 512
+//! device = "auto"           # optional: auto (default), gpu or cpu, as `radpipe segment --device`
 //! ```
 //!
 //! A window stage reads the file's own stored values and transforms, so only geometric stages
@@ -55,8 +56,10 @@
 //! and uploaded once per batch; each image's histogram and the reference's are counted on the GPU in
 //! the image's own command encoder. A segment stage must be the last: it turns 8-bit display values
 //! into the mask (images still holding stored values get the file's own window first, as `radpipe segment`
-//! does); the network is loaded once per batch and runs on the engine's device, so the image goes from
-//! upload to mask readback without a CPU wait.
+//! does); the network is loaded once per batch. On the engine's device (a real GPU, or `device = "gpu"`)
+//! the image goes from upload to mask readback without a CPU wait; on burn's CPU backend (`auto` on a
+//! CPU adapter such as lavapipe, or `device = "cpu"`) the earlier stages still run on the engine and
+//! their 8-bit result is read back for the network.
 
 use std::path::Path;
 
@@ -145,6 +148,8 @@ pub enum StageSpec {
         weights: Option<std::path::PathBuf>,
         /// Network input side; default: the size the model was trained at, else 512.
         size: Option<u32>,
+        /// Where the network runs; default `auto`.
+        device: Option<crate::seg::infer::DeviceChoice>,
     },
 }
 
@@ -344,10 +349,15 @@ impl PipelineSpec {
         Self::parse(&text, path)
     }
 
-    /// The segment stage's weights (`None`: the shipped model) and network size, if it has one.
-    pub fn segment(&self) -> Option<(Option<&Path>, Option<u32>)> {
+    /// The segment stage's weights (`None`: the shipped model), network size and device, if it has
+    /// one.
+    pub fn segment(&self) -> Option<(Option<&Path>, Option<u32>, crate::seg::infer::DeviceChoice)> {
         self.stages.iter().find_map(|s| match s {
-            StageSpec::Segment { weights, size } => Some((weights.as_deref(), *size)),
+            StageSpec::Segment {
+                weights,
+                size,
+                device,
+            } => Some((weights.as_deref(), *size, device.unwrap_or_default())),
             _ => None,
         })
     }

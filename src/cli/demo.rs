@@ -1,5 +1,6 @@
-//! `radpipe demo`: the library's workflows on the bundled data (window/level of the CT and CR, and
-//! stitching of three CR stations), saying where the outputs went.
+//! `radpipe demo`: the library's workflows on the bundled data (window/level of the CT and CR,
+//! stitching of three CR stations, segmentation of two mid-sagittal slices with their overlay
+//! pictures), saying where the outputs went.
 
 use std::path::{Path, PathBuf};
 
@@ -140,9 +141,10 @@ const SLICES: [(&str, Option<&str>); 2] = [
     ),
 ];
 
-/// Segments the bundled mid-sagittal slices with the shipped model and prints their angles (and
-/// the Dice against the bundled mask where one ships); says so when no model ships (a failure here
-/// does not fail the window/level demo).
+/// Segments the bundled mid-sagittal slices with the shipped model (on the device `auto` picks),
+/// writes their masks and overlay pictures and prints their angles (and the Dice against the bundled
+/// mask where one ships); says so when no model ships (a failure here does not fail the window/level
+/// demo).
 fn segment_demo(engine: &Engine, data: &Path, out: &Path) {
     let model = match resolve_model(None) {
         Ok(m) => m,
@@ -156,7 +158,8 @@ fn segment_demo(engine: &Engine, data: &Path, out: &Path) {
         model: Some(model),
         out_dir: out.to_path_buf(),
         batch: 1,
-        device: DeviceChoice::Gpu,
+        device: DeviceChoice::Auto,
+        overlay_dir: Some(out.to_path_buf()),
     };
     let inputs: Vec<PathBuf> = SLICES.iter().map(|(f, _)| data.join(f)).collect();
     let entries = match segment_files(Some(engine), &inputs, &request) {
@@ -166,13 +169,17 @@ fn segment_demo(engine: &Engine, data: &Path, out: &Path) {
             return;
         }
     };
+    if let Some(first) = entries.first() {
+        println!("  segment: network on {}", first.device);
+    }
     for (e, (_, mask)) in entries.iter().zip(SLICES) {
         match (&e.error, e.angle_deg) {
             (Some(m), _) => println!("  segment {}: failed: {m}", e.file),
             (None, Some(a)) => println!(
-                "  segment {} -> {}  ({} px, box {:.2}°, line {:.2}°, angle {a:.2}°{})",
+                "  segment {} -> {}, {}  ({} px, box {:.2}°, line {:.2}°, angle {a:.2}°{})",
                 e.file,
                 e.mask.as_deref().unwrap_or(""),
+                e.overlay.as_deref().unwrap_or("no overlay"),
                 e.area_px,
                 e.bbox.map_or(f64::NAN, |b| b.angle_deg),
                 e.line.map_or(f64::NAN, |l| l.angle_deg),

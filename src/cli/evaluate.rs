@@ -2,13 +2,12 @@
 
 use std::path::PathBuf;
 
+use radpipe::Error;
 use radpipe::seg::dataset::{check_sites, load_pair, pair_files, parse_sites};
 use radpipe::seg::evaluate::{Degradation, Summary, score_samples, summarise};
-use radpipe::seg::infer::{Backend, Preprocess, Segmenter};
-use radpipe::workflow::segment::{input_size, resolve_model};
-use radpipe::{Engine, Error};
+use radpipe::workflow::segment::load_segmenter;
 
-use super::segment::DeviceArg;
+use super::segment::{DeviceArg, engine_for};
 
 /// Arguments of `radpipe evaluate`.
 #[derive(clap::Args, Debug)]
@@ -29,8 +28,9 @@ pub struct EvaluateArgs {
     /// Also score noisy (σ 10/255), blurred (σ 1.5 px) and 2×-downsampled copies.
     #[arg(long)]
     degraded: bool,
-    /// Where the network runs.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    /// Where the network runs (auto: the GPU when the adapter is a real one, else burn's CPU
+    /// backend).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     device: DeviceArg,
     /// Images per network batch.
     #[arg(long, default_value_t = 8)]
@@ -80,26 +80,21 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
         check_sites(&pairs, &sites)?;
         pairs.retain(|p| sites.contains(&p.site));
     }
-    let model = resolve_model(args.model.as_deref())?;
-    let backend = match args.device {
-        DeviceArg::Cpu => Backend::Cpu,
-        DeviceArg::Gpu => Backend::Gpu(Engine::new().map_err(|e| match e {
-            Error::NoAdapter(m) => Error::NoAdapter(format!("{m}; or run with --device cpu")),
-            other => other,
-        })?),
-    };
-    let device_name = match &backend {
-        Backend::Cpu => "burn CPU backend".to_string(),
-        Backend::Gpu(e) => e.summary().name,
-    };
-    let size = input_size(&model, args.size);
-    let segmenter = Segmenter::load(&model, backend, Preprocess::square(size))?;
+    let engine = engine_for(args.device.choice())?;
+    let loaded = load_segmenter(
+        engine.as_ref(),
+        args.model.as_deref(),
+        args.size,
+        args.device.choice(),
+    )?;
+    let (segmenter, model, size) = (&loaded.segmenter, &loaded.model, loaded.size);
     let samples = pairs.iter().map(load_pair).collect::<Result<Vec<_>, _>>()?;
     println!(
-        "radpipe evaluate: {} images, model {}, {}²",
+        "radpipe evaluate: {} images, model {}, {}², network on {}",
         samples.len(),
         model.display(),
-        size
+        size,
+        loaded.device
     );
     let kinds: &[Degradation] = if args.degraded {
         &Degradation::ALL
@@ -110,7 +105,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
     let mut summaries = Vec::new();
     for &kind in kinds {
         let started = std::time::Instant::now();
-        let scores = score_samples(&segmenter, &samples, kind, args.batch, |_| {})?;
+        let scores = score_samples(segmenter, &samples, kind, args.batch, |_| {})?;
         let seconds = started.elapsed().as_secs_f64();
         let summary = summarise(kind, &scores);
         print_summary(&summary);
@@ -121,7 +116,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
             scores.len(),
             scores.len() as f64 / seconds.max(1e-9),
             args.batch,
-            device_name
+            loaded.device.name
         );
         summaries.push(summary);
         all_scores.extend(scores);
@@ -130,6 +125,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
         let json = serde_json::to_vec_pretty(&serde_json::json!({
             "model": model.display().to_string(),
             "size": size,
+            "device": loaded.device,
             "summaries": summaries,
             "images": all_scores,
         }))

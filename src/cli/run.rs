@@ -63,6 +63,9 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         report.stats.uploads,
         args.output.display()
     );
+    if let Some(device) = &report.segment_device {
+        println!("segment stage: network on {device}");
+    }
     if let Some(path) = &args.report {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::InvalidParams(format!("cannot serialise report: {e}")))?;

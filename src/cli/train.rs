@@ -80,6 +80,13 @@ pub fn run(args: &TrainArgs) -> Result<(), Error> {
             Error::NoAdapter(m) => Error::NoAdapter(format!("{m}; or train with --device cpu")),
             other => other,
         })?),
+        // The same rule as segmentation: the engine's device only when it is a real GPU.
+        DeviceArg::Auto => match super::segment::engine_for(DeviceArg::Auto.choice())? {
+            Some(e) if !radpipe::seg::infer::is_cpu_adapter(e.adapter_info()) => {
+                TrainDevice::Gpu(e)
+            }
+            _ => TrainDevice::Cpu,
+        },
     };
     let request = TrainRequest {
         resume: args.resume.clone(),

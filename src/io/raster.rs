@@ -1,7 +1,8 @@
 //! PNG, TIFF and JPEG: the formats radiology tools exchange display images and derived masks in.
 //! Reading gives greyscale 8- or 16-bit samples (colour is converted to luma with the BT.601 weights and
 //! fixed-point rounding OpenCV's `cvtColor(..., COLOR_RGB2GRAY)` uses, so results compare with OpenCV);
-//! writing keeps the bit depth: PNG 8/16-bit, TIFF 8/16-bit.
+//! writing keeps the bit depth: PNG 8/16-bit, TIFF 8/16-bit; pictures (segmentation overlays) are written as
+//! 8-bit RGB PNGs.
 
 use std::path::Path;
 
@@ -164,6 +165,21 @@ pub fn write_tiff(path: &Path, image: &HostImage) -> Result<()> {
     let data = bytes.into_inner();
     write_atomic(path, |w| {
         std::io::Write::write_all(w, &data).map_err(|e| Error::io(path, e))
+    })
+}
+
+/// Writes an 8-bit RGB PNG of `width × height` interleaved R, G, B bytes, atomically.
+pub fn write_rgb_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<()> {
+    if rgb.len() != 3 * width as usize * height as usize {
+        return Err(Error::format(
+            path,
+            format!("{} RGB bytes for a {width}x{height} picture", rgb.len()),
+        ));
+    }
+    write_atomic(path, |w| {
+        image::codecs::png::PngEncoder::new(w)
+            .write_image(rgb, width, height, image::ExtendedColorType::Rgb8)
+            .map_err(|e| encode_error(path, e))
     })
 }
 

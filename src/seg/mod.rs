@@ -9,6 +9,7 @@
 //! - [`geometry`]: largest component, minimum-area box, least-squares line, final angle.
 //! - [`dataset`], [`augment`], [`loss`], [`train`]: training on image/mask folders (`radpipe train`).
 //! - [`evaluate`]: Dice per site and angle error on labelled images (`radpipe evaluate`).
+//! - [`overlay`]: the picture of a result: contour, box, line, centre and angle drawn on the localizer.
 
 pub mod augment;
 pub mod bisenet;
@@ -17,6 +18,7 @@ pub mod evaluate;
 pub mod geometry;
 pub mod infer;
 pub mod loss;
+pub mod overlay;
 pub mod pickle;
 pub mod train;
 pub mod weights;

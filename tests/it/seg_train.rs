@@ -350,6 +350,10 @@ fn evaluate_prints_site_dice_and_angle_errors() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("parse");
     assert_eq!(report["images"].as_array().map(Vec::len), Some(16));
+    // --device auto (the default) says where the network ran.
+    let backend = crate::seg_device::expected_auto();
+    assert_eq!(report["device"]["backend"], backend, "{}", report["device"]);
+    assert!(stdout.contains("network on "), "{stdout}");
 
     let out = Command::new(env!("CARGO_BIN_EXE_radpipe"))
         .args(["evaluate", "--data"])

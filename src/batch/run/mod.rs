@@ -24,9 +24,9 @@ use crate::ops::resize;
 use crate::ops::warp;
 use crate::ops::window;
 use crate::pipeline::{Download, Recorder};
-use crate::seg::infer::{Backend, Preprocess, Segmenter};
+use crate::seg::infer::{Backend, DeviceUsed, SegInput, Segmenter};
 use crate::transforms::ModalityLut;
-use crate::workflow::segment::{input_size, resolve_model};
+use crate::workflow::segment::load_segmenter;
 use crate::{Engine, Error, Result, Stats};
 use stages::{Prepared, prepare};
 
@@ -64,6 +64,9 @@ pub struct BatchReport {
     pub stats: Stats,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// Where the segment stage's network ran, when the pipeline has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment_device: Option<DeviceUsed>,
 }
 
 /// One decoded image with everything the GPU and the writer need.
@@ -79,6 +82,8 @@ struct Job {
 struct InFlight {
     job: Job,
     download: Download,
+    /// The readback is the 8-bit input of a network on burn's CPU backend, not yet the mask.
+    segment_on_cpu: bool,
 }
 
 /// Sorted entries of `dir` that are not folders (hidden files and temporary `.partial` files
@@ -165,6 +170,15 @@ fn record(
                 Some(s) => window::encode(&mut rec, &current, s)?,
                 None => current,
             };
+            if let Backend::Cpu = segmenter.backend() {
+                let download = rec.download(&display)?;
+                rec.submit()?;
+                return Ok(InFlight {
+                    job,
+                    download,
+                    segment_on_cpu: true,
+                });
+            }
             segmenter.segment_resident(rec, &display)?
         }
         None => {
@@ -173,7 +187,31 @@ fn record(
             download
         }
     };
-    Ok(InFlight { job, download })
+    Ok(InFlight {
+        job,
+        download,
+        segment_on_cpu: false,
+    })
+}
+
+/// The mask of an 8-bit image read back for a network on burn's CPU backend.
+fn segment_on_cpu(segmenter: Option<&Segmenter>, display: HostImage) -> Result<HostImage> {
+    let segmenter = segmenter
+        .ok_or_else(|| Error::InvalidParams("the segmentation model was not loaded".into()))?;
+    if display.format() != PixelFormat::U8 {
+        return Err(Error::InvalidParams(format!(
+            "segmentation needs 8-bit display values, not {} samples: window to 8 bits first",
+            display.format()
+        )));
+    }
+    let input = SegInput {
+        image: &display,
+        window: None,
+    };
+    segmenter
+        .segment(&[input])?
+        .pop()
+        .ok_or_else(|| Error::InvalidParams("the network returned no mask".into()))
 }
 
 fn write(kind: OutputKind, job: &Job, image: &HostImage) -> Result<()> {
@@ -288,18 +326,12 @@ pub fn run_batch(
             engine.upload(&image).map_err(|e| e.in_file(path))
         })
         .collect::<Result<_>>()?;
-    // The network, loaded once for the whole batch onto the engine's device.
-    let segmenter = match spec.segment() {
-        Some((weights, size)) => {
-            let model = resolve_model(weights)?;
-            Some(Segmenter::load(
-                &model,
-                Backend::Gpu(engine.clone()),
-                Preprocess::square(input_size(&model, size)),
-            )?)
-        }
+    // The network, loaded once for the whole batch onto the device the stage's choice picks.
+    let loaded = match spec.segment() {
+        Some((weights, size, device)) => Some(load_segmenter(Some(engine), weights, size, device)?),
         None => None,
     };
+    let segmenter = loaded.as_ref().map(|l| &l.segmenter);
     let plan = plan_outputs(inputs, out_dir, &spec.output);
     let mut failed = Vec::new();
     let mut processed = 0;
@@ -353,12 +385,19 @@ pub fn run_batch(
 
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         let finish = |f: InFlight| {
-            let image = f.download.wait().map_err(|e| e.in_file(&f.job.input));
+            let image = f.download.wait().and_then(|img| {
+                if f.segment_on_cpu {
+                    segment_on_cpu(segmenter, img)
+                } else {
+                    Ok(img)
+                }
+            });
+            let image = image.map_err(|e| e.in_file(&f.job.input));
             (f.job, image)
         };
         for (input, job) in job_rx {
             match job.and_then(|j| {
-                record(engine, j, &references, segmenter.as_ref()).map_err(|e| e.in_file(&input))
+                record(engine, j, &references, segmenter).map_err(|e| e.in_file(&input))
             }) {
                 Ok(flight) => in_flight.push_back(flight),
                 Err(e) => report(input, None, Err(e)),
@@ -387,5 +426,6 @@ pub fn run_batch(
         failed,
         stats: engine.stats().since(&before),
         seconds: start.elapsed().as_secs_f64(),
+        segment_device: loaded.map(|l| l.device),
     })
 }

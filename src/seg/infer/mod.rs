@@ -14,15 +14,18 @@
 //! allocation is held until that submission is queued, so burn cannot hand it out again before the
 //! copy has run.
 //!
-//! On the CPU (`--device cpu`, or a machine without any adapter) the same stages run as Rust
-//! references — [`crate::ops::window::reference`], [`preprocess_reference`], [`mask_reference`] — and
-//! the network runs on burn's Flex backend.
+//! Which of the two runs is [`DeviceChoice`]'s business: `auto` (the default) takes the GPU only when
+//! it is a real one. On the CPU the same stages run as Rust references —
+//! [`crate::ops::window::reference`], [`preprocess_reference`], [`mask_reference`] — and the network
+//! runs on burn's Flex backend.
 
+mod choice;
 mod device;
 mod gpu;
 mod reference;
 mod segmenter;
 
+pub use choice::{CPU_BACKEND_NAME, DeviceChoice, DeviceUsed, is_cpu_adapter};
 pub use device::burn_device;
 pub use gpu::{encode_mask, encode_preprocess, foreground_margin};
 pub use reference::{

@@ -1,5 +1,10 @@
-//! `radpipe segment`: read DICOM/PNG/JPEG images, segment them with BiSeNetV2 (GPU or CPU), write each
-//! mask as `OUTDIR/<stem>_mask.png` (0/255, the input's size) and measure it ([`crate::seg::geometry`]).
+//! `radpipe segment`: read DICOM/PNG/JPEG images, segment them with BiSeNetV2 (GPU or CPU, see
+//! [`DeviceChoice`]), write each mask as `OUTDIR/<stem>_mask.png` (0/255, the input's size), measure it
+//! ([`crate::seg::geometry`]) and, when asked, draw the result on the image
+//! (`<stem>_overlay.png`, [`crate::seg::overlay`]).
+//!
+//! [`segment_one`] and [`segment_file`] do the same for one image without writing anything, for
+//! callers that store the results themselves (the DICOM node's segment job).
 //!
 //! DICOM images are windowed to 8-bit display values first (the file's window, else its VOI LUT, else
 //! the frame's range), as the original system fed the network 8-bit images; 8-bit PNG/JPEG images are
@@ -10,28 +15,22 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::io::{atomic, raster};
-use crate::seg::geometry::{Fit, MaskMeasurement, PatientAxis, measure};
-use crate::seg::infer::{Backend, Preprocess, SegInput, Segmenter};
+use crate::seg::geometry::{Fit, MaskMeasurement, PatientAxis};
 use crate::{Engine, Error, Result};
 
-pub use crate::seg::infer::{MIN_IMAGE_SIDE, Prepared, prepare};
+pub use crate::seg::infer::{DeviceChoice, DeviceUsed, MIN_IMAGE_SIDE, Prepared, prepare};
 use crate::seg::weights::trained_input_size;
+
+mod one;
+pub use one::{
+    LoadedSegmenter, Segmented, load_segmenter, segment_batch, segment_file, segment_one,
+};
 
 /// Default network input side.
 pub const DEFAULT_INPUT_SIZE: u32 = 512;
 
 /// Where radpipe looks for its shipped model (none ships yet: see the training issue).
 pub const DEFAULT_MODEL: &str = "models/bisenet_v2_corpus_callosum.safetensors";
-
-/// Which device runs the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DeviceChoice {
-    /// The GPU adapter radpipe picks (shared with its shaders).
-    #[default]
-    Gpu,
-    /// burn's CPU backend; needs no adapter at all.
-    Cpu,
-}
 
 /// What `segment_files` should do.
 #[derive(Debug, Clone)]
@@ -44,8 +43,10 @@ pub struct SegmentRequest {
     pub size: u32,
     /// Images per network batch.
     pub batch: usize,
-    /// Device.
+    /// Device (default `auto`: see [`DeviceChoice`]).
     pub device: DeviceChoice,
+    /// Also write `<stem>_overlay.png` (the picture of the result, [`crate::seg::overlay`]) here.
+    pub overlay_dir: Option<PathBuf>,
 }
 
 /// The report entry of one input (one object of the JSON array).
@@ -56,6 +57,9 @@ pub struct SegmentEntry {
     /// The mask written, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mask: Option<String>,
+    /// The overlay picture written, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<String>,
     /// Pixels of the largest component (0 for an empty mask).
     pub area_px: usize,
     /// Minimum-area box, pixels (absent for an empty mask).
@@ -79,13 +83,16 @@ pub struct SegmentEntry {
     /// What went wrong with this file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where the network ran, and why there.
+    pub device: DeviceUsed,
 }
 
 impl SegmentEntry {
-    fn failed(file: &Path, error: String) -> Self {
+    fn failed(file: &Path, device: &DeviceUsed, error: String) -> Self {
         SegmentEntry {
             file: file.display().to_string(),
             mask: None,
+            overlay: None,
             area_px: 0,
             bbox: None,
             line: None,
@@ -95,13 +102,21 @@ impl SegmentEntry {
             mm: None,
             patient: None,
             error: Some(error),
+            device: device.clone(),
         }
     }
 
-    fn measured(file: &Path, mask: &Path, m: MaskMeasurement) -> Self {
+    fn measured(
+        file: &Path,
+        mask: &Path,
+        overlay: Option<&Path>,
+        device: &DeviceUsed,
+        m: MaskMeasurement,
+    ) -> Self {
         SegmentEntry {
             file: file.display().to_string(),
             mask: Some(mask.display().to_string()),
+            overlay: overlay.map(|p| p.display().to_string()),
             area_px: m.area_px,
             bbox: m.pixels.map(|f| f.bbox),
             line: m.pixels.and_then(|f| f.line),
@@ -111,6 +126,7 @@ impl SegmentEntry {
             mm: m.mm,
             patient: m.patient,
             error: None,
+            device: device.clone(),
         }
     }
 }
@@ -142,8 +158,28 @@ pub fn resolve_model(model: Option<&Path>) -> Result<PathBuf> {
 /// `OUTDIR/<stem>_mask.png` for every input; refuses two inputs with the same stem and an output
 /// that is an input.
 pub fn mask_paths(inputs: &[PathBuf], out_dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut seen: HashMap<PathBuf, &Path> = HashMap::new();
+    let paths = side_paths(inputs, out_dir, "_mask.png")?;
+    ensure_not_inputs(&paths, inputs)?;
+    Ok(paths)
+}
+
+/// `DIR/<stem>_overlay.png` for every input (the `--overlay` pictures); refuses two inputs with the
+/// same stem. Not checked against the inputs here, so that the CLI's output plan names `--overlay`
+/// when one would be overwritten ([`segment_files`] checks them too).
+pub fn overlay_paths(inputs: &[PathBuf], dir: &Path) -> Result<Vec<PathBuf>> {
+    side_paths(inputs, dir, "_overlay.png")
+}
+
+fn ensure_not_inputs(outputs: &[PathBuf], inputs: &[PathBuf]) -> Result<()> {
     let all: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    outputs
+        .iter()
+        .try_for_each(|p| atomic::ensure_not_input(p, &all))
+}
+
+/// `DIR/<stem><suffix>` for every input; refuses two inputs with the same stem.
+fn side_paths(inputs: &[PathBuf], dir: &Path, suffix: &str) -> Result<Vec<PathBuf>> {
+    let mut seen: HashMap<PathBuf, &Path> = HashMap::new();
     let mut out = Vec::with_capacity(inputs.len());
     for input in inputs {
         let stem = input
@@ -151,7 +187,7 @@ pub fn mask_paths(inputs: &[PathBuf], out_dir: &Path) -> Result<Vec<PathBuf>> {
             .map(|s| s.to_string_lossy().into_owned())
             .filter(|s| !s.is_empty())
             .ok_or_else(|| Error::InvalidParams(format!("{}: no file name", input.display())))?;
-        let path = out_dir.join(format!("{stem}_mask.png"));
+        let path = dir.join(format!("{stem}{suffix}"));
         if let Some(other) = seen.insert(path.clone(), input) {
             return Err(Error::InvalidParams(format!(
                 "{} and {} would both write {}; segment them into different folders",
@@ -160,14 +196,14 @@ pub fn mask_paths(inputs: &[PathBuf], out_dir: &Path) -> Result<Vec<PathBuf>> {
                 path.display()
             )));
         }
-        atomic::ensure_not_input(&path, &all)?;
         out.push(path);
     }
     Ok(out)
 }
 
-/// Segments `inputs`, writes the masks, and returns one entry per input (failed files included,
-/// with their error). `engine` is used for [`DeviceChoice::Gpu`].
+/// Segments `inputs`, writes the masks (and the overlays when asked), and returns one entry per
+/// input (failed files included, with their error). `engine` is the device `request.device` chooses
+/// among ([`DeviceChoice::resolve`]); `None` runs on the CPU unless `gpu` is asked for.
 pub fn segment_files(
     engine: Option<&Engine>,
     inputs: &[PathBuf],
@@ -179,47 +215,47 @@ pub fn segment_files(
     if request.batch == 0 {
         return Err(Error::InvalidParams("batch size must be at least 1".into()));
     }
-    if !request.out_dir.is_dir() {
-        return Err(Error::io(
-            &request.out_dir,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "output folder does not exist"),
-        ));
-    }
-    let masks = mask_paths(inputs, &request.out_dir)?;
-    let model = resolve_model(request.model.as_deref())?;
-    let backend = match (request.device, engine) {
-        (DeviceChoice::Cpu, _) => Backend::Cpu,
-        (DeviceChoice::Gpu, Some(e)) => Backend::Gpu(e.clone()),
-        (DeviceChoice::Gpu, None) => {
-            return Err(Error::NoAdapter(
-                "the GPU was asked for but no engine was opened (use --device cpu)".into(),
+    let folders = std::iter::once(&request.out_dir).chain(request.overlay_dir.as_ref());
+    for folder in folders {
+        if !folder.is_dir() {
+            return Err(Error::io(
+                folder,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "output folder does not exist"),
             ));
         }
+    }
+    let masks = mask_paths(inputs, &request.out_dir)?;
+    let overlays = match &request.overlay_dir {
+        Some(dir) => {
+            let paths = overlay_paths(inputs, dir)?;
+            ensure_not_inputs(&paths, inputs)?;
+            paths.into_iter().map(Some).collect()
+        }
+        None => vec![None; inputs.len()],
     };
-    let segmenter = Segmenter::load(&model, backend, Preprocess::square(request.size))?;
-
+    let loaded = load_segmenter(
+        engine,
+        request.model.as_deref(),
+        Some(request.size),
+        request.device,
+    )?;
+    let device = &loaded.device;
     let mut entries: Vec<Option<SegmentEntry>> = vec![None; inputs.len()];
     let mut pending: Vec<(usize, Prepared)> = Vec::new();
     let flush = |pending: &mut Vec<(usize, Prepared)>, entries: &mut Vec<Option<SegmentEntry>>| {
         if pending.is_empty() {
             return;
         }
-        let batch: Vec<SegInput<'_>> = pending
-            .iter()
-            .map(|(_, p)| SegInput {
-                image: &p.image,
-                window: p.window.as_ref(),
-            })
-            .collect();
-        match segmenter.segment(&batch) {
+        let batch: Vec<&Prepared> = pending.iter().map(|(_, p)| p).collect();
+        match segment_batch(&loaded.segmenter, &batch) {
             Ok(results) => {
-                for ((i, _), mask) in pending.iter().zip(results) {
-                    let (input, out) = (&inputs[*i], &masks[*i]);
-                    let entry = raster::write_png(out, &mask)
-                        .and_then(|()| measure(&mask))
-                        .map(|m| SegmentEntry::measured(input, out, m))
+                for ((i, _), result) in pending.iter().zip(results) {
+                    let (input, mask, overlay) = (&inputs[*i], &masks[*i], overlays[*i].as_deref());
+                    let entry = result
+                        .and_then(|s| write_one(&s, mask, overlay).map(|()| s.measurement))
+                        .map(|m| SegmentEntry::measured(input, mask, overlay, device, m))
                         .unwrap_or_else(|e| {
-                            SegmentEntry::failed(input, e.in_file(input).to_string())
+                            SegmentEntry::failed(input, device, e.in_file(input).to_string())
                         });
                     entries[*i] = Some(entry);
                 }
@@ -228,7 +264,7 @@ pub fn segment_files(
                 for (i, _) in pending.iter() {
                     let input = &inputs[*i];
                     let message = format!("{}: {e}", input.display());
-                    entries[*i] = Some(SegmentEntry::failed(input, message));
+                    entries[*i] = Some(SegmentEntry::failed(input, device, message));
                 }
             }
         }
@@ -237,7 +273,10 @@ pub fn segment_files(
     for (i, input) in inputs.iter().enumerate() {
         match prepare(input) {
             Ok(p) => pending.push((i, p)),
-            Err(e) => entries[i] = Some(SegmentEntry::failed(input, e.in_file(input).to_string())),
+            Err(e) => {
+                let message = e.in_file(input).to_string();
+                entries[i] = Some(SegmentEntry::failed(input, device, message));
+            }
         }
         if pending.len() >= request.batch {
             flush(&mut pending, &mut entries);
@@ -249,10 +288,20 @@ pub fn segment_files(
         .zip(inputs)
         .map(|(e, input)| {
             e.unwrap_or_else(|| {
-                SegmentEntry::failed(input, format!("{}: not processed", input.display()))
+                let message = format!("{}: not processed", input.display());
+                SegmentEntry::failed(input, device, message)
             })
         })
         .collect())
+}
+
+/// Writes one result's mask and, when a path is given, its overlay.
+fn write_one(s: &Segmented, mask: &Path, overlay: Option<&Path>) -> Result<()> {
+    raster::write_png(mask, &s.mask)?;
+    match overlay {
+        Some(path) => s.overlay.write_png(path),
+        None => Ok(()),
+    }
 }
 
 /// Writes the report (a JSON array, one object per input) atomically.
