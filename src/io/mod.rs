@@ -111,12 +111,21 @@ pub fn output_kind(path: &Path) -> Result<OutputKind> {
 pub struct OutputMeta<'a> {
     /// Source DICOM whose patient/study attributes the output inherits.
     pub source: Option<&'a dicom::DicomImage>,
+    /// The frame of the source that was used (0-based).
+    pub frame: u32,
     /// Derivation Description.
     pub description: String,
     /// Bits Stored of a 16-bit output (e.g. 12 for a 12-bit display image).
     pub bits_stored: Option<u16>,
     /// Rescale slope and intercept when the samples are stored values of modality units.
     pub rescale: Option<(f64, f64)>,
+    /// Window to write with stored values (the source's).
+    pub window: Option<crate::transforms::Window>,
+    /// What the samples are: the source's stored values (photometric interpretation kept), display
+    /// values (MONOCHROME2) or labels.
+    pub samples: dicom::Samples,
+    /// How the output's pixel axes lie in the source's (for Patient Orientation); `None` if unknown.
+    pub axes: Option<dicom::Axes>,
 }
 
 /// Writes `image` to `path` in `kind`'s format, atomically.
@@ -134,11 +143,15 @@ pub fn write_output(
             path,
             image,
             &dicom::DerivedDicom {
-                source: meta.source,
+                sources: meta.source.into_iter().collect(),
+                frame: meta.frame,
                 description: meta.description.clone(),
                 rescale: meta.rescale,
                 bits_stored: meta.bits_stored,
-                window: None,
+                window: meta.window,
+                samples: meta.samples,
+                axes: meta.axes,
+                ..dicom::DerivedDicom::default()
             },
         ),
     }

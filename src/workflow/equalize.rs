@@ -4,13 +4,14 @@
 //!
 //! Both work on stored pixel values: the Modality LUT is monotonic for practically every file, and
 //! equalization would undo any linear rescale anyway. For equalization a MONOCHROME1 source is
-//! inverted on the way out so the result displays as MONOCHROME2, as `radpipe window` does; matching
-//! stays in the stored domain (its output is data for the next stage, not a display image).
+//! inverted on the way out so the result displays as MONOCHROME2, as `radpipe window` does (a DICOM
+//! output says MONOCHROME2); matching stays in the stored domain (its output is data for the next
+//! stage, not a display image), so a DICOM output keeps the source's photometric interpretation.
 
 use std::path::Path;
 
 use crate::image::{HostImage, PixelFormat};
-use crate::io::dicom::{DerivedDicom, DicomImage, Photometric, write_derived_dicom};
+use crate::io::dicom::{DerivedDicom, DicomImage, Photometric, Samples, write_derived_dicom};
 use crate::io::{Input, OutputKind, atomic, output_kind, raster, raw, read_input};
 use crate::ops::clahe::{ClaheParams, clahe_image};
 use crate::ops::equalize::{EqualizeParams, equalize_image};
@@ -114,13 +115,13 @@ fn read_frame(path: &Path, frame: u32) -> Result<Frame> {
     }
 }
 
+/// Writes `image`; a DICOM output gets `derived` with the Bits Stored of `bits`.
 fn write_output(
     output: &Path,
     kind: OutputKind,
     image: &HostImage,
     bits: u32,
-    source: Option<&DicomImage>,
-    description: String,
+    derived: DerivedDicom<'_>,
 ) -> Result<()> {
     match kind {
         OutputKind::Png => raster::write_png(output, image),
@@ -132,11 +133,8 @@ fn write_output(
                 output,
                 image,
                 &DerivedDicom {
-                    source,
-                    description,
-                    rescale: None,
                     bits_stored,
-                    window: None,
+                    ..derived
                 },
             )
         }
@@ -202,8 +200,11 @@ pub fn equalize_file(
         kind,
         &result,
         bits,
-        frame.dicom.as_deref(),
-        description,
+        DerivedDicom {
+            frame: request.frame,
+            samples: Samples::Display,
+            ..DerivedDicom::from_source(frame.dicom.as_deref(), description)
+        },
     )?;
     Ok(EqualizeReport {
         width: result.width,
@@ -263,8 +264,10 @@ pub fn match_file(
         kind,
         &result,
         binning.bits,
-        source.dicom.as_deref(),
-        description,
+        DerivedDicom {
+            frame,
+            ..DerivedDicom::from_source(source.dicom.as_deref(), description)
+        },
     )?;
     Ok(MatchReport {
         width: result.width,

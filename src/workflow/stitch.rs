@@ -3,13 +3,14 @@
 //! PNG/TIFF — plus, on request, a windowed 8-bit view and a JSON layout report.
 //!
 //! Stored values are never re-mapped beyond the exposure compensation: a DICOM output carries the
-//! first station's Rescale Slope/Intercept and window, so modality values and display are preserved.
+//! first station's Rescale Slope/Intercept, window and photometric interpretation, so modality values
+//! and display are preserved; [`write_stitched_dicom`] is the library entry for a stitch result.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::image::PixelFormat;
-use crate::io::dicom::{DerivedDicom, DicomImage, Photometric, write_derived_dicom};
+use crate::io::dicom::{Axes, DerivedDicom, DicomImage, Photometric, write_derived_dicom};
 use crate::io::{Input, OutputKind, atomic, output_kind, raster, raw, read_input};
 use crate::ops::window::{WindowRequest, WindowSettings, window_image};
 use crate::stitch::{Station, StitchParams, Stitched, stitch};
@@ -92,15 +93,17 @@ pub fn stitch_files(engine: &Engine, request: &StitchRequest) -> Result<(Stitche
         &request.output,
         kind,
         &stations[0].image,
-        first,
-        ("the stations are", "the stations are"),
+        "the stations are",
     )?;
     let result = stitch(engine, &stations, &request.params)?;
     match kind {
         OutputKind::Png => raster::write_png(&request.output, &result.image)?,
         OutputKind::Tiff => raster::write_tiff(&request.output, &result.image)?,
         OutputKind::Raw => raw::write_raw(&request.output, &result.image)?,
-        OutputKind::Dicom => write_dicom(&request.output, &result, first)?,
+        OutputKind::Dicom => {
+            let sources: Vec<&DicomImage> = dicoms.iter().flatten().collect();
+            write_stitched_dicom(&request.output, &result, &sources)?
+        }
     }
     if let Some(path) = &request.display {
         let settings = match first {
@@ -126,11 +129,17 @@ pub fn stitch_files(engine: &Engine, request: &StitchRequest) -> Result<(Stitche
     Ok((result, report))
 }
 
-fn write_dicom(output: &Path, result: &Stitched, source: Option<&DicomImage>) -> Result<()> {
+/// Writes a stitch result as a derived DICOM at `path`: `sources` are the stations that were DICOM
+/// files, in station order (a station read from PNG/TIFF has none; then the result is Secondary
+/// Capture). CR/DX stations with a pixel spacing give Digital X-Ray For Presentation, MONOCHROME1
+/// kept, with every station in the Source Image Sequence (see [`crate::io::dicom`]'s writer); the
+/// first station's Rescale Slope/Intercept, first window and Bits Stored are carried over. The
+/// Derivation Description lists the placements and gains, so a rerun gives the same UIDs.
+pub fn write_stitched_dicom(path: &Path, result: &Stitched, sources: &[&DicomImage]) -> Result<()> {
     let mut rescale = None;
     let mut window = None;
     let mut bits_stored = None;
-    if let Some(src) = source {
+    if let Some(src) = sources.first() {
         if let ModalityLut::Rescale { slope, intercept } = src.modality_lut(0) {
             rescale = Some((slope, intercept));
         }
@@ -148,20 +157,32 @@ fn write_dicom(output: &Path, result: &Stitched, source: Option<&DicomImage>) ->
             bits_stored = Some(src.bits_stored);
         }
     }
-    let files: Vec<String> = result.stations.iter().map(|s| s.file.clone()).collect();
+    let placements: Vec<String> = result
+        .stations
+        .iter()
+        .map(|s| {
+            format!(
+                "({:.2}, {:.2}) gain {:.4}",
+                s.offset[0], s.offset[1], s.gain
+            )
+        })
+        .collect();
     write_derived_dicom(
-        output,
+        path,
         &result.image,
         &DerivedDicom {
-            source,
+            sources: sources.to_vec(),
             description: format!(
-                "stitched by radpipe from {} stations ({})",
-                files.len(),
-                files.join(", ")
+                "stitched by radpipe from {} stations at canvas offsets {}",
+                result.stations.len(),
+                placements.join(", ")
             ),
             rescale,
             bits_stored,
             window,
+            axes: Some(Axes::SAME),
+            raster_inputs: result.stations.len().saturating_sub(sources.len()),
+            ..DerivedDicom::default()
         },
     )
 }

@@ -4,13 +4,14 @@
 //! The pixel values are never re-mapped: PNG/TIFF in → the same bit depth out; DICOM in → the stored
 //! values are resampled and the derived DICOM carries the source's Rescale Slope/Intercept and first
 //! window, so modality values (HU, …) and the display are preserved, with the pixel spacing the op
-//! computed. Also here: the parsers for the command line's `--matrix`, `--size` and `--center` values,
+//! computed, the source's photometric interpretation (MONOCHROME1 stays MONOCHROME1) and a Patient
+//! Orientation that follows the matrix. Also here: the parsers for the command line's `--matrix`, `--size` and `--center` values,
 //! so a host application accepts the same text.
 
 use std::path::Path;
 
 use crate::image::{HostImage, PixelFormat};
-use crate::io::dicom::{DerivedDicom, DicomImage, Photometric, write_derived_dicom};
+use crate::io::dicom::{Axes, DerivedDicom, DicomImage, write_derived_dicom};
 use crate::io::{Input, OutputKind, atomic, output_kind, raster, raw, read_input};
 use crate::ops::resize::{ResizeMode, ResizeParams, resize_image};
 use crate::ops::warp::{
@@ -115,20 +116,17 @@ pub fn warp_file(
             (img.clone(), None)
         }
     };
-    check_output_kind(
-        output,
-        kind,
-        &image,
-        dicom,
-        ("this image is", "the source is"),
-    )?;
+    check_output_kind(output, kind, &image, "this image is")?;
     let result = run(engine, &image, request).map_err(|e| e.in_file(input))?;
     let mut notes = Vec::new();
     match kind {
         OutputKind::Png => raster::write_png(output, &result)?,
         OutputKind::Tiff => raster::write_tiff(output, &result)?,
         OutputKind::Raw => raw::write_raw(output, &result)?,
-        OutputKind::Dicom => write_dicom(output, &result, dicom, request, &mut notes)?,
+        OutputKind::Dicom => {
+            let axes = output_axes(&image, &request.op);
+            write_dicom(output, &result, dicom, request, axes, &mut notes)?
+        }
     }
     Ok(GeometricReport {
         width: result.width,
@@ -139,14 +137,14 @@ pub fn warp_file(
     })
 }
 
-/// Refuses, before any GPU work, outputs that cannot hold the result. `samples` and `source` name what
-/// is being written in the messages ("this image is", "the source is"; stitching: "the stations are").
+/// Refuses, before any GPU work, outputs that cannot hold the result. `samples` names what is being
+/// written in the message ("this image is"; stitching: "the stations are"). A MONOCHROME1 source is
+/// fine for every format: a DICOM output keeps MONOCHROME1, PNG/TIFF/raw hold the stored values.
 pub(crate) fn check_output_kind(
     output: &Path,
     kind: OutputKind,
     image: &HostImage,
-    dicom: Option<&DicomImage>,
-    (samples, source): (&str, &str),
+    samples: &str,
 ) -> Result<()> {
     let format = image.format();
     match kind {
@@ -160,16 +158,40 @@ pub(crate) fn check_output_kind(
                 ),
             ))
         }
-        OutputKind::Dicom if dicom.is_some_and(|d| d.photometric == Photometric::Monochrome1) => {
-            Err(Error::unsupported(
-                output,
-                format!(
-                    "{source} MONOCHROME1 and the derived-DICOM writer writes MONOCHROME2 only, which \
-                     would invert the display; write .png, .tif or .raw instead"
-                ),
-            ))
-        }
         _ => Ok(()),
+    }
+}
+
+/// How the output's pixel axes lie in the input's, for the derived DICOM's Patient Orientation:
+/// from the affine matrix; `None` for a perspective warp (no single direction per axis).
+pub fn output_axes(image: &HostImage, op: &GeometricOp) -> Option<Axes> {
+    let linear = |m: [[f64; 3]; 2]| [[m[0][0], m[0][1]], [m[1][0], m[1][1]]];
+    match op {
+        GeometricOp::Warp {
+            transform: Transform::Affine(m),
+            inverse,
+            ..
+        } => Axes::from_affine(linear(*m), *inverse),
+        GeometricOp::Warp { .. } => None,
+        GeometricOp::Resize { .. } => Some(Axes::SAME),
+        GeometricOp::Rotate {
+            angle,
+            center,
+            scale,
+            ..
+        } => {
+            let center = center.unwrap_or_else(|| image_center(image));
+            Axes::from_affine(linear(rotation_matrix(center, *angle, *scale)), false)
+        }
+        GeometricOp::Crop {
+            center,
+            size,
+            angle,
+            ..
+        } => Axes::from_affine(
+            linear(rotated_roi_matrix(*center, [size.0, size.1], *angle)),
+            false,
+        ),
     }
 }
 
@@ -319,6 +341,7 @@ fn write_dicom(
     image: &HostImage,
     source: Option<&DicomImage>,
     request: &GeometricRequest,
+    axes: Option<Axes>,
     notes: &mut Vec<String>,
 ) -> Result<()> {
     let mut rescale = None;
@@ -351,11 +374,14 @@ fn write_dicom(
         output,
         image,
         &DerivedDicom {
-            source,
+            sources: source.into_iter().collect(),
+            frame: request.frame,
             description: describe(request, image),
             rescale,
             bits_stored,
             window,
+            axes,
+            ..DerivedDicom::default()
         },
     )
 }

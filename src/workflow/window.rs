@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::image::PixelFormat;
-use crate::io::dicom::DicomImage;
+use crate::io::dicom::{Axes, DicomImage, Samples};
 use crate::io::{Input, OutputMeta, atomic, output_kind, read_input, write_output};
 use crate::ops::window::{WindowRequest, WindowSettings, WindowSource, window_image};
 use crate::transforms::Voi;
@@ -61,7 +61,11 @@ pub fn window_file(
         }
     };
     let display = window_image(engine, &stored, &settings).map_err(with_file)?;
-    write_output(output, kind, &display, &output_meta(&settings, dicom))?;
+    let meta = OutputMeta {
+        frame,
+        ..output_meta(&settings, dicom)
+    };
+    write_output(output, kind, &display, &meta)?;
     let window = settings.window();
     Ok(WindowReport {
         width: display.width,
@@ -78,7 +82,8 @@ pub fn window_file(
     })
 }
 
-/// Derivation description and bits of a windowed output.
+/// Derivation description and bits of a windowed output. Its samples are display values (a
+/// MONOCHROME1 source already inverted), so a DICOM output says MONOCHROME2.
 pub fn output_meta<'a>(
     settings: &WindowSettings,
     source: Option<&'a DicomImage>,
@@ -97,6 +102,8 @@ pub fn output_meta<'a>(
         source,
         description,
         bits_stored: (settings.out_format() == PixelFormat::U16).then_some(settings.bits as u16),
-        rescale: None,
+        samples: Samples::Display,
+        axes: Some(Axes::SAME),
+        ..OutputMeta::default()
     }
 }

@@ -65,11 +65,9 @@ fn write_stations(dir: &Path, same_modality: bool) -> Vec<PathBuf> {
                 &path,
                 img,
                 &DerivedDicom {
-                    source,
-                    description: "simulated station".into(),
                     rescale: Some((1.0, 0.0)),
                     bits_stored: Some(16),
-                    window: None,
+                    ..DerivedDicom::from_source(source, "simulated station")
                 },
             )
             .expect("write station");

@@ -216,7 +216,7 @@ fn segment_on_cpu(segmenter: Option<&Segmenter>, display: HostImage) -> Result<H
 
 fn write(kind: OutputKind, job: &Job, image: &HostImage) -> Result<()> {
     let source = job.meta_source.as_deref();
-    let meta = match job.stages.as_slice() {
+    let mut meta = match job.stages.as_slice() {
         [Prepared::Window(s)] => crate::workflow::window::output_meta(s, source),
         stages => {
             let mut meta = OutputMeta {
@@ -254,6 +254,7 @@ fn write(kind: OutputKind, job: &Job, image: &HostImage) -> Result<()> {
                 if let ModalityLut::Rescale { slope, intercept } = src.modality_lut(0) {
                     meta.rescale = Some((slope, intercept));
                 }
+                meta.window = src.windows(0).first().copied();
             }
             if image.format() != PixelFormat::U16 {
                 meta.bits_stored = None;
@@ -261,6 +262,8 @@ fn write(kind: OutputKind, job: &Job, image: &HostImage) -> Result<()> {
             meta
         }
     };
+    meta.samples = stages::samples(&job.stages);
+    meta.axes = stages::axes(&job.stages);
     write_output(&job.output, kind, image, &meta)
 }
 

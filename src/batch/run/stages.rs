@@ -2,11 +2,9 @@
 //! the file, such as its own window or the network's input size) and their one-line descriptions for
 //! the report.
 
-use std::path::PathBuf;
-
 use crate::batch::spec::{BorderSpec, PipelineSpec, ResizeModeSpec, StageSpec, warp_transform};
-use crate::io::dicom::Photometric;
-use crate::io::{Input, OutputKind};
+use crate::io::Input;
+use crate::io::dicom::{Axes, Photometric, Samples};
 use crate::ops::clahe::ClaheParams;
 use crate::ops::equalize::EqualizeParams;
 use crate::ops::histmatch::MatchParams;
@@ -246,18 +244,42 @@ pub(super) fn prepare(spec: &PipelineSpec, input: &Input) -> Result<Vec<Prepared
         };
         prepared.push(stage);
     }
-    if pending_invert && stored_values && spec.output_kind()? == OutputKind::Dicom {
-        let path = match input {
-            Input::Dicom(d) => d.path.clone(),
-            Input::Raster(_) => PathBuf::new(),
-        };
-        return Err(Error::unsupported(
-            path,
-            "a MONOCHROME1 source through geometric stages only would be written as MONOCHROME2 (inverted); \
-             add a window or histogram stage, or write png/tif",
-        ));
-    }
     Ok(prepared)
+}
+
+/// What the output samples are: a mask after a segment stage, display values after a window or
+/// histogram stage, else the source's stored values (whose MONOCHROME1 a DICOM output keeps).
+pub(super) fn samples(stages: &[Prepared]) -> Samples {
+    if matches!(stages.last(), Some(Prepared::Segment { .. })) {
+        Samples::Labels
+    } else if stages.iter().any(|s| {
+        matches!(
+            s,
+            Prepared::Window(_) | Prepared::Equalize(_) | Prepared::Clahe(_)
+        )
+    }) {
+        Samples::Display
+    } else {
+        Samples::Stored
+    }
+}
+
+/// How the output's pixel axes lie in the input's, through every geometric stage; `None` after a
+/// perspective warp.
+pub(super) fn axes(stages: &[Prepared]) -> Option<Axes> {
+    stages
+        .iter()
+        .try_fold(Axes::SAME, |axes, stage| match stage {
+            Prepared::Rotate(p) | Prepared::Warp(p) => match p.transform {
+                Transform::Affine(m) => {
+                    let next =
+                        Axes::from_affine([[m[0][0], m[0][1]], [m[1][0], m[1][1]]], p.inverse)?;
+                    Some(axes.then(next))
+                }
+                Transform::Perspective(_) => None,
+            },
+            _ => Some(axes),
+        })
 }
 
 fn border_of(border: Option<BorderSpec>) -> Border {

@@ -1,6 +1,7 @@
 //! DICOM in and out: read a greyscale image's stored values with everything needed to display it
 //! correctly (Modality LUT, windows, VOI LUT, geometry — per frame), and write a processed image back as
-//! a derived Secondary Capture object that stays linked to its patient, study and source image.
+//! a derived object (DX For Presentation or Secondary Capture, see `derived`) that stays linked to its
+//! patient, study and source images.
 //!
 //! Why not use dicom-pixeldata's converted output directly: its "no modality LUT" path does not
 //! sign-extend when Bits Stored < Bits Allocated, and its attribute accessors misread standard attributes
@@ -15,12 +16,12 @@
 
 mod attrs;
 mod codestream;
+mod derived;
 mod frame_info;
 mod guard;
 mod open;
 mod pixels;
 mod rle;
-mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,7 +32,9 @@ use crate::transforms::{LutTable, ModalityLut, Window};
 use crate::{Error, Geometry, HostImage, Pixels, Result};
 use frame_info::{FrameInfo, StoredRange};
 
-pub use write::{DerivedDicom, write_derived_dicom};
+pub use derived::{
+    Axes, DerivedDicom, Iod, Samples, derived_iod, write_derived_dicom, write_derived_rgb,
+};
 
 /// Photometric Interpretation of a greyscale image (PS3.3 C.7.6.3.1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

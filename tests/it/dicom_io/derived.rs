@@ -14,6 +14,11 @@ fn attr(obj: &InMemDicomObject, tag: Tag) -> String {
         .unwrap_or_default()
 }
 
+/// A parameter error about `path`: refused before anything is written, naming the output.
+fn refused_for(err: &Error, path: &Path) -> bool {
+    matches!(err, Error::InFile { path: p, source } if p == path && matches!(**source, Error::InvalidParams(_)))
+}
+
 #[test]
 fn derived_dicom_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -33,11 +38,9 @@ fn derived_dicom_round_trip() {
     };
     let out = dir.path().join("derived.dcm");
     let opts = DerivedDicom {
-        source: Some(&source),
-        description: "radpipe test: identity".to_string(),
         rescale: Some((1.0, -1024.0)),
-        bits_stored: None,
         window: Some(window),
+        ..DerivedDicom::from_source(Some(&source), "radpipe test: identity")
     };
     write_derived_dicom(&out, &image, &opts).expect("write derived");
 
@@ -180,7 +183,7 @@ fn derived_dicom_formats_and_refusals() {
     let too_big = HostImage::new(2, 1, Pixels::U16(vec![0, 4096])).expect("img");
     let err = write_derived_dicom(&dir.path().join("x.dcm"), &too_big, &opts)
         .expect_err("4096 in 12 bits");
-    assert!(matches!(err, Error::InvalidParams(_)), "{err}");
+    assert!(refused_for(&err, &dir.path().join("x.dcm")), "{err}");
     let f32_img = HostImage::new(1, 1, Pixels::F32(vec![0.5])).expect("img");
     let err = write_derived_dicom(
         &dir.path().join("f.dcm"),
@@ -188,7 +191,7 @@ fn derived_dicom_formats_and_refusals() {
         &DerivedDicom::default(),
     )
     .expect_err("f32");
-    assert!(matches!(err, Error::InvalidParams(_)), "{err}");
+    assert!(refused_for(&err, &dir.path().join("f.dcm")), "{err}");
     assert!(!dir.path().join("x.dcm").exists() && !dir.path().join("f.dcm").exists());
     let bad_window = DerivedDicom {
         window: Some(Window {
