@@ -51,6 +51,8 @@ enum Command {
     Train(cli::train::TrainArgs),
     /// Dice per site and angle error of a model on image/mask folders.
     Evaluate(cli::evaluate::EvaluateArgs),
+    /// Run a DICOM node: receive by C-STORE, stitch/segment/run pipelines, send the results on.
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Stitch(a) => cli::stitch::run(a),
         Command::Train(a) => cli::train::run(a),
         Command::Evaluate(a) => cli::evaluate::run(a),
+        Command::Serve(a) => cli::serve::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,7 @@ pub mod rotate;
 pub mod run;
 pub mod runtime_dir;
 pub mod segment;
+pub mod serve;
 pub mod stitch;
 pub mod train;
 pub mod warp;

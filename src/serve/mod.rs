@@ -11,12 +11,15 @@
 //! - [`forward`]: sending results on to the route's destinations, with retries and backoff.
 //! - [`node`]: the listener, the worker threads and shutdown.
 
+pub mod clock;
 pub mod config;
 pub mod dimse;
 pub mod forward;
 pub mod jobs;
+pub mod log;
 pub mod node;
 pub mod scp;
 pub mod scu;
 pub mod series;
 pub mod spool;
+pub mod tls;

@@ -32,6 +32,7 @@ mod seg_pickle;
 mod seg_train;
 mod seg_weights;
 mod serve_dimse;
+mod serve_node;
 mod shader_bundle;
 mod side_outputs;
 mod stitch_cli;

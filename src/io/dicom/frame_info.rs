@@ -82,7 +82,7 @@ pub(super) fn frame_info(obj: &Obj, n: u32, range: StoredRange) -> Result<FrameI
         let reach = (lo * slope + intercept)
             .abs()
             .max((hi * slope + intercept).abs());
-        if !(reach <= MAX_MODALITY_MAGNITUDE) {
+        if reach.is_nan() || reach > MAX_MODALITY_MAGNITUDE {
             return Err(format!(
                 "Rescale Slope {slope:e} and Intercept {intercept:e} map stored values {lo}..{hi} to \
                  magnitudes up to {reach:.1e}, beyond the {MAX_MODALITY_MAGNITUDE:.0e} the GPU's 32-bit \

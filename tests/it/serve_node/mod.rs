@@ -1,0 +1,476 @@
+//! `radpipe serve` against real peers nobody here wrote: dcmtk's `echoscu` and `storescu` as
+//! modalities, `storescp` as the PACS, `dcmdump` and `dciodvfy` to read what arrived. Each test runs
+//! its own node and sink on free loopback ports in its own folder.
+
+mod harness;
+
+use std::path::Path;
+use std::time::Duration;
+
+use harness::{
+    NodeProc, Sink, config, dcmdump, dcmtk, echoscu, free_port, jobs_in, stations, storescu,
+    wait_until,
+};
+
+use crate::common::cli::{radpipe, s};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn destination(name: &str, port: u16, extra: &str) -> String {
+    format!(
+        "[[destination]]\nname = \"{name}\"\nae_title = \"{name}\"\naddress = \"127.0.0.1:{port}\"\n{extra}\n"
+    )
+}
+
+fn stitch_route(title: &str, forward: &str, extra: &str) -> String {
+    format!(
+        "[[route]]\nae_title = \"{title}\"\njob = \"stitch\"\nexpected = 3\nquiet_seconds = 30\nforward = [{forward}]\n{extra}\n"
+    )
+}
+
+fn job_states(node: &NodeProc) -> Vec<String> {
+    node.jobs()
+        .iter()
+        .map(|j| j["state"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+#[test]
+fn echo_is_answered_on_the_node_and_route_titles_repeatedly_on_one_association() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(dir.path(), &config(&stitch_route("STITCH", "", "")));
+    for called in ["RADPIPE", "STITCH"] {
+        let o = echoscu(
+            node.port,
+            "MODALITY",
+            called,
+            &["--repeat", "5", "-ll", "trace"],
+        );
+        let text =
+            String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "echo to {called}:\n{text}");
+        // echoscu numbers its requests 1, 2, 3...: every C-ECHO-RSP must name the request it
+        // answers (dicom-ul's own storescp sends a stale id).
+        let answered: Vec<u32> = text
+            .lines()
+            .filter(|l| l.contains("MessageIDBeingRespondedTo"))
+            .filter_map(|l| l.split_whitespace().nth(3)?.parse().ok())
+            .collect();
+        assert_eq!(answered, vec![1, 2, 3, 4, 5], "{text}");
+    }
+    assert!(
+        node.wait_log("echoes", Duration::from_secs(5)),
+        "{}",
+        node.log_text()
+    );
+}
+
+#[test]
+fn unknown_called_titles_and_callers_not_allowed_are_refused_at_association() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config(&stitch_route("STITCH", "", "")).replace(
+        "ae_title = \"RADPIPE\"\n",
+        "ae_title = \"RADPIPE\"\nallowed_callers = [\"MODALITY\"]\n",
+    );
+    let node = NodeProc::start(dir.path(), &text);
+    assert!(
+        echoscu(node.port, "MODALITY", "STITCH", &[])
+            .status
+            .success()
+    );
+    let wrong_called = echoscu(node.port, "MODALITY", "NOSUCHROUTE", &[]);
+    let wrong_caller = echoscu(node.port, "INTRUDER", "STITCH", &[]);
+    for (o, what) in [(wrong_called, "called"), (wrong_caller, "calling")] {
+        let text = String::from_utf8_lossy(&o.stderr).to_lowercase();
+        assert!(
+            !o.status.success() && text.contains("reject"),
+            "{what}: {text}"
+        );
+    }
+    let sent = storescu(node.port, "INTRUDER", "STITCH", &stations(), &[]);
+    assert!(!sent.status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(node.jobs().is_empty());
+    let series = dir.path().join("spool/series");
+    assert_eq!(std::fs::read_dir(series).expect("spool/series").count(), 0);
+}
+
+#[test]
+fn three_stations_over_three_associations_arrive_as_one_stitched_derived_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = Sink::start(&dir.path().join("pacs"), "PACS");
+    let text =
+        config(&(stitch_route("STITCH", "\"PACS\"", "") + &destination("PACS", sink.port, "")));
+    let node = NodeProc::start(dir.path(), &text);
+    // Sent in reverse order, one association each: the node orders them by geometry.
+    for station in stations().iter().rev() {
+        let o = storescu(
+            node.port,
+            "MODALITY",
+            "STITCH",
+            std::slice::from_ref(station),
+            &[],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(
+        wait_until(LIMIT, || sink.files().len() == 1),
+        "{}",
+        node.log_text()
+    );
+    assert!(
+        node.wait_log("-> sent", Duration::from_secs(10)),
+        "{}",
+        node.log_text()
+    );
+    let received = &sink.files()[0];
+    let dump = dcmdump(received);
+    for needle in [
+        "DigitalXRayImageStorageForPresentation",
+        "DERIVED",
+        "MONOCHROME1",
+        "[0.4\\0.4]",
+        "1.3.6.1.4.1.5962.1.2.9.20040826185059.5457", // the study is kept
+    ] {
+        assert!(dump.contains(needle), "{needle} missing:\n{dump}");
+    }
+    for station in stations() {
+        let uid = harness::sop_instance_uid(&station);
+        assert!(dump.contains(&uid), "Source Image Sequence lacks {uid}");
+    }
+    // Pixels equal `radpipe stitch` on the same files (ordered top to bottom).
+    let local = dir.path().join("local.dcm");
+    let args: Vec<String> = stations().iter().map(|p| s(p).to_string()).collect();
+    let mut cli = vec!["stitch"];
+    cli.extend(args.iter().map(String::as_str));
+    cli.extend(["-o", s(&local)]);
+    let o = radpipe(&cli);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let a = radpipe::io::dicom::read_dicom(received)
+        .expect("as set up by the test")
+        .frame(0)
+        .expect("as set up by the test");
+    let b = radpipe::io::dicom::read_dicom(&local)
+        .expect("as set up by the test")
+        .frame(0)
+        .expect("as set up by the test");
+    assert_eq!((a.width, a.height), (b.width, b.height));
+    assert_eq!(
+        a.pixels, b.pixels,
+        "the node's stitch differs from radpipe stitch"
+    );
+    // The same UID as the CLI's: derived from the inputs, not from the run.
+    assert_eq!(
+        harness::sop_instance_uid(received),
+        harness::sop_instance_uid(&local)
+    );
+    // The status file says what happened.
+    let jobs = node.jobs();
+    assert_eq!(jobs.len(), 1);
+    let job = &jobs[0];
+    assert_eq!(job["state"], "sent");
+    assert_eq!(job["instances"].as_array().expect("a JSON array").len(), 3);
+    assert_eq!(
+        job["outputs"][0].as_str().expect("a string"),
+        harness::sop_instance_uid(received)
+    );
+    assert_eq!(job["destinations"]["PACS"]["state"], "sent");
+    // A PACS would accept it: the IOD validator finds no error.
+    let v = dcmtk("dciodvfy", &[s(received)], Duration::from_secs(30));
+    let report =
+        String::from_utf8_lossy(&v.stderr).into_owned() + &String::from_utf8_lossy(&v.stdout);
+    assert!(!report.lines().any(|l| l.starts_with("Error")), "{report}");
+}
+
+#[test]
+fn a_localizer_sent_to_a_segment_route_comes_back_as_its_overlay_with_the_angles_in_the_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = Sink::start(&dir.path().join("pacs"), "PACS");
+    let routes =
+        "[[route]]\nae_title = \"AUTOPOS\"\njob = \"segment\"\nexpected = 1\nforward = [\"PACS\"]\n"
+            .to_string() + &destination("PACS", sink.port, "");
+    let node = NodeProc::start(dir.path(), &config(&routes));
+    let localizer = harness::mr_localizer(&dir.path().join("mr"), "2.25.777", 1);
+    let o = storescu(
+        node.port,
+        "SCANNER",
+        "AUTOPOS",
+        std::slice::from_ref(&localizer),
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        wait_until(LIMIT, || sink.files().len() == 1),
+        "{}",
+        node.log_text()
+    );
+    let received = &sink.files()[0];
+    let dump = dcmdump(received);
+    for needle in [
+        "SecondaryCaptureImageStorage",
+        "RGB",
+        "DERIVED",
+        "2.25.777",
+        "2.25.42421",
+    ] {
+        assert!(dump.contains(needle), "{needle} missing:\n{dump}");
+    }
+    // The localizer's size (233x233), three samples.
+    for needle in [
+        "(0028,0010) US 233",
+        "(0028,0011) US 233",
+        "(0028,0002) US 3",
+    ] {
+        assert!(dump.contains(needle), "{needle} missing:\n{dump}");
+    }
+    assert!(
+        node.wait_log("-> sent", Duration::from_secs(10)),
+        "{}",
+        node.log_text()
+    );
+    let job = &node.jobs()[0];
+    let l = &job["result"]["localizers"][0];
+    let angle = l["angle_deg"].as_f64().expect("an angle");
+    assert!(angle.abs() < 45.0, "{angle}");
+    assert!(l["center"][0].as_f64().expect("a number") > 50.0 && l["center"][1].as_f64().expect("a number") > 50.0);
+    assert_eq!(job["result"]["angle_deg"], l["angle_deg"]);
+    let v = dcmtk("dciodvfy", &[s(received)], Duration::from_secs(30));
+    let report =
+        String::from_utf8_lossy(&v.stderr).into_owned() + &String::from_utf8_lossy(&v.stdout);
+    assert!(!report.lines().any(|l| l.starts_with("Error")), "{report}");
+}
+
+#[test]
+fn an_aborted_association_starts_nothing_and_leaves_nothing_in_the_spool() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config(
+        &stitch_route("STITCH", "", "").replace("quiet_seconds = 30", "quiet_seconds = 0.5"),
+    );
+    let node = NodeProc::start(dir.path(), &text);
+    let _ = storescu(node.port, "MODALITY", "STITCH", &stations(), &["--abort"]);
+    assert!(
+        node.wait_log("aborted", Duration::from_secs(10)),
+        "{}",
+        node.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(node.jobs().is_empty(), "{}", node.log_text());
+    for sub in ["incoming", "series", "work"] {
+        let n = std::fs::read_dir(dir.path().join("spool").join(sub))
+            .expect("as set up by the test")
+            .count();
+        assert_eq!(n, 0, "spool/{sub} is not empty");
+    }
+}
+
+#[test]
+fn an_unreachable_destination_fails_after_its_retries_while_other_jobs_go_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = Sink::start(&dir.path().join("pacs"), "PACS");
+    let dead = free_port();
+    let routes = stitch_route("STITCH", "\"GONE\"", "")
+        + &stitch_route("GOOD", "\"PACS\"", "")
+        + &destination(
+            "GONE",
+            dead,
+            "retries = 2\nretry_seconds = 0.2\ntimeout_seconds = 2",
+        )
+        + &destination("PACS", sink.port, "");
+    let node = NodeProc::start(dir.path(), &config(&routes));
+    assert!(
+        storescu(node.port, "MODALITY", "STITCH", &stations(), &[])
+            .status
+            .success()
+    );
+    assert!(
+        storescu(node.port, "MODALITY", "GOOD", &stations(), &[])
+            .status
+            .success()
+    );
+    assert!(
+        wait_until(LIMIT, || sink.files().len() == 1),
+        "{}",
+        node.log_text()
+    );
+    assert!(
+        wait_until(LIMIT, || job_states(&node)
+            .iter()
+            .filter(|s| *s == "failed")
+            .count()
+            == 1),
+        "{}",
+        node.log_text()
+    );
+    let jobs = node.jobs();
+    let failed = jobs.iter().find(|j| j["state"] == "failed").expect("as set up by the test");
+    assert_eq!(failed["route"], "STITCH");
+    assert_eq!(failed["destinations"]["GONE"]["attempts"], 3);
+    let error = failed["error"].as_str().expect("a string");
+    assert!(
+        error.contains("GONE") && error.contains("3 attempts"),
+        "{error}"
+    );
+    assert!(
+        jobs.iter()
+            .any(|j| j["route"] == "GOOD" && j["state"] == "sent")
+    );
+}
+
+#[test]
+fn kill_9_while_a_result_waits_for_its_destination_then_restart_delivers_it_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink_port = free_port();
+    let routes = stitch_route("STITCH", "\"PACS\"", "")
+        + &destination(
+            "PACS",
+            sink_port,
+            "retries = 50\nretry_seconds = 0.3\ntimeout_seconds = 2",
+        );
+    let node = NodeProc::start(dir.path(), &config(&routes));
+    assert!(
+        storescu(node.port, "MODALITY", "STITCH", &stations(), &[])
+            .status
+            .success()
+    );
+    assert!(node.wait_log("retrying", LIMIT), "{}", node.log_text());
+    node.kill9();
+    assert_eq!(job_states_in(dir.path()), vec!["sending"]);
+    // The PACS comes up; the restarted node sends what the killed one had computed.
+    let sink = Sink::start_on(&dir.path().join("pacs"), "PACS", sink_port);
+    let node = NodeProc::start(dir.path(), &config(&routes));
+    assert!(
+        wait_until(LIMIT, || job_states(&node) == ["sent"]),
+        "{}",
+        node.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sink.files().len(), 1);
+}
+
+#[test]
+fn kill_9_mid_job_then_restart_computes_again_and_delivers_exactly_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = Sink::start(&dir.path().join("pacs"), "PACS");
+    let routes = stitch_route("STITCH", "\"PACS\"", "refine = true\nblend = \"multiband\"")
+        + &destination("PACS", sink.port, "");
+    let node = NodeProc::start(dir.path(), &config(&routes));
+    assert!(
+        storescu(node.port, "MODALITY", "STITCH", &stations(), &[])
+            .status
+            .success()
+    );
+    assert!(node.wait_log("-> processing", LIMIT), "{}", node.log_text());
+    node.kill9();
+    let before = sink.files().len();
+    let node = NodeProc::start(dir.path(), &config(&routes));
+    assert!(
+        wait_until(LIMIT, || job_states(&node) == ["sent"]),
+        "{}",
+        node.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let files = sink.files();
+    // Killed before sending: one delivery after the restart. Killed after the PACS had it but
+    // before the status said so: the resend carries the same SOP Instance UID — a duplicate.
+    let uids: std::collections::BTreeSet<String> =
+        files.iter().map(|f| harness::sop_instance_uid(f)).collect();
+    assert_eq!(uids.len(), 1, "{files:?}");
+    assert!(files.len() == 1 || before == 1, "{files:?}");
+    let job = &node.jobs()[0];
+    assert!(job["attempts"].as_u64().expect("a count") >= 1);
+}
+
+#[test]
+fn eight_concurrent_senders_lose_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copies = harness::distinct_series(&dir.path().join("copies"), 8);
+    let text = config(&stitch_route("STITCH", "", ""));
+    let node = NodeProc::start(dir.path(), &text);
+    let port = node.port;
+    let senders: Vec<_> = copies
+        .into_iter()
+        .map(|files| std::thread::spawn(move || storescu(port, "MODALITY", "STITCH", &files, &[])))
+        .collect();
+    for t in senders {
+        let o = t.join().expect("sender thread");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(
+        wait_until(LIMIT * 2, || {
+            let states = job_states(&node);
+            states.len() == 8 && states.iter().all(|s| s == "sent")
+        }),
+        "{:?}\n{}",
+        job_states(&node),
+        node.log_text()
+    );
+    for job in node.jobs() {
+        assert_eq!(job["instances"].as_array().expect("a JSON array").len(), 3);
+    }
+}
+
+#[test]
+fn a_hostile_peer_is_cut_off_and_the_node_keeps_serving() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(dir.path(), &config(&stitch_route("STITCH", "", "")));
+    let addr = ("127.0.0.1", node.port);
+    // Garbage; an A-ASSOCIATE-RQ header claiming a 2 GB PDU; a connection that says nothing.
+    let mut garbage = std::net::TcpStream::connect(addr).expect("as set up by the test");
+    let _ = garbage.write_all(&[0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 9, 1, 2, 3, 4, 5]);
+    let mut huge = std::net::TcpStream::connect(addr).expect("as set up by the test");
+    let _ = huge.write_all(&[0x01, 0x00, 0x7f, 0xff, 0xff, 0xff, 0x00, 0x01]);
+    let mut stalled = std::net::TcpStream::connect(addr).expect("as set up by the test");
+    for stream in [&mut garbage, &mut huge, &mut stalled] {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("as set up by the test");
+        let mut buf = [0u8; 64];
+        // The node answers with an abort or closes; either way the read ends well before the timeout.
+        let started = std::time::Instant::now();
+        let _ = stream.read(&mut buf);
+        assert!(started.elapsed() < Duration::from_secs(12));
+    }
+    assert!(
+        echoscu(node.port, "MODALITY", "RADPIPE", &[])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn sigterm_stops_the_node_with_status_0_within_30_seconds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(dir.path(), &config(&stitch_route("STITCH", "", "")));
+    let started = std::time::Instant::now();
+    let status = node
+        .terminate(Duration::from_secs(30))
+        .expect("stopped in time");
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_bad_config_is_refused_before_binding_with_the_key_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("node.toml");
+    std::fs::write(
+        &path,
+        config("[[route]]\nae_title = \"S\"\njob = \"stitch\"\nforward = [\"NOPE\"]\n"),
+    )
+    .expect("as set up by the test");
+    let o = radpipe(&["serve", "--config", s(&path)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("node.toml") && err.contains("NOPE"),
+        "{err}"
+    );
+    assert!(!dir.path().join("spool").exists());
+}
+
+fn job_states_in(dir: &Path) -> Vec<String> {
+    jobs_in(&dir.join("spool"))
+        .iter()
+        .map(|j| j["state"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
