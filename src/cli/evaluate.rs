@@ -3,8 +3,14 @@
 use std::path::PathBuf;
 
 use radpipe::Error;
+use radpipe::image::{HostImage, Pixels};
+use radpipe::seg::dataset::Sample;
 use radpipe::seg::dataset::{check_sites, load_pair, pair_files, parse_sites};
-use radpipe::seg::evaluate::{Degradation, Summary, score_samples, summarise};
+use radpipe::seg::evaluate::{
+    Degradation, ImageScore, Summary, score_samples, summarise, worst_per_site,
+};
+use radpipe::seg::infer::{SegInput, Segmenter};
+use radpipe::seg::overlay::sheet::{SheetTile, contact_sheet};
 use radpipe::workflow::segment::load_segmenter;
 
 use super::segment::{DeviceArg, engine_for};
@@ -38,6 +44,13 @@ pub struct EvaluateArgs {
     /// Write every image's scores and the summaries as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write a contact sheet (PNG) of each site's worst clean slices here, the truth and the
+    /// prediction outlined, site and Dice written on each tile.
+    #[arg(long, value_name = "FILE.png")]
+    sheet: Option<PathBuf>,
+    /// Slices per site on the contact sheet.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    sheet_per_site: usize,
 }
 
 fn print_summary(s: &Summary) {
@@ -73,7 +86,13 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
     radpipe::io::output_plan::OutputPlan::new()
         .input_opt(args.model.as_deref(), "--model")
         .output_opt(args.json.as_deref(), "--json")
+        .output_opt(args.sheet.as_deref(), "--sheet")
         .check()?;
+    if args.sheet.is_some() && args.sheet_per_site == 0 {
+        return Err(Error::InvalidParams(
+            "--sheet-per-site must be at least 1".into(),
+        ));
+    }
     let mut pairs = pair_files(&args.data)?;
     if let Some(list) = &args.sites {
         let sites = parse_sites(list);
@@ -121,6 +140,16 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
         summaries.push(summary);
         all_scores.extend(scores);
     }
+    if let Some(path) = &args.sheet {
+        let picked = worst_per_site(&all_scores, Degradation::Clean, args.sheet_per_site);
+        write_sheet(path, segmenter, &samples, &all_scores, &picked)?;
+        let slices: usize = picked.iter().map(|(_, v)| v.len()).sum();
+        println!(
+            "  contact sheet: {slices} slice(s) of {} site(s), worst first -> {}",
+            picked.len(),
+            path.display()
+        );
+    }
     if let Some(path) = &args.json {
         let json = serde_json::to_vec_pretty(&serde_json::json!({
             "model": model.display().to_string(),
@@ -136,4 +165,65 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
         })?;
     }
     Ok(())
+}
+
+/// Side of a contact-sheet tile.
+const SHEET_TILE: u32 = 256;
+
+/// Segments the `picked` clean slices again (their masks were not kept while scoring) and writes
+/// the contact sheet: one row per site, worst site first.
+fn write_sheet(
+    path: &std::path::Path,
+    segmenter: &Segmenter,
+    samples: &[Sample],
+    scores: &[ImageScore],
+    picked: &[(String, Vec<usize>)],
+) -> Result<(), Error> {
+    // Clean scores come first, one per sample in order (score_samples keeps the order).
+    let images = picked
+        .iter()
+        .flat_map(|(_, idx)| idx.iter().map(|&i| &samples[i]))
+        .map(|s| HostImage::new(s.width, s.height, Pixels::U8(s.image.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut masks = Vec::with_capacity(images.len());
+    for chunk in images.chunks(8) {
+        let inputs: Vec<SegInput<'_>> = chunk
+            .iter()
+            .map(|image| SegInput {
+                image,
+                window: None,
+            })
+            .collect();
+        masks.extend(segmenter.segment(&inputs)?);
+    }
+    let mut next = masks.iter();
+    let mut rows = Vec::with_capacity(picked.len());
+    for (site, idx) in picked {
+        let mut row = Vec::with_capacity(idx.len());
+        for &i in idx {
+            let (s, score) = (&samples[i], &scores[i]);
+            if s.name != score.name {
+                return Err(Error::InvalidParams(format!(
+                    "contact sheet: score {i} is {}, sample {i} is {}",
+                    score.name, s.name
+                )));
+            }
+            let Some(Pixels::U8(predicted)) = next.next().map(|m| &m.pixels) else {
+                return Err(Error::InvalidImage(
+                    "the segmenter returned no 8-bit mask".into(),
+                ));
+            };
+            row.push(SheetTile {
+                width: s.width,
+                height: s.height,
+                image: &s.image,
+                truth: &s.mask,
+                predicted,
+                caption: format!("{site} {:.3}", score.dice),
+                detail: s.name.clone(),
+            });
+        }
+        rows.push(row);
+    }
+    contact_sheet(&rows, SHEET_TILE)?.write_png(path)
 }

@@ -249,6 +249,42 @@ pub fn score_samples(
     Ok(scores)
 }
 
+/// The `n` lowest-Dice images of each site among the `degradation` entries of `scores`, as indices
+/// into `scores`: sites worst mean Dice first, each site's images worst first (ties by name, then
+/// position), for the contact sheet of `radpipe evaluate --sheet`.
+pub fn worst_per_site(
+    scores: &[ImageScore],
+    degradation: Degradation,
+    n: usize,
+) -> Vec<(String, Vec<usize>)> {
+    let mut per: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, s) in scores.iter().enumerate() {
+        if s.degradation == degradation {
+            per.entry(&s.site).or_default().push(i);
+        }
+    }
+    let mut sites: Vec<(f64, String, Vec<usize>)> = per
+        .into_iter()
+        .map(|(site, mut idx)| {
+            let mean = idx.iter().map(|&i| scores[i].dice).sum::<f64>() / idx.len() as f64;
+            idx.sort_by(|&a, &b| {
+                let (x, y) = (&scores[a], &scores[b]);
+                x.dice
+                    .total_cmp(&y.dice)
+                    .then(x.name.cmp(&y.name))
+                    .then(a.cmp(&b))
+            });
+            idx.truncate(n);
+            (mean, site.to_string(), idx)
+        })
+        .collect();
+    sites.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    sites
+        .into_iter()
+        .map(|(_, site, idx)| (site, idx))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

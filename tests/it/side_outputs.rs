@@ -212,6 +212,18 @@ fn cases(w: &Work) -> Vec<Case> {
             ],
             "--json",
         ),
+        case(
+            &[
+                "evaluate",
+                "--data",
+                &p("in"),
+                "--model",
+                &p("model.safetensors"),
+                "--sheet",
+                &p("model.safetensors"),
+            ],
+            "--sheet",
+        ),
     ];
     // Unwritable folders for each side output (and each main output).
     for bad in [&missing, &under_file, &proc_file] {
@@ -237,6 +249,16 @@ fn cases(w: &Work) -> Vec<Case> {
         v.push(case(
             &["evaluate", "--data", &p("in"), "--json", bad],
             "--json",
+        ));
+        v.push(case(
+            &[
+                "evaluate",
+                "--data",
+                &p("in"),
+                "--sheet",
+                &bad.replace(".json", ".png"),
+            ],
+            "--sheet",
         ));
         v.push(case(
             &["bench", "--sizes", "64", "--ops", "copy", "--json", bad],

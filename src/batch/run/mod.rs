@@ -4,6 +4,7 @@
 //! The stages themselves, resolved for each image from the pipeline spec, live in `stages`; this
 //! file is the executor: decoding, recording, the threads and the report.
 
+mod segment;
 mod stages;
 
 use std::collections::{HashMap, VecDeque};
@@ -24,10 +25,11 @@ use crate::ops::resize;
 use crate::ops::warp;
 use crate::ops::window;
 use crate::pipeline::{Download, Recorder};
-use crate::seg::infer::{Backend, DeviceUsed, SegInput, Segmenter};
+use crate::seg::infer::{Backend, DeviceUsed, Segmenter};
 use crate::transforms::ModalityLut;
 use crate::workflow::segment::load_segmenter;
 use crate::{Engine, Error, Result, Stats};
+use segment::segment_on_cpu;
 use stages::{Prepared, prepare};
 
 /// Images decoded ahead of the GPU, and images in flight on the GPU.
@@ -192,26 +194,6 @@ fn record(
         download,
         segment_on_cpu: false,
     })
-}
-
-/// The mask of an 8-bit image read back for a network on burn's CPU backend.
-fn segment_on_cpu(segmenter: Option<&Segmenter>, display: HostImage) -> Result<HostImage> {
-    let segmenter = segmenter
-        .ok_or_else(|| Error::InvalidParams("the segmentation model was not loaded".into()))?;
-    if display.format() != PixelFormat::U8 {
-        return Err(Error::InvalidParams(format!(
-            "segmentation needs 8-bit display values, not {} samples: window to 8 bits first",
-            display.format()
-        )));
-    }
-    let input = SegInput {
-        image: &display,
-        window: None,
-    };
-    segmenter
-        .segment(&[input])?
-        .pop()
-        .ok_or_else(|| Error::InvalidParams("the network returned no mask".into()))
 }
 
 fn write(kind: OutputKind, job: &Job, image: &HostImage) -> Result<()> {

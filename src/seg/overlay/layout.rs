@@ -59,7 +59,7 @@ impl Layout {
     /// The sizes for a `width`×`height` picture.
     pub fn for_image(width: u32, height: u32) -> Layout {
         let m = width.min(height);
-        let pen = (m / 320).max(1);
+        let pen = ((f64::from(m) / 300.0).round() as u32).max(1);
         Layout {
             width,
             height,

@@ -18,6 +18,9 @@
 //! - text on a dark box in the image's corner farthest from the structure: the final angle, the
 //!   centre, the box and line angles (and the angle in millimetres where the pixels are not square).
 //!
+//! [`sheet`] puts many slices on one contact sheet with the truth's and the prediction's contours
+//! (`radpipe evaluate --sheet`).
+//!
 //! Pen width and text size grow with the image (see [`Layout`]), so the picture reads the same on a
 //! 256² localizer and a 3000² radiograph. Everything is drawn on the CPU: it is one picture per
 //! image, and the GPU path would gain nothing worth its complexity.
@@ -26,6 +29,7 @@ pub mod draw;
 pub mod font;
 mod layout;
 pub mod palette;
+pub mod sheet;
 
 pub use layout::{Layout, NO_STRUCTURE, TextBlock, TextLine, describe};
 
