@@ -1,9 +1,10 @@
 //! The DICOM node end to end on loopback: dcmtk's `storescu` sends stitch series (three stations
 //! each) to `radpipe serve`, which stitches them and sends each result to dcmtk's `storescp`.
 //!
+//! The route is the example config's: NCC refinement, gain compensation, multi-band blending.
 //! Reported: series per minute; per job the time from the last instance received to the result
-//! acknowledged by the destination, split into receive (last instance → series complete and job
-//! made), queue (→ the engine starts), compute (→ result written) and send (→ acknowledged), read
+//! acknowledged by the destination, split into receive (the last instance's association released →
+//! series complete and job made), queue (→ the engine starts), compute (→ result written) and send (→ acknowledged), read
 //! from the job status files the node writes; and the node's peak resident memory while 16
 //! associations send at once. The first series is a warm-up (shader and pipeline compilation) and
 //! is not counted.
@@ -80,7 +81,7 @@ fn main() {
     let sink = Sink::start(&dir.path().join("pacs"), "PACS");
     let config = harness::config(&format!(
         "max_associations = 32\n[[route]]\nae_title = \"STITCH\"\njob = \"stitch\"\nexpected = 3\n\
-         quiet_seconds = 30\nforward = [\"PACS\"]\n[[destination]]\nname = \"PACS\"\n\
+         quiet_seconds = 30\nrefine = true\nblend = \"multiband\"\nforward = [\"PACS\"]\n[[destination]]\nname = \"PACS\"\n\
          ae_title = \"PACS\"\naddress = \"127.0.0.1:{}\"\n",
         sink.port
     ));
@@ -158,7 +159,7 @@ fn main() {
 
     println!("radpipe serve benchmark — adapter: {adapter}");
     println!(
-        "  {n} stitch series (3 stations each, 200x440 16-bit CR) through the node, {senders} concurrent storescu"
+        "  {n} stitch series (3 stations each, 200x440 16-bit CR; refine, gain, multiband) through the node, {senders} concurrent storescu"
     );
     println!(
         "  series per minute: {:.1} ({n} in {wall:.1} s)",

@@ -45,7 +45,8 @@ timeout 120 "$bin/radpipe" bench --sizes "${GPU_CHECK_SIZES:-1024,4096,8192}" --
   2>&1 | tee "$out/bench.txt"
 
 log GPU-vs-CPU tests
-for name in window_gpu_vs_cpu warp_gpu_vs_cpu histogram_gpu_vs_cpu stitch_gpu_vs_cpu; do
+# seg_device: --device auto must pick the engine's own device on a real GPU (and every adapter forced by name).
+for name in window_gpu_vs_cpu warp_gpu_vs_cpu histogram_gpu_vs_cpu stitch_gpu_vs_cpu seg_device; do
   timeout 120 "$bin/test_it" "$name::" --test-threads=4 >"$out/test_$name.log" 2>&1
   echo "$name: exit $? $(grep -E '^test result' "$out/test_$name.log" | tail -1)"
 done | tee "$out/tests.txt"

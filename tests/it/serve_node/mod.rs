@@ -232,7 +232,10 @@ fn a_localizer_sent_to_a_segment_route_comes_back_as_its_overlay_with_the_angles
     let l = &job["result"]["localizers"][0];
     let angle = l["angle_deg"].as_f64().expect("an angle");
     assert!(angle.abs() < 45.0, "{angle}");
-    assert!(l["center"][0].as_f64().expect("a number") > 50.0 && l["center"][1].as_f64().expect("a number") > 50.0);
+    assert!(
+        l["center"][0].as_f64().expect("a number") > 50.0
+            && l["center"][1].as_f64().expect("a number") > 50.0
+    );
     assert_eq!(job["result"]["angle_deg"], l["angle_deg"]);
     let v = dcmtk("dciodvfy", &[s(received)], Duration::from_secs(30));
     let report =
@@ -302,7 +305,10 @@ fn an_unreachable_destination_fails_after_its_retries_while_other_jobs_go_on() {
         node.log_text()
     );
     let jobs = node.jobs();
-    let failed = jobs.iter().find(|j| j["state"] == "failed").expect("as set up by the test");
+    let failed = jobs
+        .iter()
+        .find(|j| j["state"] == "failed")
+        .expect("as set up by the test");
     assert_eq!(failed["route"], "STITCH");
     assert_eq!(failed["destinations"]["GONE"]["attempts"], 3);
     let error = failed["error"].as_str().expect("a string");
