@@ -480,3 +480,129 @@ fn job_states_in(dir: &Path) -> Vec<String> {
         .map(|j| j["state"].as_str().unwrap_or("?").to_string())
         .collect()
 }
+
+#[test]
+fn past_max_associations_a_caller_is_rejected_and_served_once_a_slot_frees() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config(&stitch_route("STITCH", "", "")).replace(
+        "idle_timeout_seconds = 5",
+        "idle_timeout_seconds = 2\nmax_associations = 1",
+    );
+    let node = NodeProc::start(dir.path(), &text);
+    // A connection that says nothing holds the one slot until the idle timeout.
+    let stalled = std::net::TcpStream::connect(("127.0.0.1", node.port)).expect("connect");
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = echoscu(node.port, "MODALITY", "RADPIPE", &[]);
+    let text = String::from_utf8_lossy(&busy.stderr).to_lowercase();
+    assert!(!busy.status.success() && text.contains("reject"), "{text}");
+    assert!(node.wait_log("associations in progress", Duration::from_secs(5)));
+    assert!(
+        wait_until(Duration::from_secs(10), || echoscu(
+            node.port,
+            "MODALITY",
+            "RADPIPE",
+            &[]
+        )
+        .status
+        .success()),
+        "{}",
+        node.log_text()
+    );
+    drop(stalled);
+}
+
+#[test]
+fn below_the_free_space_floor_c_store_answers_a700_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config(&stitch_route("STITCH", "", ""))
+        .replace("min_free_mb = 1", "min_free_mb = 1000000000");
+    let node = NodeProc::start(dir.path(), &text);
+    let o = storescu(node.port, "MODALITY", "STITCH", &stations()[..1], &["-v"]);
+    let text =
+        String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("Refused: OutOfResources"), "{text}");
+    assert!(
+        node.wait_log("1 refused", Duration::from_secs(5)),
+        "{}",
+        node.log_text()
+    );
+    let incoming = std::fs::read_dir(dir.path().join("spool/incoming")).expect("incoming");
+    assert!(
+        incoming
+            .flatten()
+            .all(|e| std::fs::read_dir(e.path()).map_or(true, |mut d| d.next().is_none()))
+    );
+}
+
+#[test]
+fn a_data_set_that_cannot_be_parsed_gets_c000_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(dir.path(), &config(&stitch_route("STITCH", "", "")));
+    // A valid file meta group followed by bytes that are no data set.
+    let good = std::fs::read(&stations()[0]).expect("station");
+    let meta_end =
+        132 + 12 + u32::from_le_bytes(good[140..144].try_into().expect("4 bytes")) as usize;
+    let mut broken = good[..meta_end].to_vec();
+    broken.extend_from_slice(&[0x08, 0x00, 0x16, 0x00, b'U', b'I', 0xff, 0xff, 1, 2, 3]);
+    let file = dir.path().join("broken.dcm");
+    std::fs::write(&file, &broken).expect("write");
+    let peer = radpipe::serve::scu::Peer {
+        name: "node".into(),
+        ae_title: "STITCH".into(),
+        address: format!("127.0.0.1:{}", node.port),
+        calling_ae: "TESTSCU".into(),
+        timeout: Duration::from_secs(10),
+        max_pdu_length: 0,
+    };
+    let sent = radpipe::serve::scu::store(&peer, std::slice::from_ref(&file)).expect("association");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].status & 0xF000,
+        0xC000,
+        "{:?}",
+        sent[0].error_comment
+    );
+    let comment = sent[0].error_comment.clone().unwrap_or_default();
+    assert!(comment.contains("cannot be parsed"), "{comment}");
+}
+
+#[test]
+fn a_late_instance_is_reported_in_the_job_and_not_merged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(dir.path(), &config(&stitch_route("STITCH", "", "")));
+    assert!(
+        storescu(node.port, "MODALITY", "STITCH", &stations(), &[])
+            .status
+            .success()
+    );
+    assert!(node.wait_log("-> sent", LIMIT), "{}", node.log_text());
+    // A fourth instance of the same series, after its job was made.
+    let late = dir.path().join("late.dcm");
+    std::fs::copy(&stations()[0], &late).expect("copy");
+    let o = dcmtk(
+        "dcmodify",
+        &["-nb", "-m", "(0008,0018)=2.25.999", s(&late)],
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success());
+    assert!(
+        storescu(node.port, "MODALITY", "STITCH", &[late], &[])
+            .status
+            .success()
+    );
+    assert!(
+        node.wait_log("late instance 2.25.999", Duration::from_secs(10)),
+        "{}",
+        node.log_text()
+    );
+    let jobs = node.jobs();
+    assert_eq!(jobs.len(), 1, "a late instance starts no second job");
+    assert_eq!(jobs[0]["late_instances"][0], "2.25.999");
+    assert_eq!(jobs[0]["instances"].as_array().expect("instances").len(), 3);
+    let id = jobs[0]["id"].as_str().expect("id");
+    assert!(
+        dir.path()
+            .join(format!("spool/work/{id}/late/2.25.999.dcm"))
+            .is_file()
+    );
+}
