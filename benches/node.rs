@@ -12,6 +12,11 @@
 //! `cargo bench --bench node` (`RADPIPE_BENCH_SERIES=N`, default 12; `RADPIPE_BENCH_SENDERS=K`
 //! concurrent storescu, default 4). Needs dcmtk.
 
+#[path = "../tests/it/common/procs.rs"]
+pub mod procs;
+mod common {
+    pub use super::procs;
+}
 #[path = "../tests/it/serve_node/harness.rs"]
 mod harness;
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod procs;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

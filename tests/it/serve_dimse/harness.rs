@@ -6,12 +6,13 @@ use std::fs::File;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use crate::common::procs::{Guard, free_port};
 use radpipe::serve::scp::{
     AssociationInfo, AssociationSummary, ScpConfig, StoreRequest, StoreSink, StoreStatus,
     serve_association,
@@ -203,16 +204,6 @@ impl Drop for Scp {
     }
 }
 
-/// A child process killed and reaped on drop.
-pub struct Guard(pub Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A finished tool run.
 pub struct Run {
     pub status: Option<ExitStatus>,
@@ -273,14 +264,6 @@ pub fn run(tool: &str, args: &[&str], dir: &Path, limit: Duration) -> Run {
 fn unique() -> u64 {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
-}
-
-/// A port that was free a moment ago (bind, read, drop); callers retry on collision.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// A file's data set: its bytes after preamble, "DICM" and the file meta group, whose length is the

@@ -1,15 +1,17 @@
 //! Processes for the node's tests: `radpipe serve` itself, dcmtk's `storescp` as the destination,
 //! `storescu`/`echoscu` as modalities. All on 127.0.0.1; every process is killed and reaped when its
 //! guard drops (a failing test leaves nothing running); every wait is bounded. Self-contained, so
-//! the node benchmark (`benches/node.rs`) uses the same code.
+//! the node benchmark (`benches/node.rs`) uses the same code (it provides `crate::common::procs`).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+pub use crate::common::procs::{Guard, free_port, wait_until};
 
 /// A path as an argument.
 pub fn s(p: &Path) -> &str {
@@ -19,36 +21,6 @@ pub fn s(p: &Path) -> &str {
 /// A file of the repository.
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-/// Polls `done` every 50 ms until it holds or `limit` passes.
-pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    done()
-}
-
-/// A port nothing listens on right now (bound and released; the caller's server binds it next).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// A child process killed and reaped on drop.
-pub struct Guard(pub Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A running `radpipe serve`.

@@ -28,6 +28,32 @@ fn stitch_route(title: &str, forward: &str, extra: &str) -> String {
     )
 }
 
+fn expect_log(node: &NodeProc, needle: &str, limit: Duration) {
+    assert!(
+        node.wait_log(needle, limit),
+        "no {needle:?} in:\n{}",
+        node.log_text()
+    );
+}
+
+fn expect_within(node: &NodeProc, limit: Duration, done: impl FnMut() -> bool) {
+    assert!(wait_until(limit, done), "{}", node.log_text());
+}
+
+fn assert_contains_all(dump: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(dump.contains(needle), "{needle} missing:\n{dump}");
+    }
+}
+
+/// A PACS would accept it: David Clunie's IOD validator finds no error.
+fn assert_iod_valid(file: &Path) {
+    let v = dcmtk("dciodvfy", &[s(file)], Duration::from_secs(30));
+    let report =
+        String::from_utf8_lossy(&v.stderr).into_owned() + &String::from_utf8_lossy(&v.stdout);
+    assert!(!report.lines().any(|l| l.starts_with("Error")), "{report}");
+}
+
 fn job_states(node: &NodeProc) -> Vec<String> {
     node.jobs()
         .iter()
@@ -58,11 +84,7 @@ fn echo_is_answered_on_the_node_and_route_titles_repeatedly_on_one_association()
             .collect();
         assert_eq!(answered, vec![1, 2, 3, 4, 5], "{text}");
     }
-    assert!(
-        node.wait_log("echoes", Duration::from_secs(5)),
-        "{}",
-        node.log_text()
-    );
+    expect_log(&node, "echoes", Duration::from_secs(5));
 }
 
 #[test]
@@ -113,16 +135,8 @@ fn three_stations_over_three_associations_arrive_as_one_stitched_derived_image()
         );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    assert!(
-        wait_until(LIMIT, || sink.files().len() == 1),
-        "{}",
-        node.log_text()
-    );
-    assert!(
-        node.wait_log("-> sent", Duration::from_secs(10)),
-        "{}",
-        node.log_text()
-    );
+    expect_within(&node, LIMIT, || sink.files().len() == 1);
+    expect_log(&node, "-> sent", Duration::from_secs(10));
     let received = &sink.files()[0];
     let dump = dcmdump(received);
     for needle in [
@@ -176,10 +190,7 @@ fn three_stations_over_three_associations_arrive_as_one_stitched_derived_image()
     );
     assert_eq!(job["destinations"]["PACS"]["state"], "sent");
     // A PACS would accept it: the IOD validator finds no error.
-    let v = dcmtk("dciodvfy", &[s(received)], Duration::from_secs(30));
-    let report =
-        String::from_utf8_lossy(&v.stderr).into_owned() + &String::from_utf8_lossy(&v.stdout);
-    assert!(!report.lines().any(|l| l.starts_with("Error")), "{report}");
+    assert_iod_valid(received);
 }
 
 #[test]
@@ -199,35 +210,29 @@ fn a_localizer_sent_to_a_segment_route_comes_back_as_its_overlay_with_the_angles
         &[],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(
-        wait_until(LIMIT, || sink.files().len() == 1),
-        "{}",
-        node.log_text()
-    );
+    expect_within(&node, LIMIT, || sink.files().len() == 1);
     let received = &sink.files()[0];
     let dump = dcmdump(received);
-    for needle in [
-        "SecondaryCaptureImageStorage",
-        "RGB",
-        "DERIVED",
-        "2.25.777",
-        "2.25.42421",
-    ] {
-        assert!(dump.contains(needle), "{needle} missing:\n{dump}");
-    }
-    // The localizer's size (233x233), three samples.
-    for needle in [
-        "(0028,0010) US 233",
-        "(0028,0011) US 233",
-        "(0028,0002) US 3",
-    ] {
-        assert!(dump.contains(needle), "{needle} missing:\n{dump}");
-    }
-    assert!(
-        node.wait_log("-> sent", Duration::from_secs(10)),
-        "{}",
-        node.log_text()
+    assert_contains_all(
+        &dump,
+        &[
+            "SecondaryCaptureImageStorage",
+            "RGB",
+            "DERIVED",
+            "2.25.777",
+            "2.25.42421",
+        ],
     );
+    // The localizer's size (233x233), three samples.
+    assert_contains_all(
+        &dump,
+        &[
+            "(0028,0010) US 233",
+            "(0028,0011) US 233",
+            "(0028,0002) US 3",
+        ],
+    );
+    expect_log(&node, "-> sent", Duration::from_secs(10));
     let job = &node.jobs()[0];
     let l = &job["result"]["localizers"][0];
     let angle = l["angle_deg"].as_f64().expect("an angle");
@@ -237,10 +242,7 @@ fn a_localizer_sent_to_a_segment_route_comes_back_as_its_overlay_with_the_angles
             && l["center"][1].as_f64().expect("a number") > 50.0
     );
     assert_eq!(job["result"]["angle_deg"], l["angle_deg"]);
-    let v = dcmtk("dciodvfy", &[s(received)], Duration::from_secs(30));
-    let report =
-        String::from_utf8_lossy(&v.stderr).into_owned() + &String::from_utf8_lossy(&v.stdout);
-    assert!(!report.lines().any(|l| l.starts_with("Error")), "{report}");
+    assert_iod_valid(received);
 }
 
 #[test]
@@ -251,11 +253,7 @@ fn an_aborted_association_starts_nothing_and_leaves_nothing_in_the_spool() {
     );
     let node = NodeProc::start(dir.path(), &text);
     let _ = storescu(node.port, "MODALITY", "STITCH", &stations(), &["--abort"]);
-    assert!(
-        node.wait_log("aborted", Duration::from_secs(10)),
-        "{}",
-        node.log_text()
-    );
+    expect_log(&node, "aborted", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(1500));
     assert!(node.jobs().is_empty(), "{}", node.log_text());
     for sub in ["incoming", "series", "work"] {
@@ -290,20 +288,10 @@ fn an_unreachable_destination_fails_after_its_retries_while_other_jobs_go_on() {
             .status
             .success()
     );
-    assert!(
-        wait_until(LIMIT, || sink.files().len() == 1),
-        "{}",
-        node.log_text()
-    );
-    assert!(
-        wait_until(LIMIT, || job_states(&node)
-            .iter()
-            .filter(|s| *s == "failed")
-            .count()
-            == 1),
-        "{}",
-        node.log_text()
-    );
+    expect_within(&node, LIMIT, || sink.files().len() == 1);
+    expect_within(&node, LIMIT, || {
+        job_states(&node).iter().filter(|s| *s == "failed").count() == 1
+    });
     let jobs = node.jobs();
     let failed = jobs
         .iter()
@@ -338,17 +326,13 @@ fn kill_9_while_a_result_waits_for_its_destination_then_restart_delivers_it_once
             .status
             .success()
     );
-    assert!(node.wait_log("retrying", LIMIT), "{}", node.log_text());
+    expect_log(&node, "retrying", LIMIT);
     node.kill9();
     assert_eq!(job_states_in(dir.path()), vec!["sending"]);
     // The PACS comes up; the restarted node sends what the killed one had computed.
     let sink = Sink::start_on(&dir.path().join("pacs"), "PACS", sink_port);
     let node = NodeProc::start(dir.path(), &config(&routes));
-    assert!(
-        wait_until(LIMIT, || job_states(&node) == ["sent"]),
-        "{}",
-        node.log_text()
-    );
+    expect_within(&node, LIMIT, || job_states(&node) == ["sent"]);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(sink.files().len(), 1);
 }
@@ -365,15 +349,11 @@ fn kill_9_mid_job_then_restart_computes_again_and_delivers_exactly_once() {
             .status
             .success()
     );
-    assert!(node.wait_log("-> processing", LIMIT), "{}", node.log_text());
+    expect_log(&node, "-> processing", LIMIT);
     node.kill9();
     let before = sink.files().len();
     let node = NodeProc::start(dir.path(), &config(&routes));
-    assert!(
-        wait_until(LIMIT, || job_states(&node) == ["sent"]),
-        "{}",
-        node.log_text()
-    );
+    expect_within(&node, LIMIT, || job_states(&node) == ["sent"]);
     std::thread::sleep(Duration::from_millis(500));
     let files = sink.files();
     // Killed before sending: one delivery after the restart. Killed after the PACS had it but
@@ -496,18 +476,11 @@ fn past_max_associations_a_caller_is_rejected_and_served_once_a_slot_frees() {
     let text = String::from_utf8_lossy(&busy.stderr).to_lowercase();
     assert!(!busy.status.success() && text.contains("reject"), "{text}");
     assert!(node.wait_log("associations in progress", Duration::from_secs(5)));
-    assert!(
-        wait_until(Duration::from_secs(10), || echoscu(
-            node.port,
-            "MODALITY",
-            "RADPIPE",
-            &[]
-        )
-        .status
-        .success()),
-        "{}",
-        node.log_text()
-    );
+    expect_within(&node, Duration::from_secs(10), || {
+        echoscu(node.port, "MODALITY", "RADPIPE", &[])
+            .status
+            .success()
+    });
     drop(stalled);
 }
 
@@ -521,11 +494,7 @@ fn below_the_free_space_floor_c_store_answers_a700_and_stores_nothing() {
     let text =
         String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("Refused: OutOfResources"), "{text}");
-    assert!(
-        node.wait_log("1 refused", Duration::from_secs(5)),
-        "{}",
-        node.log_text()
-    );
+    expect_log(&node, "1 refused", Duration::from_secs(5));
     let incoming = std::fs::read_dir(dir.path().join("spool/incoming")).expect("incoming");
     assert!(
         incoming
@@ -575,7 +544,7 @@ fn a_late_instance_is_reported_in_the_job_and_not_merged() {
             .status
             .success()
     );
-    assert!(node.wait_log("-> sent", LIMIT), "{}", node.log_text());
+    expect_log(&node, "-> sent", LIMIT);
     // A fourth instance of the same series, after its job was made.
     let late = dir.path().join("late.dcm");
     std::fs::copy(&stations()[0], &late).expect("copy");
@@ -590,11 +559,7 @@ fn a_late_instance_is_reported_in_the_job_and_not_merged() {
             .status
             .success()
     );
-    assert!(
-        node.wait_log("late instance 2.25.999", Duration::from_secs(10)),
-        "{}",
-        node.log_text()
-    );
+    expect_log(&node, "late instance 2.25.999", Duration::from_secs(10));
     let jobs = node.jobs();
     assert_eq!(jobs.len(), 1, "a late instance starts no second job");
     assert_eq!(jobs[0]["late_instances"][0], "2.25.999");
