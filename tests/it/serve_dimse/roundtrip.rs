@@ -139,29 +139,7 @@ fn implicit_file_goes_as_explicit_when_the_peer_takes_only_explicit() {
 }
 
 fn tls_config(dir: &Path) -> (Arc<rustls::ServerConfig>, String) {
-    let key = dir.join("key.pem");
-    let cert = dir.join("cert.pem");
-    let r = run(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            &key.display().to_string(),
-            "-out",
-            &cert.display().to_string(),
-        ],
-        dir,
-        T,
-    );
-    assert!(r.ok(), "openssl:\n{}", r.output);
+    let (cert, key) = crate::common::procs::self_signed_cert(dir);
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs =

@@ -571,3 +571,39 @@ fn a_late_instance_is_reported_in_the_job_and_not_merged() {
             .is_file()
     );
 }
+
+#[test]
+fn with_tls_configured_the_node_speaks_dicom_tls_and_refuses_plain_tcp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = crate::common::procs::self_signed_cert(dir.path());
+    let text = config(&stitch_route("STITCH", "", "")).replace(
+        "ae_title = \"RADPIPE\"\n",
+        &format!(
+            "ae_title = \"RADPIPE\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            s(&cert),
+            s(&key)
+        ),
+    );
+    let node = NodeProc::start(dir.path(), &text);
+    let tls = echoscu(node.port, "MODALITY", "STITCH", &["+tla", "+cf", s(&cert)]);
+    assert!(
+        tls.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tls.stderr)
+    );
+    let sent = storescu(
+        node.port,
+        "MODALITY",
+        "STITCH",
+        &stations(),
+        &["+tla", "+cf", s(&cert)],
+    );
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    expect_log(&node, "job ", LIMIT);
+    let plain = echoscu(node.port, "MODALITY", "STITCH", &["-to", "5"]);
+    assert!(!plain.status.success());
+}
