@@ -607,3 +607,33 @@ fn with_tls_configured_the_node_speaks_dicom_tls_and_refuses_plain_tcp() {
     let plain = echoscu(node.port, "MODALITY", "STITCH", &["-to", "5"]);
     assert!(!plain.status.success());
 }
+
+#[test]
+fn a_pipeline_route_runs_its_pipeline_file_on_the_series_and_forwards_the_dicom_outputs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = Sink::start(&dir.path().join("pacs"), "PACS");
+    std::fs::write(
+        dir.path().join("shrink.toml"),
+        "output = \"dcm\"\n[[stage]]\nop = \"resize\"\nscale = 0.5\nmode = \"area\"\n",
+    )
+    .expect("pipeline file");
+    let routes =
+        "[[route]]\nae_title = \"SHRINK\"\njob = \"pipeline\"\npipeline = \"shrink.toml\"\n\
+                  expected = 3\nforward = [\"PACS\"]\n"
+            .to_string()
+            + &destination("PACS", sink.port, "");
+    let node = NodeProc::start(dir.path(), &config(&routes));
+    assert!(
+        storescu(node.port, "MODALITY", "SHRINK", &stations(), &[])
+            .status
+            .success()
+    );
+    expect_within(&node, LIMIT, || sink.files().len() == 3);
+    expect_log(&node, "-> sent", Duration::from_secs(10));
+    for file in sink.files() {
+        let d = radpipe::io::dicom::read_dicom(&file).expect("a result");
+        assert_eq!((d.width, d.height), (220, 100), "{}", file.display());
+        assert_iod_valid(&file);
+    }
+    assert_eq!(node.jobs()[0]["result"]["processed"], 3);
+}
