@@ -18,6 +18,7 @@ pub mod forward;
 pub mod jobs;
 pub mod log;
 pub mod node;
+pub mod receive;
 pub mod scp;
 pub mod scu;
 pub mod series;

@@ -10,6 +10,7 @@
 pub mod run;
 pub mod segment;
 pub mod status;
+pub mod worker;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
