@@ -302,3 +302,55 @@ fn segment_reports_which_preprocessing_ran() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("cubic"), "{}", stderr(&out));
 }
+
+/// `run`'s segment stage with `preprocess = "paddleseg"` on the engine's device: the display values
+/// come back for the host-side preprocessing (two readbacks per image instead of one), the report
+/// says which preprocessing ran, and the mask is the segmenter's on the same device.
+#[test]
+fn run_segment_stage_takes_the_preprocessing_from_the_pipeline_file() {
+    use radpipe::batch::{self, PipelineSpec};
+
+    let case = &cases()[0];
+    let image_path = dir().join(case["input"].as_str().expect("input"));
+    let input = tempfile::tempdir().expect("input dir");
+    std::fs::copy(&image_path, input.path().join("a.png")).expect("copy");
+    let weights = fixture_weights();
+    let text = format!(
+        "output = \"png\"\n[[stage]]\nop = \"segment\"\nsize = 64\ndevice = \"gpu\"\n\
+         preprocess = \"paddleseg\"\nweights = {:?}\n",
+        s(&weights)
+    );
+    let spec = PipelineSpec::parse(&text, Path::new("inline.toml")).expect("spec");
+    let engine = common::fresh_engine();
+    let inputs = batch::collect_inputs(input.path()).expect("inputs");
+    let out = tempfile::tempdir().expect("out");
+    let report = batch::run_batch(&engine, &spec, &inputs, out.path(), |_| {}).expect("batch");
+    assert_eq!(report.processed, 1, "{:?}", report.failed);
+    assert_eq!(report.stats.readbacks, 2, "{:?}", report.stats);
+    let used = report.segment_preprocess.expect("preprocess in the report");
+    assert_eq!(
+        (used.kind, used.source),
+        (PreprocessKind::Paddleseg, "asked")
+    );
+
+    let segmenter = Segmenter::load(
+        &weights,
+        Backend::Gpu(engine.clone()),
+        Preprocess::square(64).with_kind(PreprocessKind::Paddleseg),
+    )
+    .expect("segmenter");
+    let image = read(case["input"].as_str().expect("input"));
+    let expected = segmenter
+        .segment(&[SegInput {
+            image: &image,
+            window: None,
+        }])
+        .expect("segment")
+        .remove(0);
+    let got = radpipe::io::raster::read_raster(&out.path().join("a.png")).expect("mask");
+    assert_eq!(got.pixels, expected.pixels);
+
+    let bad = text.replace("\"paddleseg\"", "\"bicubic\"");
+    let err = PipelineSpec::parse(&bad, Path::new("inline.toml")).expect_err("bad preprocess");
+    assert!(err.to_string().contains("bicubic"), "{err}");
+}
