@@ -49,6 +49,7 @@
 //! weights = "model.safetensors"   # optional: default the shipped model; relative to the pipeline file
 //! size = 256                # optional network input side: default the model's own, else 512
 //! device = "auto"           # optional: auto (default), gpu or cpu, as `radpipe segment --device`
+//! preprocess = "paddleseg"  # optional: radpipe, paddleseg or paddleseg-u8; default the model's
 //! ```
 //!
 //! A window stage reads the file's own stored values and transforms, so only geometric stages
@@ -150,6 +151,9 @@ pub enum StageSpec {
         size: Option<u32>,
         /// Where the network runs; default `auto`.
         device: Option<crate::seg::infer::DeviceChoice>,
+        /// How display values become the network input; default the model's (see
+        /// [`crate::workflow::segment::resolve_preprocess`]).
+        preprocess: Option<crate::seg::infer::PreprocessKind>,
     },
 }
 
@@ -357,7 +361,16 @@ impl PipelineSpec {
                 weights,
                 size,
                 device,
+                ..
             } => Some((weights.as_deref(), *size, device.unwrap_or_default())),
+            _ => None,
+        })
+    }
+
+    /// The segment stage's preprocessing, when the file names one.
+    pub fn segment_preprocess(&self) -> Option<crate::seg::infer::PreprocessKind> {
+        self.stages.iter().find_map(|s| match s {
+            StageSpec::Segment { preprocess, .. } => *preprocess,
             _ => None,
         })
     }

@@ -160,6 +160,7 @@ fn segment_demo(engine: &Engine, data: &Path, out: &Path) {
         batch: 1,
         device: DeviceChoice::Auto,
         overlay_dir: Some(out.to_path_buf()),
+        preprocess: None,
     };
     let inputs: Vec<PathBuf> = SLICES.iter().map(|(f, _)| data.join(f)).collect();
     let entries = match segment_files(Some(engine), &inputs, &request) {
@@ -170,7 +171,10 @@ fn segment_demo(engine: &Engine, data: &Path, out: &Path) {
         }
     };
     if let Some(first) = entries.first() {
-        println!("  segment: network on {}", first.device);
+        println!(
+            "  segment: network on {}, preprocessing {}",
+            first.device, first.preprocess
+        );
     }
     for (e, (_, mask)) in entries.iter().zip(SLICES) {
         match (&e.error, e.angle_deg) {

@@ -11,9 +11,9 @@ use radpipe::seg::evaluate::{
 };
 use radpipe::seg::infer::{SegInput, Segmenter};
 use radpipe::seg::overlay::sheet::{SheetTile, contact_sheet};
-use radpipe::workflow::segment::load_segmenter;
+use radpipe::workflow::segment::load_segmenter_with;
 
-use super::segment::{DeviceArg, engine_for};
+use super::segment::{DeviceArg, PreprocessArg, engine_for};
 
 /// Arguments of `radpipe evaluate`.
 #[derive(clap::Args, Debug)]
@@ -51,6 +51,9 @@ pub struct EvaluateArgs {
     /// Slices per site on the contact sheet.
     #[arg(long, default_value_t = 3, value_name = "N")]
     sheet_per_site: usize,
+    /// How images become the network input, as for `radpipe segment` [default: the model's].
+    #[arg(long, value_enum)]
+    preprocess: Option<PreprocessArg>,
 }
 
 fn print_summary(s: &Summary) {
@@ -100,20 +103,22 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
         pairs.retain(|p| sites.contains(&p.site));
     }
     let engine = engine_for(args.device.choice())?;
-    let loaded = load_segmenter(
+    let loaded = load_segmenter_with(
         engine.as_ref(),
         args.model.as_deref(),
         args.size,
         args.device.choice(),
+        args.preprocess.map(PreprocessArg::kind),
     )?;
     let (segmenter, model, size) = (&loaded.segmenter, &loaded.model, loaded.size);
     let samples = pairs.iter().map(load_pair).collect::<Result<Vec<_>, _>>()?;
     println!(
-        "radpipe evaluate: {} images, model {}, {}², network on {}",
+        "radpipe evaluate: {} images, model {}, {}², network on {}, preprocessing {}",
         samples.len(),
         model.display(),
         size,
-        loaded.device
+        loaded.device,
+        loaded.preprocess
     );
     let kinds: &[Degradation] = if args.degraded {
         &Degradation::ALL
@@ -155,6 +160,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
             "model": model.display().to_string(),
             "size": size,
             "device": loaded.device,
+            "preprocess": loaded.preprocess,
             "summaries": summaries,
             "images": all_scores,
         }))

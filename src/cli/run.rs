@@ -64,7 +64,10 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         args.output.display()
     );
     if let Some(device) = &report.segment_device {
-        println!("segment stage: network on {device}");
+        match &report.segment_preprocess {
+            Some(pre) => println!("segment stage: network on {device}, preprocessing {pre}"),
+            None => println!("segment stage: network on {device}"),
+        }
     }
     if let Some(path) = &args.report {
         let text = serde_json::to_string_pretty(&report)

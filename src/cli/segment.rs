@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 use radpipe::workflow::segment::{
-    DEFAULT_INPUT_SIZE, DeviceChoice, SegmentRequest, input_size, mask_paths, overlay_paths,
-    resolve_model, segment_files, write_report,
+    DEFAULT_INPUT_SIZE, DeviceChoice, PreprocessKind, SegmentRequest, input_size, mask_paths,
+    overlay_paths, resolve_model, segment_files, write_report,
 };
 use radpipe::{Engine, Error};
 
@@ -39,6 +39,35 @@ pub struct SegmentArgs {
     /// Images per network batch.
     #[arg(long, default_value_t = 4)]
     batch: usize,
+    /// How images become the network input [default: the one the model records; PaddleSeg's for
+    /// a .pdparams checkpoint; else radpipe].
+    #[arg(long, value_enum)]
+    preprocess: Option<PreprocessArg>,
+}
+
+/// `--preprocess` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PreprocessArg {
+    /// radpipe's own float bilinear resize and normalisation (what `radpipe train` trains with).
+    #[value(alias = "float")]
+    Radpipe,
+    /// PaddleSeg 2.8 exactly, as it reads image files: OpenCV's float32 INTER_LINEAR resize, then
+    /// Normalize (/255, -mean, /std).
+    Paddleseg,
+    /// PaddleSeg's transforms on a uint8 array: OpenCV's 8-bit fixed-point INTER_LINEAR resize
+    /// (rounded to whole grey levels), then Normalize.
+    PaddlesegU8,
+}
+
+impl PreprocessArg {
+    /// The library's kind.
+    pub fn kind(self) -> PreprocessKind {
+        match self {
+            PreprocessArg::Radpipe => PreprocessKind::Radpipe,
+            PreprocessArg::Paddleseg => PreprocessKind::Paddleseg,
+            PreprocessArg::PaddlesegU8 => PreprocessKind::PaddlesegU8,
+        }
+    }
 }
 
 /// `--device` values.
@@ -116,13 +145,17 @@ pub fn run(args: &SegmentArgs) -> Result<(), Error> {
         batch: args.batch,
         device,
         overlay_dir: args.overlay.clone(),
+        preprocess: args.preprocess.map(PreprocessArg::kind),
     };
     let entries = segment_files(engine.as_ref(), &args.inputs, &request)?;
     if let Some(path) = &args.json {
         write_report(path, &entries)?;
     }
     if let Some(first) = entries.first() {
-        println!("network on {}", first.device);
+        println!(
+            "network on {}, preprocessing {}",
+            first.device, first.preprocess
+        );
     }
     let mut failed = 0;
     for e in &entries {

@@ -30,6 +30,7 @@ mod seg_overlay_cli;
 mod seg_overlay_draw;
 mod seg_parity;
 mod seg_pickle;
+mod seg_preprocess_paddle;
 mod seg_sheet;
 mod seg_train;
 mod seg_weights;

@@ -47,6 +47,7 @@ fn preprocess_shader_matches_reference() {
     let engine = engine();
     let mut rng = Rng::new(seed("preprocess_shader_matches_reference"));
     let pre = Preprocess {
+        kind: radpipe::seg::infer::PreprocessKind::Radpipe,
         width: 64 + rng.int(0, 40) as u32,
         height: 48 + rng.int(0, 40) as u32,
         mean: 0.5,

@@ -27,7 +27,7 @@ use crate::ops::window;
 use crate::pipeline::{Download, Recorder};
 use crate::seg::infer::{Backend, DeviceUsed, Segmenter};
 use crate::transforms::ModalityLut;
-use crate::workflow::segment::load_segmenter;
+use crate::workflow::segment::{PreprocessUsed, load_segmenter_with};
 use crate::{Engine, Error, Result, Stats};
 use segment::segment_on_cpu;
 use stages::{Prepared, prepare};
@@ -69,6 +69,9 @@ pub struct BatchReport {
     /// Where the segment stage's network ran, when the pipeline has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment_device: Option<DeviceUsed>,
+    /// Which preprocessing the segment stage ran, when the pipeline has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment_preprocess: Option<PreprocessUsed>,
 }
 
 /// One decoded image with everything the GPU and the writer need.
@@ -313,7 +316,13 @@ pub fn run_batch(
         .collect::<Result<_>>()?;
     // The network, loaded once for the whole batch onto the device the stage's choice picks.
     let loaded = match spec.segment() {
-        Some((weights, size, device)) => Some(load_segmenter(Some(engine), weights, size, device)?),
+        Some((weights, size, device)) => Some(load_segmenter_with(
+            Some(engine),
+            weights,
+            size,
+            device,
+            spec.segment_preprocess(),
+        )?),
         None => None,
     };
     let segmenter = loaded.as_ref().map(|l| &l.segmenter);
@@ -411,6 +420,7 @@ pub fn run_batch(
         failed,
         stats: engine.stats().since(&before),
         seconds: start.elapsed().as_secs_f64(),
+        segment_preprocess: loaded.as_ref().map(|l| l.preprocess),
         segment_device: loaded.map(|l| l.device),
     })
 }

@@ -18,19 +18,29 @@
 //! it is a real one. On the CPU the same stages run as Rust references —
 //! [`crate::ops::window::reference`], [`preprocess_reference`], [`mask_reference`] — and the network
 //! runs on burn's Flex backend.
+//!
+//! [`PreprocessKind`] picks the resize and normalisation: radpipe's own (above), or PaddleSeg 2.8's
+//! exactly (OpenCV's bilinear, numpy's `Normalize`; see `paddle`), which runs on the CPU on either
+//! backend and is uploaded into burn's input tensor — OpenCV's float32 arithmetic is not one a
+//! shader can promise to repeat bit for bit.
 
 mod choice;
 mod device;
 mod gpu;
+mod paddle;
 mod reference;
 mod segmenter;
 
 pub use choice::{CPU_BACKEND_NAME, DeviceChoice, DeviceUsed, is_cpu_adapter};
 pub use device::burn_device;
 pub use gpu::{encode_mask, encode_preprocess, foreground_margin};
+pub use paddle::{
+    PREPROCESS_KEY, PreprocessKind, paddle_input, paddle_normalise, paddle_resize,
+    trained_preprocess,
+};
 pub use reference::{
     MIN_IMAGE_SIDE, Prepared, display_reference, display_window, margin_resized, mask_reference,
-    normalise_planes, prepare, preprocess_reference, resize_reference,
+    network_input, normalise_planes, prepare, preprocess_reference, resize_reference,
 };
 
 use burn::tensor::Device;
@@ -43,6 +53,8 @@ use crate::{Engine, Error, Result};
 /// Resize target and normalisation of the network input (PaddleSeg's `Resize` + `Normalize`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Preprocess {
+    /// Whose arithmetic: radpipe's own or PaddleSeg's (see [`PreprocessKind`]).
+    pub kind: PreprocessKind,
     /// Network input width.
     pub width: u32,
     /// Network input height.
@@ -62,11 +74,17 @@ impl Preprocess {
     /// A square network input of `size`, PaddleSeg's default normalisation (mean 0.5, std 0.5).
     pub fn square(size: u32) -> Self {
         Preprocess {
+            kind: PreprocessKind::Radpipe,
             width: size,
             height: size,
             mean: 0.5,
             std: 0.5,
         }
+    }
+
+    /// The same with `kind`'s arithmetic.
+    pub fn with_kind(self, kind: PreprocessKind) -> Self {
+        Preprocess { kind, ..self }
     }
 
     /// Checks the sizes and the normalisation.

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::gpu::scale;
-use super::{Preprocess, SegInput};
+use super::{Preprocess, PreprocessKind, SegInput};
 use crate::image::{HostImage, PixelFormat};
 use crate::io::{Input, read_input};
 use crate::ops::window::{self, WindowRequest, WindowSettings};
@@ -88,6 +88,17 @@ pub fn preprocess_reference(display: &HostImage, pre: &Preprocess, channels: usi
         .collect();
     let plane = bilinear(&src, display.width, display.height, pre.width, pre.height);
     normalise_planes(&plane, pre, channels)
+}
+
+/// The network input for `display` (8-bit display values) with `pre`'s arithmetic: radpipe's
+/// ([`preprocess_reference`]) or PaddleSeg's ([`super::paddle_input`]); `channels` equal planes.
+pub fn network_input(display: &HostImage, pre: &Preprocess, channels: usize) -> Result<Vec<f32>> {
+    match pre.kind {
+        PreprocessKind::Radpipe => Ok(preprocess_reference(display, pre, channels)),
+        PreprocessKind::Paddleseg | PreprocessKind::PaddlesegU8 => {
+            super::paddle_input(display, pre, channels)
+        }
+    }
 }
 
 /// The normalisation half of [`preprocess_reference`]: display values (0..255) already at the network

@@ -7,8 +7,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::device::{BurnSlice, burn_device, burn_slice, read_f32};
 use super::gpu::{encode_mask, encode_preprocess, foreground_margin};
-use super::reference::{display_reference, mask_reference, preprocess_reference};
-use super::{Backend, Preprocess, SegInput, Segmenter};
+use super::reference::{display_reference, mask_reference, network_input};
+use super::{Backend, Preprocess, PreprocessKind, SegInput, Segmenter};
 use crate::gpu::GpuImage;
 use crate::image::{Geometry, HostImage, PixelFormat, Pixels};
 use crate::ops::window;
@@ -74,29 +74,15 @@ impl Segmenter {
     }
 
     /// The network input for a batch, as a burn tensor `[N, C, H, W]` on the backend's device. On the
-    /// GPU the images go upload → window → resize/normalise → copy into burn, all on the device.
+    /// GPU with radpipe's preprocessing the images go upload → window → resize/normalise → copy into
+    /// burn, all on the device; PaddleSeg's is computed on the host and uploaded.
     pub fn input_tensor(&self, inputs: &[SegInput<'_>]) -> Result<Tensor<4>> {
         if inputs.is_empty() {
             return Err(Error::InvalidParams("no images to segment".into()));
         }
-        let (n, c) = (inputs.len(), self.channels() as usize);
-        let (w, h) = (self.pre.width as usize, self.pre.height as usize);
         match &self.backend {
-            Backend::Cpu => {
-                let mut data = Vec::with_capacity(n * c * h * w);
-                for input in inputs {
-                    data.extend(preprocess_reference(
-                        &display_reference(input)?,
-                        &self.pre,
-                        c,
-                    ));
-                }
-                Ok(Tensor::from_data(
-                    TensorData::new(data, [n, c, h, w]),
-                    &self.device,
-                ))
-            }
-            Backend::Gpu(engine) => {
+            // PaddleSeg's arithmetic runs on the host on either backend (see the module docs).
+            Backend::Gpu(engine) if self.pre.kind == PreprocessKind::Radpipe => {
                 let mut rec = Recorder::new(engine);
                 let displays = inputs
                     .iter()
@@ -114,7 +100,29 @@ impl Segmenter {
                 drop(slice);
                 Ok(tensor)
             }
+            _ => {
+                let displays = inputs
+                    .iter()
+                    .map(display_reference)
+                    .collect::<Result<Vec<_>>>()?;
+                self.host_input(&displays)
+            }
         }
+    }
+
+    /// The network input for `displays` (8-bit display values on the host), computed on the host
+    /// with the preprocessing's arithmetic and uploaded to the backend's device.
+    fn host_input(&self, displays: &[HostImage]) -> Result<Tensor<4>> {
+        let (n, c) = (displays.len(), self.channels() as usize);
+        let (w, h) = (self.pre.width as usize, self.pre.height as usize);
+        let mut data = Vec::with_capacity(n * c * h * w);
+        for display in displays {
+            data.extend(network_input(display, &self.pre, c)?);
+        }
+        Ok(Tensor::from_data(
+            TensorData::new(data, [n, c, h, w]),
+            &self.device,
+        ))
     }
 
     /// Records the network input for `displays` (8-bit display values on the engine's device) into
@@ -279,7 +287,8 @@ impl Segmenter {
     /// the network input, queues the forward pass on the shared queue, then records and submits the
     /// mask (u8 0/255 at `display`'s size and geometry) with its download, which is returned
     /// unwaited. Per image: radpipe's two submissions around burn's own work, one readback, and no
-    /// wait on the CPU.
+    /// wait on the CPU — except with PaddleSeg preprocessing, which reads `display` back and
+    /// computes the network input on the host.
     pub fn segment_resident(&self, mut rec: Recorder<'_>, display: &GpuImage) -> Result<Download> {
         let Backend::Gpu(engine) = &self.backend else {
             return Err(Error::InvalidParams(
@@ -298,9 +307,17 @@ impl Segmenter {
             )));
         }
         let (w, h) = (self.pre.width as usize, self.pre.height as usize);
-        let (input, slice) = self.record_input(&mut rec, &[display])?;
-        rec.submit()?;
-        drop(slice);
+        let input = if self.pre.kind == PreprocessKind::Radpipe {
+            let (input, slice) = self.record_input(&mut rec, &[display])?;
+            rec.submit()?;
+            drop(slice);
+            input
+        } else {
+            // PaddleSeg's arithmetic runs on the host: the display values come back first.
+            let download = rec.download(display)?;
+            rec.submit()?;
+            self.host_input(&[download.wait()?])?
+        };
         let margin = foreground_margin(self.model.forward(input)).reshape([w * h]);
         let outputs = [(display.width, display.height, display.geometry.clone())];
         let (mut rec, masks, slice) = self.record_masks(engine, &margin, &outputs)?;

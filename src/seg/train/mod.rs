@@ -324,6 +324,11 @@ pub fn train(request: &TrainRequest) -> Result<TrainOutcome> {
         let mut meta = BTreeMap::new();
         meta.insert(INPUT_SIZE_KEY.to_string(), settings.size.to_string());
         meta.insert("trained_by".into(), "radpipe train".into());
+        // Training feeds the network radpipe's own resize and normalisation (augment.rs).
+        meta.insert(
+            crate::seg::infer::PREPROCESS_KEY.into(),
+            crate::seg::infer::PreprocessKind::Radpipe.name().into(),
+        );
         meta.insert("epoch".into(), epoch.to_string());
         if let Some(d) = val_mean_dice {
             meta.insert("val_mean_dice".into(), format!("{d:.4}"));

@@ -18,12 +18,15 @@ use crate::io::{atomic, raster};
 use crate::seg::geometry::{Fit, MaskMeasurement, PatientAxis};
 use crate::{Engine, Error, Result};
 
-pub use crate::seg::infer::{DeviceChoice, DeviceUsed, MIN_IMAGE_SIDE, Prepared, prepare};
+pub use crate::seg::infer::{
+    DeviceChoice, DeviceUsed, MIN_IMAGE_SIDE, Prepared, PreprocessKind, prepare,
+};
 use crate::seg::weights::trained_input_size;
 
 mod one;
 pub use one::{
-    LoadedSegmenter, Segmented, load_segmenter, segment_batch, segment_file, segment_one,
+    LoadedSegmenter, PreprocessUsed, Segmented, load_segmenter, load_segmenter_with,
+    resolve_preprocess, segment_batch, segment_file, segment_one,
 };
 
 /// Default network input side.
@@ -47,6 +50,8 @@ pub struct SegmentRequest {
     pub device: DeviceChoice,
     /// Also write `<stem>_overlay.png` (the picture of the result, [`crate::seg::overlay`]) here.
     pub overlay_dir: Option<PathBuf>,
+    /// Preprocessing; `None` = the model's ([`resolve_preprocess`]).
+    pub preprocess: Option<PreprocessKind>,
 }
 
 /// The report entry of one input (one object of the JSON array).
@@ -85,10 +90,12 @@ pub struct SegmentEntry {
     pub error: Option<String>,
     /// Where the network ran, and why there.
     pub device: DeviceUsed,
+    /// Which preprocessing made the network input, and why that one.
+    pub preprocess: PreprocessUsed,
 }
 
 impl SegmentEntry {
-    fn failed(file: &Path, device: &DeviceUsed, error: String) -> Self {
+    fn failed(file: &Path, run: &(DeviceUsed, PreprocessUsed), error: String) -> Self {
         SegmentEntry {
             file: file.display().to_string(),
             mask: None,
@@ -102,7 +109,8 @@ impl SegmentEntry {
             mm: None,
             patient: None,
             error: Some(error),
-            device: device.clone(),
+            device: run.0.clone(),
+            preprocess: run.1,
         }
     }
 
@@ -110,7 +118,7 @@ impl SegmentEntry {
         file: &Path,
         mask: &Path,
         overlay: Option<&Path>,
-        device: &DeviceUsed,
+        run: &(DeviceUsed, PreprocessUsed),
         m: MaskMeasurement,
     ) -> Self {
         SegmentEntry {
@@ -126,7 +134,8 @@ impl SegmentEntry {
             mm: m.mm,
             patient: m.patient,
             error: None,
-            device: device.clone(),
+            device: run.0.clone(),
+            preprocess: run.1,
         }
     }
 }
@@ -233,13 +242,14 @@ pub fn segment_files(
         }
         None => vec![None; inputs.len()],
     };
-    let loaded = load_segmenter(
+    let loaded = load_segmenter_with(
         engine,
         request.model.as_deref(),
         Some(request.size),
         request.device,
+        request.preprocess,
     )?;
-    let device = &loaded.device;
+    let device = &(loaded.device.clone(), loaded.preprocess);
     let mut entries: Vec<Option<SegmentEntry>> = vec![None; inputs.len()];
     let mut pending: Vec<(usize, Prepared)> = Vec::new();
     let flush = |pending: &mut Vec<(usize, Prepared)>, entries: &mut Vec<Option<SegmentEntry>>| {

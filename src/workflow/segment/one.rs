@@ -10,7 +10,8 @@ use super::{input_size, resolve_model};
 use crate::image::HostImage;
 use crate::seg::geometry::{MaskMeasurement, measure};
 use crate::seg::infer::{
-    DeviceChoice, DeviceUsed, Prepared, Preprocess, SegInput, Segmenter, prepare,
+    DeviceChoice, DeviceUsed, Prepared, Preprocess, PreprocessKind, SegInput, Segmenter, prepare,
+    trained_preprocess,
 };
 use crate::seg::overlay::{Overlay, draw_overlay};
 use crate::{Engine, Error, Result};
@@ -26,6 +27,50 @@ pub struct LoadedSegmenter {
     pub model: PathBuf,
     /// The network input side.
     pub size: u32,
+    /// The preprocessing that runs, and why that one (for reports).
+    pub preprocess: PreprocessUsed,
+}
+
+/// Which preprocessing ran and why, for reports: `{"kind": "paddleseg", "source": "model"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PreprocessUsed {
+    /// The preprocessing.
+    pub kind: PreprocessKind,
+    /// `"asked"` (flag or pipeline file), `"model"` (the weights' metadata or format) or
+    /// `"default"` (neither says: radpipe's own).
+    pub source: &'static str,
+}
+
+impl std::fmt::Display for PreprocessUsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let why = match self.source {
+            "asked" => "asked for",
+            "model" => "the model's",
+            _ => "default",
+        };
+        write!(f, "{} ({why})", self.kind)
+    }
+}
+
+/// The preprocessing to run: the one asked for, else the one `model` records
+/// ([`trained_preprocess`]: a `.pdparams` is PaddleSeg's), else radpipe's own.
+pub fn resolve_preprocess(model: &Path, asked: Option<PreprocessKind>) -> Result<PreprocessUsed> {
+    if let Some(kind) = asked {
+        return Ok(PreprocessUsed {
+            kind,
+            source: "asked",
+        });
+    }
+    Ok(match trained_preprocess(model)? {
+        Some(kind) => PreprocessUsed {
+            kind,
+            source: "model",
+        },
+        None => PreprocessUsed {
+            kind: PreprocessKind::Radpipe,
+            source: "default",
+        },
+    })
 }
 
 /// The result of one image.
@@ -50,15 +95,30 @@ pub fn load_segmenter(
     size: Option<u32>,
     device: DeviceChoice,
 ) -> Result<LoadedSegmenter> {
+    load_segmenter_with(engine, model, size, device, None)
+}
+
+/// [`load_segmenter`] with the preprocessing asked for (`None`: the model's, else radpipe's own,
+/// [`resolve_preprocess`]).
+pub fn load_segmenter_with(
+    engine: Option<&Engine>,
+    model: Option<&Path>,
+    size: Option<u32>,
+    device: DeviceChoice,
+    preprocess: Option<PreprocessKind>,
+) -> Result<LoadedSegmenter> {
     let model = resolve_model(model)?;
     let size = input_size(&model, size);
+    let preprocess = resolve_preprocess(&model, preprocess)?;
     let (backend, used) = device.resolve(engine)?;
-    let segmenter = Segmenter::load(&model, backend, Preprocess::square(size))?;
+    let pre = Preprocess::square(size).with_kind(preprocess.kind);
+    let segmenter = Segmenter::load(&model, backend, pre)?;
     Ok(LoadedSegmenter {
         segmenter,
         device: used,
         model,
         size,
+        preprocess,
     })
 }
 
