@@ -159,7 +159,10 @@ impl Chain {
                 inverse,
                 size,
                 border,
-            } => Node::Warp(0, warp(*transform, *inverse, size.unwrap_or((w, h)), *border)?),
+            } => Node::Warp(
+                0,
+                warp(*transform, *inverse, size.unwrap_or((w, h)), *border)?,
+            ),
             GeometricOp::Resize { size, mode } => {
                 let mut p = ResizeParams::new(size.0, size.1);
                 p.mode = *mode;
@@ -180,10 +183,7 @@ impl Chain {
                         "scale 0 maps the whole image to one point".into(),
                     ));
                 }
-                let c = center.unwrap_or([
-                    (f64::from(w) - 1.0) / 2.0,
-                    (f64::from(h) - 1.0) / 2.0,
-                ]);
+                let c = center.unwrap_or([(f64::from(w) - 1.0) / 2.0, (f64::from(h) - 1.0) / 2.0]);
                 finite("center x", c[0])?;
                 finite("center y", c[1])?;
                 let m = rotation_matrix(c, *angle, *scale);
@@ -289,7 +289,8 @@ impl Chain {
         };
         let op = spec.op().py_err()?;
         let shape = self.shapes[input];
-        let node = Self::geometric(&op, self::sampling(&spec.sampling).py_err()?, shape).py_err()?;
+        let node =
+            Self::geometric(&op, self::sampling(&spec.sampling).py_err()?, shape).py_err()?;
         let (node, out) = match node {
             Node::Warp(_, p) => {
                 let out = (p.width, p.height, shape.2);

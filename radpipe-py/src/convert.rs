@@ -67,7 +67,10 @@ pub fn to_host(array: &Bound<'_, PyAny>, name: &str) -> PyResult<HostImage> {
     } else if dt.is_equiv_to(&numpy::dtype::<f32>(py)) {
         Pixels::F32(samples::<f32>(array, name)?)
     } else {
-        let shown = dt.str().map(|s| s.to_string()).unwrap_or_else(|_| "?".into());
+        let shown = dt
+            .str()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| "?".into());
         return Err(PyTypeError::new_err(format!(
             "{name}: dtype {shown} is not supported; radpipe takes uint8, uint16, int16 or float32 \
              (native byte order)"

@@ -41,14 +41,13 @@ pub struct Engine {
 
 /// Parses a JSON text into Python objects (dicts, lists, numbers).
 pub(crate) fn json_to_py(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
-    Ok(py
-        .import("json")?
-        .call_method1("loads", (text,))?
-        .unbind())
+    Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
 }
 
 fn to_json(value: &impl serde::Serialize) -> PyResult<String> {
-    serde_json::to_string(value).map_err(|e| Error::InvalidParams(e.to_string())).py_err()
+    serde_json::to_string(value)
+        .map_err(|e| Error::InvalidParams(e.to_string()))
+        .py_err()
 }
 
 /// An input that is either a path (str) or an array.
@@ -73,7 +72,8 @@ fn item(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Item> {
 #[pyfunction]
 pub fn list_adapters(py: Python<'_>) -> PyResult<Py<PyAny>> {
     let text = py.detach(|| {
-        let backends = radpipe::wgpu::Backends::from_env().unwrap_or(radpipe::wgpu::Backends::PRIMARY);
+        let backends =
+            radpipe::wgpu::Backends::from_env().unwrap_or(radpipe::wgpu::Backends::PRIMARY);
         let mut desc = radpipe::wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         desc.backends = backends;
         let instance = radpipe::wgpu::Instance::new(desc);
@@ -176,7 +176,10 @@ impl Engine {
 
     fn __repr__(&self) -> String {
         let s = self.inner.summary();
-        format!("radpipe.Engine({} [{}; {}])", s.name, s.backend, s.device_type)
+        format!(
+            "radpipe.Engine({} [{}; {}])",
+            s.name, s.backend, s.device_type
+        )
     }
 
     fn __reduce__(&self) -> PyResult<()> {
@@ -225,7 +228,8 @@ impl Engine {
                                 "frame {frame} requested, a raster image has one frame"
                             ))));
                         }
-                        let settings = WindowSettings::for_image(&img, &request).map_err(with_file)?;
+                        let settings =
+                            WindowSettings::for_image(&img, &request).map_err(with_file)?;
                         (img, settings)
                     }
                 };
@@ -305,14 +309,21 @@ impl Engine {
 
     /// Global histogram equalization.
     #[pyo3(signature = (img, bits))]
-    fn _equalize(&self, py: Python<'_>, img: &Bound<'_, PyAny>, bits: Option<u32>) -> PyResult<Py<PyAny>> {
+    fn _equalize(
+        &self,
+        py: Python<'_>,
+        img: &Bound<'_, PyAny>,
+        bits: Option<u32>,
+    ) -> PyResult<Py<PyAny>> {
         let image = to_host(img, "img")?;
         let params = EqualizeParams {
             bits,
             ..EqualizeParams::default()
         };
         let engine = &self.inner;
-        let out = py.detach(|| equalize_image(engine, &image, &params)).py_err()?;
+        let out = py
+            .detach(|| equalize_image(engine, &image, &params))
+            .py_err()?;
         to_numpy(py, out)
     }
 
@@ -335,7 +346,9 @@ impl Engine {
             ..ClaheParams::default()
         };
         let engine = &self.inner;
-        let out = py.detach(|| clahe_image(engine, &image, &params)).py_err()?;
+        let out = py
+            .detach(|| clahe_image(engine, &image, &params))
+            .py_err()?;
         to_numpy(py, out)
     }
 
@@ -445,7 +458,10 @@ impl Engine {
                             let window = if image.format() == PixelFormat::U8 {
                                 None
                             } else {
-                                Some(WindowSettings::for_image(&image, &WindowRequest::default())?)
+                                Some(WindowSettings::for_image(
+                                    &image,
+                                    &WindowRequest::default(),
+                                )?)
                             };
                             Prepared { image, window }
                         }

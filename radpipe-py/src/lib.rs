@@ -5,6 +5,10 @@
 //! Argument defaults, pydicom datasets and the default engine live in the Python layer, so every
 //! function here takes plain, already-normalised values.
 
+// The private methods mirror the Python functions' keyword signatures one to one (the Python layer
+// calls them positionally), so an argument struct would only move the list elsewhere.
+#![allow(clippy::too_many_arguments)]
+
 use pyo3::prelude::*;
 
 mod chain;
@@ -18,8 +22,14 @@ mod params;
 fn _radpipe(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("RadpipeError", py.get_type::<errors::RadpipeError>())?;
-    m.add("InvalidInputError", py.get_type::<errors::InvalidInputError>())?;
-    m.add("DeviceLimitError", py.get_type::<errors::DeviceLimitError>())?;
+    m.add(
+        "InvalidInputError",
+        py.get_type::<errors::InvalidInputError>(),
+    )?;
+    m.add(
+        "DeviceLimitError",
+        py.get_type::<errors::DeviceLimitError>(),
+    )?;
     m.add("GpuError", py.get_type::<errors::GpuError>())?;
     m.add("NoAdapterError", py.get_type::<errors::NoAdapterError>())?;
     m.add_class::<engine::Engine>()?;

@@ -31,10 +31,7 @@ pub fn sampling(kind: &str) -> Result<Sampling> {
 /// An affine (6 numbers, row-major 2×3) or perspective (9, 3×3) matrix.
 pub fn transform(m: &[f64], perspective: bool) -> Result<Transform> {
     match (perspective, m.len()) {
-        (false, 6) => Ok(Transform::Affine([
-            [m[0], m[1], m[2]],
-            [m[3], m[4], m[5]],
-        ])),
+        (false, 6) => Ok(Transform::Affine([[m[0], m[1], m[2]], [m[3], m[4], m[5]]])),
         (true, 9) => Ok(Transform::Perspective([
             [m[0], m[1], m[2]],
             [m[3], m[4], m[5]],

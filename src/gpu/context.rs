@@ -135,8 +135,8 @@ impl Engine {
         let eligible: Vec<(wgpu::AdapterInfo, bool)> = infos
             .iter()
             .map(|(info, compute)| {
-                let on_bus = pci_filter
-                    .is_none_or(|p| adapter::same_pci_bus_id(&info.device_pci_bus_id, p));
+                let on_bus =
+                    pci_filter.is_none_or(|p| adapter::same_pci_bus_id(&info.device_pci_bus_id, p));
                 (info.clone(), *compute && on_bus)
             })
             .collect();
