@@ -71,6 +71,8 @@ __all__ = [
     "match_histogram",
     "stitch",
     "segment",
+    "window_file",
+    "segment_files",
 ]
 
 Size = Tuple[int, int]
@@ -337,6 +339,38 @@ class Engine:
         with _Materialised() as mat:
             path = mat.path(src, 0, "src")
             return self._e._window_file(path, _opt(center), _opt(width), fn, int(bits), int(frame))
+
+    def window_file(self, src: Any, dst: Union[str, os.PathLike], center: Optional[float] = None,
+                    width: Optional[float] = None, function: str = "linear", bits: int = 8,
+                    frame: int = 0) -> dict:
+        """``radpipe window SRC -o DST``: the same call, the same outputs (``dst`` by extension:
+        .png, .tif, .raw, or .dcm for a derived DICOM). ``src``: a path or a pydicom Dataset.
+        Returns the CLI's report (width, height, bits, center, width_window, function, source,
+        inverted)."""
+        _check_src(src, "src")
+        if isinstance(src, np.ndarray):
+            raise TypeError("src: window_file takes a path or a Dataset; use window() for arrays")
+        fn = None if (center is None and str(function).lower() == "linear") else str(function)
+        with _Materialised() as mat:
+            path = mat.path(src, 0, "src")
+            text = self._e._window_file_to_file(path, os.fspath(dst), _opt(center), _opt(width),
+                                                fn, int(bits), int(frame))
+        return json.loads(text)
+
+    def segment_files(self, inputs: Sequence[Union[str, os.PathLike]],
+                      out_dir: Union[str, os.PathLike],
+                      model: Optional[Union[str, os.PathLike]] = None, size: Optional[int] = None,
+                      overlay_dir: Optional[Union[str, os.PathLike]] = None) -> list:
+        """``radpipe segment INPUTS -o OUT_DIR [--overlay DIR]``: writes ``<stem>_mask.png`` per
+        input (and ``<stem>_overlay.png``) and returns the CLI's JSON report, one dict per input
+        (a file that fails has an ``error`` and the others go on)."""
+        if overlay_dir is not None:
+            os.makedirs(overlay_dir, exist_ok=True)
+        text = self._e._segment_files([os.fspath(p) for p in inputs], os.fspath(out_dir),
+                                      None if model is None else os.fspath(model),
+                                      _opt_int(size),
+                                      None if overlay_dir is None else os.fspath(overlay_dir))
+        return json.loads(text)
 
     # -- resampling -------------------------------------------------------------------------------
 
@@ -632,3 +666,5 @@ clahe = _module_function("clahe")
 match_histogram = _module_function("match_histogram")
 stitch = _module_function("stitch")
 segment = _module_function("segment")
+window_file = _module_function("window_file")
+segment_files = _module_function("segment_files")

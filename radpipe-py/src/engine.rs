@@ -239,6 +239,69 @@ impl Engine {
         to_numpy(py, out)
     }
 
+    /// `radpipe window IN -o OUT`: the file-to-file call, output by extension (.png, .tif, .raw,
+    /// .dcm); returns the CLI's report as JSON text.
+    #[pyo3(signature = (input, output, center, width, function, bits, frame))]
+    fn _window_file_to_file(
+        &self,
+        py: Python<'_>,
+        input: PathBuf,
+        output: PathBuf,
+        center: Option<f64>,
+        width: Option<f64>,
+        function: Option<String>,
+        bits: u32,
+        frame: u32,
+    ) -> PyResult<String> {
+        let request = WindowRequest {
+            center,
+            width,
+            function: voi_function(function.as_deref()).py_err()?,
+            bits,
+        };
+        let engine = &self.inner;
+        let report = py
+            .detach(|| {
+                radpipe::workflow::window::window_file(engine, &input, &output, &request, frame)
+            })
+            .py_err()?;
+        to_json(&report)
+    }
+
+    /// `radpipe segment IN... -o OUT_DIR [--overlay DIR]`: writes `<stem>_mask.png` (and overlays)
+    /// and returns the CLI's JSON report (one entry per input, failures included) as text.
+    #[pyo3(signature = (inputs, out_dir, model, size, overlay_dir))]
+    fn _segment_files(
+        &self,
+        py: Python<'_>,
+        inputs: Vec<PathBuf>,
+        out_dir: PathBuf,
+        model: Option<PathBuf>,
+        size: Option<u32>,
+        overlay_dir: Option<PathBuf>,
+    ) -> PyResult<String> {
+        let engine = &self.inner;
+        let entries = py
+            .detach(|| {
+                let model_path = radpipe::workflow::segment::resolve_model(model.as_deref());
+                let size = match &model_path {
+                    Ok(m) => radpipe::workflow::segment::input_size(m, size),
+                    Err(_) => size.unwrap_or(radpipe::workflow::segment::DEFAULT_INPUT_SIZE),
+                };
+                let request = radpipe::workflow::segment::SegmentRequest {
+                    model,
+                    out_dir,
+                    size,
+                    batch: SEGMENT_BATCH,
+                    device: DeviceChoice::Auto,
+                    overlay_dir,
+                };
+                radpipe::workflow::segment::segment_files(Some(engine), &inputs, &request)
+            })
+            .py_err()?;
+        to_json(&entries)
+    }
+
     /// Windows an array of stored values with a Rescale Slope/Intercept.
     #[pyo3(signature = (src, center, width, function, bits, slope, intercept))]
     fn _window_array(
