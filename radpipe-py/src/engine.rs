@@ -302,6 +302,60 @@ impl Engine {
         to_json(&entries)
     }
 
+    /// Benchmark aid: times `reps` calls of one op made from Rust on an image converted once
+    /// (`equalize`, `resize` to half size, or `warp_affine` by a small rotation) — the library
+    /// called directly, no Python between calls. Seconds per call.
+    #[pyo3(signature = (kind, img, reps))]
+    fn _time_rust(
+        &self,
+        py: Python<'_>,
+        kind: String,
+        img: &Bound<'_, PyAny>,
+        reps: usize,
+    ) -> PyResult<Vec<f64>> {
+        let image = to_host(img, "img")?;
+        let engine = &self.inner;
+        let op = match kind.as_str() {
+            "equalize" => None,
+            "resize" => Some(radpipe::workflow::warp::GeometricOp::Resize {
+                size: (image.width / 2, image.height / 2),
+                mode: radpipe::ops::resize::ResizeMode::Linear,
+            }),
+            "warp_affine" => Some(radpipe::workflow::warp::GeometricOp::Rotate {
+                angle: 5.0,
+                center: None,
+                scale: 1.0,
+                size: None,
+                border: radpipe::ops::warp::Border::default(),
+            }),
+            other => {
+                return Err(PyTypeError::new_err(format!("kind: unknown op {other}")));
+            }
+        };
+        py.detach(|| {
+            let mut times = Vec::with_capacity(reps);
+            for _ in 0..reps {
+                let t = std::time::Instant::now();
+                let out = match &op {
+                    None => equalize_image(engine, &image, &EqualizeParams::default()),
+                    Some(op) => radpipe::workflow::warp::run(
+                        engine,
+                        &image,
+                        &GeometricRequest {
+                            op: op.clone(),
+                            sampling: radpipe::ops::warp::Sampling::Exact,
+                            frame: 0,
+                        },
+                    ),
+                }?;
+                std::hint::black_box(out);
+                times.push(t.elapsed().as_secs_f64());
+            }
+            Ok(times)
+        })
+        .py_err()
+    }
+
     /// Windows an array of stored values with a Rescale Slope/Intercept.
     #[pyo3(signature = (src, center, width, function, bits, slope, intercept))]
     fn _window_array(
