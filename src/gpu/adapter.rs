@@ -77,8 +77,40 @@ pub fn choose(infos: &[(wgpu::AdapterInfo, bool)], name_filter: Option<&str>) ->
         .map(|(i, _)| i)
 }
 
+/// Whether two PCI bus ids name the same device: `domain:bus:device.function` in hex, the domain
+/// optional and of any width (wgpu's Vulkan backend writes `0000:17:00.0`, nvidia-smi and Ray
+/// `00000000:17:00.0`), case-insensitive. Empty or malformed ids match nothing.
+pub fn same_pci_bus_id(a: &str, b: &str) -> bool {
+    fn parse(s: &str) -> Option<(u32, u32, u32, u32)> {
+        let s = s.trim().to_ascii_lowercase();
+        let parts: Vec<&str> = s.split(':').collect();
+        let (domain, bus, devfn) = match parts.as_slice() {
+            [d, b, f] => (u32::from_str_radix(d, 16).ok()?, *b, *f),
+            [b, f] => (0, *b, *f),
+            _ => return None,
+        };
+        let (dev, func) = devfn.split_once('.')?;
+        Some((
+            domain,
+            u32::from_str_radix(bus, 16).ok()?,
+            u32::from_str_radix(dev, 16).ok()?,
+            u32::from_str_radix(func, 16).ok()?,
+        ))
+    }
+    matches!((parse(a), parse(b)), (Some(x), Some(y)) if x == y)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pci_bus_ids_compare_across_domain_widths() {
+        assert!(super::same_pci_bus_id("0000:17:00.0", "00000000:17:00.0"));
+        assert!(super::same_pci_bus_id("0000:AB:00.1", "ab:00.1"));
+        assert!(!super::same_pci_bus_id("0000:17:00.0", "0000:18:00.0"));
+        assert!(!super::same_pci_bus_id("", ""));
+        assert!(!super::same_pci_bus_id("garbage", "garbage"));
+    }
+
     use super::*;
 
     fn info(name: &str, t: wgpu::DeviceType, backend: wgpu::Backend) -> wgpu::AdapterInfo {

@@ -26,6 +26,9 @@ pub struct EngineOptions {
     pub backends: Option<wgpu::Backends>,
     /// Case-insensitive substring of the adapter name; `None` reads `WGPU_ADAPTER_NAME`.
     pub adapter_name: Option<String>,
+    /// PCI bus id of the adapter (`0000:17:00.0`, or nvidia-smi's `00000000:17:00.0`), to pick one
+    /// of several identical GPUs; compared by [`adapter::same_pci_bus_id`]. `None`: any.
+    pub pci_bus_id: Option<String>,
     /// Idle pooled buffers kept for reuse, in bytes.
     pub max_idle_pool_bytes: u64,
     /// Caps the bytes of one image buffer below the adapter's own limit (to exercise the over-limit
@@ -41,6 +44,7 @@ impl Default for EngineOptions {
         EngineOptions {
             backends: None,
             adapter_name: None,
+            pci_bus_id: None,
             max_idle_pool_bytes: 1 << 30,
             max_image_bytes: None,
             poison: None,
@@ -123,14 +127,37 @@ impl Engine {
             .clone()
             .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
             .filter(|s| !s.trim().is_empty());
-        let Some(index) = adapter::choose(&infos, name_filter.as_deref()) else {
+        let pci_filter = options
+            .pci_bus_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let eligible: Vec<(wgpu::AdapterInfo, bool)> = infos
+            .iter()
+            .map(|(info, compute)| {
+                let on_bus =
+                    pci_filter.is_none_or(|p| adapter::same_pci_bus_id(&info.device_pci_bus_id, p));
+                (info.clone(), *compute && on_bus)
+            })
+            .collect();
+        let Some(index) = adapter::choose(&eligible, name_filter.as_deref()) else {
             let seen: Vec<String> = infos
                 .iter()
-                .map(|(i, _)| format!("{} ({})", i.name, i.backend.to_str()))
+                .map(|(i, _)| {
+                    let bus = if i.device_pci_bus_id.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", PCI {}", i.device_pci_bus_id)
+                    };
+                    format!("{} ({}{bus})", i.name, i.backend.to_str())
+                })
                 .collect();
-            let filter = name_filter
+            let mut filter = name_filter
                 .map(|f| format!(" matching WGPU_ADAPTER_NAME '{f}'"))
                 .unwrap_or_default();
+            if let Some(p) = pci_filter {
+                filter.push_str(&format!(" on PCI bus id {p}"));
+            }
             return Err(Error::NoAdapter(format!(
                 "no compute-capable adapter{filter} among [{}]; {NO_ADAPTER_HELP}",
                 seen.join(", ")
