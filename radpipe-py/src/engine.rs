@@ -295,6 +295,7 @@ impl Engine {
                     batch: SEGMENT_BATCH,
                     device: DeviceChoice::Auto,
                     overlay_dir,
+                    preprocess: None,
                 };
                 radpipe::workflow::segment::segment_files(Some(engine), &inputs, &request)
             })
