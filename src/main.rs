@@ -53,6 +53,10 @@ enum Command {
     Evaluate(cli::evaluate::EvaluateArgs),
     /// Run a DICOM node: receive by C-STORE, stitch/segment/run pipelines, send the results on.
     Serve(cli::serve::ServeArgs),
+    /// Take jobs from a node's NATS JetStream queue and run them on one GPU.
+    Worker(cli::worker::WorkerArgs),
+    /// Show a queue's receivers, workers, depth and dead letters.
+    Status(cli::status::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +79,8 @@ fn main() -> ExitCode {
         Command::Train(a) => cli::train::run(a),
         Command::Evaluate(a) => cli::evaluate::run(a),
         Command::Serve(a) => cli::serve::run(a),
+        Command::Worker(a) => cli::worker::run(a),
+        Command::Status(a) => cli::status::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

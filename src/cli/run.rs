@@ -20,6 +20,9 @@ pub struct RunArgs {
     /// Write the batch report (counts, failures, engine counters) as JSON here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Spread the files over the workers of this queue (`nats://host:port`; docs/cluster.md).
+    #[arg(long)]
+    queue: Option<String>,
 }
 
 /// Runs the batch; exits non-zero when any file failed.
@@ -35,6 +38,9 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         .output_opt(args.report.as_deref(), "--report")
         .check()?;
     std::fs::create_dir_all(&args.output).map_err(|e| Error::io(&args.output, e))?;
+    if let Some(url) = &args.queue {
+        return run_queued(args, url, &spec, &inputs);
+    }
     let engine = Engine::new()?;
     let bar = ProgressBar::new(inputs.len() as u64);
     bar.set_style(
@@ -71,6 +77,77 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
     }
     if let Some(path) = &args.report {
         let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::InvalidParams(format!("cannot serialise report: {e}")))?;
+        radpipe::io::atomic::write_atomic(path, |w| {
+            std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::io(path, e))
+        })?;
+    }
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::BatchFailures {
+            failed: report.failed.len(),
+            total: inputs.len(),
+        })
+    }
+}
+
+/// `--queue`: the same batch through the workers; the bar counts results (each a job a worker
+/// acked).
+fn run_queued(
+    args: &RunArgs,
+    url: &str,
+    spec: &PipelineSpec,
+    inputs: &[PathBuf],
+) -> Result<(), Error> {
+    let bar = ProgressBar::new(inputs.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let report = radpipe::serve::cluster::batch::run_queued(
+        url,
+        &args.pipeline,
+        spec,
+        inputs,
+        &args.output,
+        std::time::Duration::from_secs(600),
+        |result| {
+            bar.inc(1);
+            if let Some(error) = &result.error {
+                let line = format!("radpipe: skipped: {error}");
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    println!(
+        "{} written, {} failed, {:.2} s on {} workers ({}) -> {}",
+        report.processed,
+        report.failed.len(),
+        report.seconds,
+        report.by_worker.len(),
+        report
+            .by_worker
+            .iter()
+            .map(|(w, n)| format!("{w} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        args.output.display()
+    );
+    if let Some(path) = &args.report {
+        let value = serde_json::json!({
+            "processed": report.processed,
+            "failed": report.failed,
+            "seconds": report.seconds,
+            "by_worker": report.by_worker,
+            "queue": url,
+        });
+        let text = serde_json::to_string_pretty(&value)
             .map_err(|e| Error::InvalidParams(format!("cannot serialise report: {e}")))?;
         radpipe::io::atomic::write_atomic(path, |w| {
             std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::io(path, e))

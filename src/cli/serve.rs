@@ -39,5 +39,9 @@ pub fn run(args: &ServeArgs) -> Result<(), Error> {
         signal_hook::flag::register(signal, stop.clone())
             .map_err(|e| Error::InvalidParams(format!("cannot install the signal handler: {e}")))?;
     }
-    radpipe::serve::node::serve(&node, stop, |_| {})
+    match &node.raw.queue {
+        // With a queue the node only receives; `radpipe worker`s compute (docs/cluster.md).
+        Some(url) => radpipe::serve::cluster::receiver::serve(&node, url, stop, |_| {}),
+        None => radpipe::serve::node::serve(&node, stop, |_| {}),
+    }
 }

@@ -135,12 +135,63 @@ pub struct NodeConfig {
     pub tls_cert: Option<PathBuf>,
     /// DICOM TLS private key (PEM).
     pub tls_key: Option<PathBuf>,
+    /// The work queue (`nats://host:port`): with it the node only receives — it stores each complete
+    /// series in the queue for `radpipe worker`s to compute (docs/cluster.md). Without it the node
+    /// computes itself.
+    pub queue: Option<String>,
+    /// This member's name in `radpipe status --queue`; default `<host>-<pid>`.
+    pub name: Option<String>,
+    /// `radpipe worker` settings.
+    #[serde(default)]
+    pub worker: WorkerConfig,
     /// Routes by called AE title.
     #[serde(default, rename = "route")]
     pub routes: Vec<Route>,
     /// Where results go.
     #[serde(default, rename = "destination")]
     pub destinations: Vec<Destination>,
+}
+
+/// `[worker]`: how `radpipe worker` takes jobs from the queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Adapter name (substring); default the node's `adapter`.
+    pub adapter: Option<String>,
+    /// PCI bus id of the adapter (`0000:17:00.0`), to pick one of several alike GPUs.
+    pub pci_bus_id: Option<String>,
+    /// Jobs this worker holds at once (one computes, the others are fetched ahead).
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    /// A job neither acked nor reported in progress for this long goes to another worker.
+    #[serde(default = "default_ack_wait")]
+    pub ack_wait_seconds: f64,
+    /// Attempts per job; a job that failed (or whose worker died) this often goes to the
+    /// dead-letter stream with the reason.
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            adapter: None,
+            pci_bus_id: None,
+            max_in_flight: default_in_flight(),
+            ack_wait_seconds: default_ack_wait(),
+            attempts: default_attempts(),
+        }
+    }
+}
+
+fn default_in_flight() -> usize {
+    2
+}
+fn default_ack_wait() -> f64 {
+    30.0
+}
+fn default_attempts() -> u32 {
+    3
 }
 
 fn default_listen() -> String {
@@ -297,6 +348,27 @@ impl Node {
                 raw.max_instance_mb
             )));
         }
+        if let Some(q) = &raw.queue
+            && !(q.starts_with("nats://") || q.starts_with("tls://"))
+        {
+            return Err(bad(format!(
+                "queue = {q:?} is not a nats:// address (for example \"nats://127.0.0.1:4222\")"
+            )));
+        }
+        let w = &raw.worker;
+        if w.max_in_flight == 0 || w.max_in_flight > 64 {
+            return Err(bad(format!(
+                "worker max_in_flight = {} must be between 1 and 64",
+                w.max_in_flight
+            )));
+        }
+        if w.attempts == 0 || w.attempts > 100 {
+            return Err(bad(format!(
+                "worker attempts = {} must be between 1 and 100",
+                w.attempts
+            )));
+        }
+        positive(w.ack_wait_seconds, "worker ack_wait_seconds").map_err(bad)?;
         if raw.tls_cert.is_some() != raw.tls_key.is_some() {
             return Err(bad("tls_cert and tls_key go together".into()));
         }
@@ -445,6 +517,16 @@ impl Node {
                     .map(|r| r.route.ae_title.trim().to_string()),
             )
             .collect()
+    }
+
+    /// This member's name: `name`, else `<host>-<pid>`.
+    pub fn member_name(&self) -> String {
+        self.raw.name.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "host".into());
+            format!("{host}-{}", std::process::id())
+        })
     }
 
     /// `idle_timeout_seconds` as a duration.

@@ -9,13 +9,16 @@
 //! - [`series`]: grouping instances into series and deciding when a series is complete.
 //! - [`jobs`]: the job queue, job status files and the job runners (stitch, segment, pipeline).
 //! - [`forward`]: sending results on to the route's destinations, with retries and backoff.
-//! - [`node`]: the listener, the worker threads and shutdown.
+//! - [`node`]: the single-process node: the worker threads and shutdown; [`listen`]: the socket.
+//! - [`cluster`]: the optional NATS JetStream queue between receivers and `radpipe worker`s.
 
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod dimse;
 pub mod forward;
 pub mod jobs;
+pub mod listen;
 pub mod log;
 pub mod node;
 pub mod receive;

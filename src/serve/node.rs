@@ -9,9 +9,8 @@
 //! queued deliveries stay `sending` and resume. The whole stop takes at most [`STOP_DEADLINE`].
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -19,42 +18,14 @@ use super::config::{JobKind, Node};
 use super::forward::{self, Forwarder};
 use super::jobs::worker::{Shared, Submit, engine_worker, push, refill};
 use super::jobs::{self, State, StatusFiles};
+use super::listen::Listener;
 use super::log;
-use super::receive::{Arrivals, accept};
-use super::scp::ScpConfig;
+use super::receive::Arrivals;
 use super::series::{Assembler, Rule};
 use super::spool::{Instance, SeriesKey, Spool};
 use crate::{Engine, EngineOptions, Error, Result};
 
-/// The longest a stop takes after the signal.
-pub const STOP_DEADLINE: Duration = Duration::from_secs(25);
-
-/// SOP classes the node stores: CR, DX for presentation and for processing, MR, CT, Secondary
-/// Capture (the image classes radpipe's workflows read).
-pub const STORAGE_CLASSES: [&str; 6] = [
-    "1.2.840.10008.5.1.4.1.1.1",
-    "1.2.840.10008.5.1.4.1.1.1.1",
-    "1.2.840.10008.5.1.4.1.1.1.1.1",
-    "1.2.840.10008.5.1.4.1.1.4",
-    "1.2.840.10008.5.1.4.1.1.2",
-    "1.2.840.10008.5.1.4.1.1.7",
-];
-
-/// Transfer syntaxes radpipe decodes: native (implicit, explicit little endian), deflated, RLE,
-/// JPEG baseline and lossless (process 14, SV1), JPEG 2000. JPEG-LS and 12-bit JPEG Extended are
-/// not offered, so a peer compresses to them only if it has no other choice and is told so in
-/// negotiation.
-pub const TRANSFER_SYNTAXES: [&str; 9] = [
-    "1.2.840.10008.1.2.1",
-    "1.2.840.10008.1.2",
-    "1.2.840.10008.1.2.1.99",
-    "1.2.840.10008.1.2.5",
-    "1.2.840.10008.1.2.4.50",
-    "1.2.840.10008.1.2.4.57",
-    "1.2.840.10008.1.2.4.70",
-    "1.2.840.10008.1.2.4.90",
-    "1.2.840.10008.1.2.4.91",
-];
+pub use super::listen::{STOP_DEADLINE, STORAGE_CLASSES, TRANSFER_SYNTAXES};
 
 /// Runs the node until `stop` is set; returns once it has stopped (within [`STOP_DEADLINE`]).
 /// `ready` is called with the bound address once the node accepts associations.
@@ -71,28 +42,13 @@ pub fn serve(
     )
     .map_err(|e| Error::io(&node.spool, e))?;
     let files = StatusFiles::new(&spool.jobs_dir());
+    let mut listener = Listener::open(node)?;
+    let bound = listener.bound;
     let engine = Engine::with_options(EngineOptions {
         adapter_name: raw.adapter.clone(),
         ..EngineOptions::default()
     })?;
     let adapter = engine.summary();
-    let tls = match &node.tls {
-        Some((cert, key)) => Some(super::tls::server_config(cert, key)?),
-        None => None,
-    };
-    let listener = TcpListener::bind(node.listen).map_err(|e| {
-        Error::InvalidParams(format!(
-            "{}: cannot listen on {}: {e}",
-            node.path.display(),
-            node.listen
-        ))
-    })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| Error::InvalidParams(format!("listen socket: {e}")))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| Error::InvalidParams(format!("listen socket: {e}")))?;
 
     let forwarder = Forwarder::start(forward::Context {
         files: files.clone(),
@@ -169,21 +125,6 @@ pub fn serve(
             })
             .map_err(|e| Error::Gpu(format!("cannot start the engine thread: {e}")))?
     };
-    let scp_config = Arc::new(ScpConfig {
-        accepted_called: node.called_titles(),
-        allowed_callers: raw
-            .allowed_callers
-            .iter()
-            .map(|c| c.trim().to_string())
-            .collect(),
-        storage_classes: STORAGE_CLASSES.iter().map(|s| s.to_string()).collect(),
-        transfer_syntaxes: TRANSFER_SYNTAXES.iter().map(|s| s.to_string()).collect(),
-        max_pdu_length: raw.max_pdu_length,
-        idle_timeout: node.idle_timeout(),
-        association_timeout: node.association_timeout(),
-        max_instance_bytes: raw.max_instance_mb << 20,
-        tls,
-    });
     log::line(&format!(
         "listening on {bound} as {}, routes {}, engine {} ({}, {}), spool {}",
         raw.ae_title.trim(),
@@ -199,8 +140,6 @@ pub fn serve(
     ));
     ready(bound);
 
-    let active = Arc::new(AtomicUsize::new(0));
-    let mut next_id: u64 = 0;
     let mut last_refill = Instant::now();
     let rule_of = |route: &str| {
         node.route(route).map(|r| Rule {
@@ -210,30 +149,7 @@ pub fn serve(
         })
     };
     while !stop.load(Ordering::SeqCst) {
-        // Accept what is waiting.
-        loop {
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    next_id += 1;
-                    accept(
-                        stream,
-                        peer,
-                        next_id,
-                        &active,
-                        raw.max_associations,
-                        &scp_config,
-                        &spool,
-                        node,
-                        &events,
-                    );
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    log::line(&format!("accept failed: {e}"));
-                    break;
-                }
-            }
-        }
+        listener.accept_waiting(&spool, node, &events);
         // Arrivals into series (or into the job of a series already made into one: a late instance).
         let now = Instant::now();
         waiting.extend(arrivals.try_iter().flatten());
@@ -286,17 +202,13 @@ pub fn serve(
     }
 
     // Stop: no new associations; grace for those in progress; the engine's job; the senders.
-    drop(listener);
     let deadline = Instant::now() + STOP_DEADLINE;
     log::line(&format!(
         "stopping: {} associations in progress, {} deliveries pending",
-        active.load(Ordering::SeqCst),
+        listener.active(),
         forwarder.pending()
     ));
-    let grace = Instant::now() + Duration::from_secs(10);
-    while active.load(Ordering::SeqCst) > 0 && Instant::now() < grace {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    listener.close(Duration::from_secs(10));
     worker_stop.store(true, Ordering::SeqCst);
     queue.1.notify_all();
     while worker_busy.load(Ordering::SeqCst) && Instant::now() < deadline {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::spool::{Instance, SeriesKey};
 
 /// Why a series was declared complete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Completion {
     /// It reached the expected count.

@@ -34,6 +34,7 @@ mod seg_preprocess_paddle;
 mod seg_sheet;
 mod seg_train;
 mod seg_weights;
+mod serve_cluster;
 mod serve_dimse;
 mod serve_node;
 mod shader_bundle;

@@ -36,16 +36,53 @@ pub struct NodeProc {
 impl NodeProc {
     /// Writes `config` to `dir/node.toml` and starts the node on it; waits for its "listening" line.
     pub fn start(dir: &Path, config: &str) -> NodeProc {
+        let mut node = NodeProc::spawn(dir, config, &["serve"], &[], " listening on ");
+        let text = node.log_text();
+        let port = text
+            .lines()
+            .find_map(|l| l.split(" listening on 127.0.0.1:").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok());
+        match port {
+            Some(p) => node.port = p,
+            None => panic!("the node did not say its port:\n{text}"),
+        }
+        node
+    }
+
+    /// Writes `config` to `dir/node.toml` and starts `radpipe worker --name NAME` on it with `env`;
+    /// waits until it takes jobs.
+    pub fn start_worker(dir: &Path, config: &str, name: &str, env: &[(&str, &str)]) -> NodeProc {
+        NodeProc::spawn(
+            dir,
+            config,
+            &["worker", "--name", name],
+            env,
+            " taking jobs from ",
+        )
+    }
+
+    fn spawn(
+        dir: &Path,
+        config: &str,
+        command: &[&str],
+        env: &[(&str, &str)],
+        ready: &str,
+    ) -> NodeProc {
+        std::fs::create_dir_all(dir).expect("node folder");
         let path = dir.join("node.toml");
         std::fs::write(&path, config).expect("write node.toml");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_radpipe"))
-            .args(["serve", "--config", s(&path)])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_radpipe"));
+        cmd.args(command)
+            .args(["--config", s(&path)])
             .env("XDG_RUNTIME_DIR", std::env::temp_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start radpipe serve");
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start radpipe");
         let stderr = child.stderr.take().expect("stderr pipe");
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = log.clone();
@@ -60,21 +97,11 @@ impl NodeProc {
             port: 0,
             dir: dir.to_path_buf(),
         };
-        let listening = wait_until(Duration::from_secs(60), || {
-            node.log_text()
-                .lines()
-                .any(|l| l.contains(" listening on "))
-                || node.child.0.try_wait().ok().flatten().is_some()
+        let up = wait_until(Duration::from_secs(60), || {
+            node.log_text().contains(ready) || node.child.0.try_wait().ok().flatten().is_some()
         });
-        let text = node.log_text();
-        let port = text
-            .lines()
-            .find_map(|l| l.split(" listening on 127.0.0.1:").nth(1))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|p| p.parse().ok());
-        match (listening, port) {
-            (true, Some(p)) => node.port = p,
-            _ => panic!("the node did not start:\n{text}"),
+        if !up || !node.log_text().contains(ready) {
+            panic!("radpipe {command:?} did not start:\n{}", node.log_text());
         }
         node
     }

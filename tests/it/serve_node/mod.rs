@@ -2,7 +2,7 @@
 //! modalities, `storescp` as the PACS, `dcmdump` and `dciodvfy` to read what arrived. Each test runs
 //! its own node and sink on free loopback ports in its own folder.
 
-mod harness;
+pub mod harness;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,0 +1,149 @@
+//! `radpipe status --queue nats://…`: the cluster at a glance — receivers, workers (adapter, jobs
+//! done, in flight), the job queue's depth, the jobs by state, and the dead letters with their
+//! reasons — read from the queue itself, so it works from any machine that reaches it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::members::{self, Member};
+use super::message::{DeadLetter, JobRecord};
+use super::{Queue, names};
+
+/// The report.
+#[derive(Debug, Serialize)]
+pub struct ClusterStatus {
+    /// The server.
+    pub queue: String,
+    /// Live receivers.
+    pub receivers: Vec<Member>,
+    /// Live workers.
+    pub workers: Vec<Member>,
+    /// Jobs waiting to be taken.
+    pub waiting: u64,
+    /// Jobs taken and not yet acked.
+    pub in_flight: u64,
+    /// Series jobs by state, from their records.
+    pub jobs: BTreeMap<String, usize>,
+    /// Dead letters: count, and the last ones (newest last, at most 10).
+    pub dead_letters: u64,
+    /// The last dead letters.
+    pub last_dead: Vec<DeadLetter>,
+}
+
+/// Reads the cluster's state.
+pub fn read(url: &str) -> crate::Result<ClusterStatus> {
+    let queue = Queue::connect(url, "radpipe-status", Duration::from_secs(10))?;
+    let (receivers, workers): (Vec<Member>, Vec<Member>) = members::all(&queue)?
+        .into_iter()
+        .partition(|m| m.role == "receiver");
+    let (waiting, in_flight) = queue.block(async {
+        let consumer = names::workers_consumer(&queue.js, Duration::from_secs(30))
+            .await
+            .map_err(|e| queue.error("workers' consumer", e))?;
+        let mut consumer = consumer;
+        let info = consumer
+            .info()
+            .await
+            .map_err(|e| queue.error("workers' consumer", e))?;
+        Ok::<_, crate::Error>((info.num_pending, info.num_ack_pending as u64))
+    })?;
+    let mut jobs = BTreeMap::new();
+    let keys: Vec<String> = queue.block(async {
+        match queue.jobs.keys().await {
+            Ok(k) => k.filter_map(|k| async { k.ok() }).collect().await,
+            Err(_) => Vec::new(),
+        }
+    });
+    for k in keys {
+        if let Some((r, _)) = queue.get_json::<JobRecord>(&queue.jobs, &k)? {
+            let state = serde_json::to_value(r.status.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            *jobs.entry(state).or_default() += 1;
+        }
+    }
+    let dead_letters = queue.stream_messages(names::DEAD_STREAM)?;
+    let last_dead = queue.block(async {
+        let mut v = Vec::new();
+        let Ok(stream) = queue.js.get_stream(names::DEAD_STREAM).await else {
+            return v;
+        };
+        let first = dead_letters.saturating_sub(10);
+        let Ok(mut info) = stream.get_info().await.map(|i| i.state.first_sequence) else {
+            return v;
+        };
+        info += first;
+        for seq in info..info + dead_letters.min(10) {
+            if let Ok(m) = stream.get_raw_message(seq).await
+                && let Ok(d) = serde_json::from_slice::<DeadLetter>(&m.payload)
+            {
+                v.push(d);
+            }
+        }
+        v
+    });
+    Ok(ClusterStatus {
+        queue: url.to_string(),
+        receivers,
+        workers,
+        waiting,
+        in_flight,
+        jobs,
+        dead_letters,
+        last_dead,
+    })
+}
+
+impl std::fmt::Display for ClusterStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "queue {}", self.queue)?;
+        writeln!(f, "receivers: {}", self.receivers.len())?;
+        for r in &self.receivers {
+            writeln!(
+                f,
+                "  {} at {} (pid {}): {} instances, {} series queued, seen {}",
+                r.name, r.detail, r.pid, r.instances, r.jobs_done, r.seen
+            )?;
+        }
+        writeln!(f, "workers: {}", self.workers.len())?;
+        for w in &self.workers {
+            writeln!(
+                f,
+                "  {} on {} (pid {}): {} done, {} in flight, {} given up, seen {}",
+                w.name, w.detail, w.pid, w.jobs_done, w.in_flight, w.failed, w.seen
+            )?;
+        }
+        writeln!(
+            f,
+            "jobs: {} waiting, {} in flight; by state: {}",
+            self.waiting,
+            self.in_flight,
+            if self.jobs.is_empty() {
+                "none".to_string()
+            } else {
+                self.jobs
+                    .iter()
+                    .map(|(s, n)| format!("{s} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )?;
+        writeln!(f, "dead letters: {}", self.dead_letters)?;
+        for d in &self.last_dead {
+            writeln!(
+                f,
+                "  {} after {} deliveries ({}, {}): {}",
+                d.job.get("id").and_then(|v| v.as_str()).unwrap_or("?"),
+                d.attempts,
+                d.worker,
+                d.at,
+                d.reason
+            )?;
+        }
+        Ok(())
+    }
+}
