@@ -27,8 +27,13 @@ pub fn run(args: &InfoArgs) -> Result<(), Error> {
     } else {
         println!("adapters:");
         for a in &adapters {
+            let bus = if a.pci_bus_id.is_empty() {
+                String::new()
+            } else {
+                format!("; pci {}", a.pci_bus_id)
+            };
             println!(
-                "  {} [{}; {}; {}]",
+                "  {} [{}; {}; {}{bus}]",
                 a.name, a.backend, a.device_type, a.driver
             );
         }

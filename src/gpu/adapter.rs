@@ -15,6 +15,9 @@ pub struct AdapterSummary {
     pub device_type: String,
     /// Driver name and version as reported.
     pub driver: String,
+    /// PCI bus id (`0000:17:00.0`) where the driver reports one (empty for CPU adapters), for
+    /// `EngineOptions::pci_bus_id` and a worker's `[worker] pci_bus_id`.
+    pub pci_bus_id: String,
 }
 
 impl AdapterSummary {
@@ -27,6 +30,7 @@ impl AdapterSummary {
             driver: format!("{} {}", info.driver, info.driver_info)
                 .trim()
                 .to_string(),
+            pci_bus_id: info.device_pci_bus_id.clone(),
         }
     }
 }

@@ -615,6 +615,31 @@ retry_seconds = 5
         let n = Node::read(&path).expect("docs/examples/node.toml");
         assert_eq!(n.routes.len(), 2);
         assert!(n.spool.ends_with("spool"));
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/cluster.toml");
+        let n = Node::read(&path).expect("docs/examples/cluster.toml");
+        assert_eq!(n.raw.queue.as_deref(), Some("nats://127.0.0.1:4222"));
+        assert_eq!(n.raw.worker.max_in_flight, 2);
+    }
+
+    #[test]
+    fn queue_and_worker_keys_are_checked() {
+        let ok = format!("queue = \"nats://127.0.0.1:4222\"\n{EXAMPLE}");
+        let n = Node::parse(&ok, Path::new("n.toml")).expect("a queue");
+        assert_eq!(n.raw.worker.attempts, 3);
+        for (text, word) in [
+            ("queue = \"127.0.0.1:4222\"\n", "nats://"),
+            ("[worker]\nmax_in_flight = 0\n", "max_in_flight"),
+            ("[worker]\nattempts = 0\n", "attempts"),
+            ("[worker]\nack_wait_seconds = -1\n", "ack_wait_seconds"),
+            ("[worker]\nack_wiat_seconds = 3\n", "ack_wiat_seconds"),
+        ] {
+            // After the example's top-level keys, before its [[route]] tables.
+            let text = EXAMPLE.replacen("[[route]]", &format!("{text}[[route]]"), 1);
+            let e = Node::parse(&text, Path::new("n.toml"))
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains(word), "{word}: {e}");
+        }
     }
 
     #[test]

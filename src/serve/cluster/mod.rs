@@ -93,10 +93,10 @@ impl Queue {
             names::ensure_streams(&js)
                 .await
                 .map_err(|e| err("cannot create its streams", &e))?;
-            let series = names::ensure_kv(&js, names::SERIES_BUCKET, Duration::ZERO)
+            let series = names::ensure_kv(&js, names::SERIES_BUCKET, names::SERIES_TTL)
                 .await
                 .map_err(|e| err("cannot open the series bucket", &e))?;
-            let jobs = names::ensure_kv(&js, names::JOBS_BUCKET, Duration::ZERO)
+            let jobs = names::ensure_kv(&js, names::JOBS_BUCKET, names::JOBS_TTL)
                 .await
                 .map_err(|e| err("cannot open the jobs bucket", &e))?;
             let members = names::ensure_kv(&js, names::MEMBERS_BUCKET, names::MEMBER_TTL)

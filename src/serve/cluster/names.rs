@@ -32,6 +32,13 @@ pub const MEMBERS_BUCKET: &str = "radpipe-members";
 pub const DATA_BUCKET: &str = "radpipe-data";
 /// A member not heard from for this long is gone from `radpipe status`.
 pub const MEMBER_TTL: Duration = Duration::from_secs(15);
+/// Records of series are kept this long (late instances are recognised that long).
+pub const SERIES_TTL: Duration = Duration::from_secs(3 * 86_400);
+/// Job records are kept this long.
+pub const JOBS_TTL: Duration = Duration::from_secs(30 * 86_400);
+/// Objects (instances, batch files) are kept at most this long; a sent job's instances are deleted
+/// by its worker at once.
+pub const DATA_TTL: Duration = Duration::from_secs(7 * 86_400);
 /// A job published twice within this window (same job id) is stored once.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 
@@ -137,6 +144,7 @@ pub async fn ensure_objects(js: &jetstream::Context) -> Result<object_store::Obj
     js.create_object_store(object_store::Config {
         bucket: DATA_BUCKET.to_string(),
         storage: stream::StorageType::File,
+        max_age: DATA_TTL,
         ..Default::default()
     })
     .await
@@ -170,7 +178,8 @@ mod tests {
     fn series_keys_are_valid_kv_keys_and_tell_routes_apart() {
         let a = super::series_key("STITCH", "1.2", "1.3");
         assert_eq!(a.len(), 34);
-        assert!(a.bytes().all(|b| b == b'.' || b.is_ascii_hexdigit()));
+        let hex = a.strip_prefix("s.").expect("the s. prefix");
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{a}");
         assert_ne!(a, super::series_key("SEG", "1.2", "1.3"));
         assert_ne!(
             super::series_key("A", "1.2", "1.3"),

@@ -35,7 +35,7 @@ use crate::{Error, Result};
 
 /// How often every series record is scanned (to queue series other receivers left, and republish
 /// jobs lost between the record's change and the publish).
-const FULL_SCAN: Duration = Duration::from_secs(10);
+const FULL_SCAN: Duration = Duration::from_secs(30);
 /// A queued series with no job status this long after it was queued is published again.
 const REPUBLISH_AFTER_MS: u64 = 60_000;
 

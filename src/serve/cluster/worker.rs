@@ -557,6 +557,12 @@ impl Worker {
                     State::Sent => {
                         let recorded = self.write_record(id, delivered);
                         let _ = series::mark_done(&self.queue, &s.series_key);
+                        if recorded {
+                            // Sent and recorded: nothing needs the instances any more.
+                            for object in s.instances.values() {
+                                let _ = self.queue.block(self.queue.data.delete(object));
+                            }
+                        }
                         self.member.jobs_done += 1;
                         if let Some(h) = self.held.get_mut(id) {
                             h.recorded = recorded;
