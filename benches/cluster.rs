@@ -10,7 +10,7 @@
 //!   CPU adapter, so the scaling here says what the queue costs, not what more GPUs buy: on GPU
 //!   machines each worker has its own device.
 //!
-//! `cargo bench --bench cluster` (`RADPIPE_BENCH_SERIES=N`, default 12; `RADPIPE_BENCH_JOBS=M` for
+//! `cargo bench --bench cluster` (`RADPIPE_BENCH_SERIES=N`, default 30; `RADPIPE_BENCH_JOBS=M` for
 //! the overhead, default 500). Needs dcmtk and nats-server.
 
 #[path = "../tests/it/common/procs.rs"]
@@ -197,6 +197,8 @@ fn series_per_minute(workers: usize, n: usize) -> f64 {
             .join("\n")
     );
     let secs = start.elapsed().as_secs_f64();
+    // The PACS has the last result a moment before its worker logs the ack.
+    std::thread::sleep(Duration::from_secs(1));
     let per_worker: Vec<usize> = procs.iter().map(|p| p.count_log("acked (sent)")).collect();
     let rate = n as f64 / secs * 60.0;
     println!(
@@ -208,7 +210,7 @@ fn series_per_minute(workers: usize, n: usize) -> f64 {
 
 fn main() {
     let jobs = env_usize("RADPIPE_BENCH_JOBS", 500);
-    let n = env_usize("RADPIPE_BENCH_SERIES", 12);
+    let n = env_usize("RADPIPE_BENCH_SERIES", 30);
     let cores = std::thread::available_parallelism().map_or(0, |c| c.get());
     println!("machine: {cores} cores; workers share them and the one CPU adapter");
     {

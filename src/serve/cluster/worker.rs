@@ -42,7 +42,7 @@ use crate::serve::spool::{SeriesKey, Spool, sync_dir};
 use crate::{Engine, EngineOptions, Error, Result};
 
 /// The longest a stop waits for the jobs in hand before handing them back.
-const STOP_WAIT: Duration = Duration::from_secs(20);
+const STOP_WAIT: Duration = Duration::from_secs(15);
 
 /// A job this worker holds.
 struct Held {

@@ -230,6 +230,44 @@ fn a_worker_killed_mid_job_has_it_redone_by_another_and_delivered_once() {
 }
 
 #[test]
+fn a_stopped_worker_hands_its_job_back_at_once_and_exits_0() {
+    let c = Cluster::new();
+    let r = c.receiver("r1");
+    // A long ack wait: only the hand-back, not the timeout, can move the job in time.
+    let a = c.worker(
+        "wa",
+        "ack_wait_seconds = 600",
+        &[("RADPIPE_FAULT_STALL_MS", "120000")],
+    );
+    send(r.port, "STITCH", &stations());
+    expect(LIMIT, &[&r, &a], "worker A computed and stalls", || {
+        a.log_text().contains("stalling")
+    });
+    let b = c.worker("wb", "ack_wait_seconds = 600", &[]);
+    let a_dir = a.dir.clone();
+    let a_log = a.log_handle();
+    let stopped = a.terminate(Duration::from_secs(30));
+    let a_text = a_log();
+    assert!(
+        stopped.is_some_and(|s| s.success()),
+        "{stopped:?}\n{a_text}"
+    );
+    assert!(
+        a_text.contains("handed back"),
+        "{}\n{a_text}",
+        a_dir.display()
+    );
+    expect(
+        Duration::from_secs(60),
+        &[&r, &b],
+        "B took the job over",
+        || b.log_text().contains("acked (sent)"),
+    );
+    let (uids, files) = received(&c.sink);
+    assert_eq!((uids.len(), files), (1, 1), "{}", b.log_text());
+}
+
+#[test]
 fn a_queue_server_restarted_mid_batch_loses_nothing() {
     let mut c = Cluster::new();
     let r = c.receiver("r1");

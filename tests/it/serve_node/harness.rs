@@ -111,6 +111,12 @@ impl NodeProc {
         self.child.0.id()
     }
 
+    /// A way to read its log after the process handle is gone (terminated, killed).
+    pub fn log_handle(&self) -> impl Fn() -> String + use<> {
+        let log = self.log.clone();
+        move || log.lock().expect("lock").join("\n")
+    }
+
     /// Everything it logged so far.
     pub fn log_text(&self) -> String {
         self.log.lock().expect("lock").join("\n")
