@@ -42,20 +42,11 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         return run_queued(args, url, &spec, &inputs);
     }
     let engine = Engine::new()?;
-    let bar = ProgressBar::new(inputs.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(inputs.len());
     let report = batch::run_batch(&engine, &spec, &inputs, &args.output, |event| {
         bar.inc(1);
         if let BatchEvent::Failed { error, .. } = event {
-            let line = format!("radpipe: skipped: {error}");
-            if bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                bar.println(line);
-            }
+            skipped(&bar, &error.to_string());
         }
     })?;
     bar.finish_and_clear();
@@ -100,11 +91,7 @@ fn run_queued(
     spec: &PipelineSpec,
     inputs: &[PathBuf],
 ) -> Result<(), Error> {
-    let bar = ProgressBar::new(inputs.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(inputs.len());
     let report = radpipe::serve::cluster::batch::run_queued(
         url,
         &args.pipeline,
@@ -115,12 +102,7 @@ fn run_queued(
         |result| {
             bar.inc(1);
             if let Some(error) = &result.error {
-                let line = format!("radpipe: skipped: {error}");
-                if bar.is_hidden() {
-                    eprintln!("{line}");
-                } else {
-                    bar.println(line);
-                }
+                skipped(&bar, error);
             }
         },
     )?;
@@ -160,5 +142,24 @@ fn run_queued(
             failed: report.failed.len(),
             total: inputs.len(),
         })
+    }
+}
+
+fn progress_bar(len: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// `radpipe: skipped: <file>: <reason>`, above the bar (or on stderr when it is hidden).
+fn skipped(bar: &ProgressBar, error: &str) {
+    let line = format!("radpipe: skipped: {error}");
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
     }
 }

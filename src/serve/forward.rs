@@ -60,6 +60,19 @@ pub struct Context {
     pub max_pdu_length: u32,
 }
 
+impl Context {
+    /// The senders' context of a node whose status files are `files` and job folders `work`.
+    pub fn for_node(node: &super::config::Node, files: StatusFiles, work: PathBuf) -> Context {
+        Context {
+            files,
+            work,
+            destinations: node.raw.destinations.clone(),
+            calling_ae: node.raw.ae_title.trim().to_string(),
+            max_pdu_length: node.raw.max_pdu_length,
+        }
+    }
+}
+
 impl Forwarder {
     /// Starts the pool.
     pub fn start(context: Context) -> Forwarder {

@@ -35,12 +35,7 @@ pub fn serve(
     ready: impl FnOnce(std::net::SocketAddr),
 ) -> Result<()> {
     let raw = &node.raw;
-    let (spool, recovered) = Spool::open(
-        &node.spool,
-        raw.min_free_mb << 20,
-        raw.max_instance_mb << 20,
-    )
-    .map_err(|e| Error::io(&node.spool, e))?;
+    let (spool, recovered) = Spool::open_for(node)?;
     let files = StatusFiles::new(&spool.jobs_dir());
     let mut listener = Listener::open(node)?;
     let bound = listener.bound;
@@ -50,13 +45,11 @@ pub fn serve(
     })?;
     let adapter = engine.summary();
 
-    let forwarder = Forwarder::start(forward::Context {
-        files: files.clone(),
-        work: spool.root().join("work"),
-        destinations: raw.destinations.clone(),
-        calling_ae: raw.ae_title.trim().to_string(),
-        max_pdu_length: raw.max_pdu_length,
-    });
+    let forwarder = Forwarder::start(forward::Context::for_node(
+        node,
+        files.clone(),
+        spool.root().join("work"),
+    ));
     let queue: Arc<Shared> = Arc::default();
     let worker_stop = Arc::new(AtomicBool::new(false));
     let worker_busy = Arc::new(AtomicBool::new(false));

@@ -128,6 +128,19 @@ impl Spool {
         Ok((spool, recovered))
     }
 
+    /// Opens the spool a node's configuration names, with its free-space floor and instance cap;
+    /// also returns what an earlier run left released but not yet grouped.
+    pub fn open_for(
+        node: &crate::serve::config::Node,
+    ) -> crate::Result<(Spool, Vec<(SeriesKey, Instance)>)> {
+        Spool::open(
+            &node.spool,
+            node.raw.min_free_mb << 20,
+            node.raw.max_instance_mb << 20,
+        )
+        .map_err(|e| crate::Error::io(&node.spool, e))
+    }
+
     /// The spool folder.
     pub fn root(&self) -> &Path {
         &self.root

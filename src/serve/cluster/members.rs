@@ -83,19 +83,11 @@ impl Member {
 
 /// Every live member.
 pub fn all(queue: &Queue) -> crate::Result<Vec<Member>> {
-    use futures_util::StreamExt;
-    let keys: Vec<String> = queue.block(async {
-        match queue.members.keys().await {
-            Ok(keys) => Ok(keys.filter_map(|k| async { k.ok() }).collect().await),
-            Err(e) => Err(queue.error("cannot list the members", e)),
-        }
-    })?;
-    let mut v = Vec::new();
-    for k in keys {
-        if let Some((m, _)) = queue.get_json::<Member>(&queue.members, &k)? {
-            v.push(m);
-        }
-    }
+    let mut v: Vec<Member> = queue
+        .all_json(&queue.members, "members")?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
     v.sort_by(|a, b| (&a.role, &a.name).cmp(&(&b.role, &b.name)));
     Ok(v)
 }

@@ -204,6 +204,29 @@ impl Queue {
         ))
     }
 
+    /// Every record of `store` that parses as `T`, with its key (a record written by a newer
+    /// radpipe that does not parse is skipped).
+    pub fn all_json<T: DeserializeOwned>(
+        &self,
+        store: &kv::Store,
+        what: &str,
+    ) -> Result<Vec<(String, T)>> {
+        use futures_util::StreamExt;
+        let keys: Vec<String> = self.block(async {
+            match store.keys().await {
+                Ok(keys) => Ok(keys.filter_map(|k| async { k.ok() }).collect().await),
+                Err(e) => Err(self.error(&format!("cannot list the {what}"), e)),
+            }
+        })?;
+        let mut v = Vec::new();
+        for k in keys {
+            if let Ok(Some((r, _))) = self.get_json::<T>(store, &k) {
+                v.push((k, r));
+            }
+        }
+        Ok(v)
+    }
+
     /// Stores `bytes` as object `name` (replacing any).
     pub fn put_object(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let mut reader = bytes;

@@ -46,13 +46,7 @@ pub fn serve(
     stop: Arc<AtomicBool>,
     ready: impl FnOnce(std::net::SocketAddr),
 ) -> Result<()> {
-    let raw = &node.raw;
-    let (spool, recovered) = Spool::open(
-        &node.spool,
-        raw.min_free_mb << 20,
-        raw.max_instance_mb << 20,
-    )
-    .map_err(|e| Error::io(&node.spool, e))?;
+    let (spool, recovered) = Spool::open_for(node)?;
     let name = node.member_name();
     let queue = Queue::connect(url, &name, Duration::from_secs(10))?;
     let mut listener = Listener::open(node)?;

@@ -190,20 +190,7 @@ pub fn mark_done(queue: &Queue, kv_key: &str) -> Result<()> {
 
 /// Every series record (key, record); unreadable ones are skipped.
 pub fn all(queue: &Queue) -> Result<Vec<(String, SeriesRecord)>> {
-    use futures_util::StreamExt;
-    let keys: Vec<String> = queue.block(async {
-        match queue.series.keys().await {
-            Ok(keys) => Ok(keys.filter_map(|k| async { k.ok() }).collect().await),
-            Err(e) => Err(queue.error("cannot list the series", e)),
-        }
-    })?;
-    let mut v = Vec::new();
-    for k in keys {
-        if let Some((r, _)) = queue.get_json::<SeriesRecord>(&queue.series, &k)? {
-            v.push((k, r));
-        }
-    }
-    Ok(v)
+    queue.all_json(&queue.series, "series")
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::members::{self, Member};
@@ -51,20 +50,12 @@ pub fn read(url: &str) -> crate::Result<ClusterStatus> {
         Ok::<_, crate::Error>((info.num_pending, info.num_ack_pending as u64))
     })?;
     let mut jobs = BTreeMap::new();
-    let keys: Vec<String> = queue.block(async {
-        match queue.jobs.keys().await {
-            Ok(k) => k.filter_map(|k| async { k.ok() }).collect().await,
-            Err(_) => Vec::new(),
-        }
-    });
-    for k in keys {
-        if let Some((r, _)) = queue.get_json::<JobRecord>(&queue.jobs, &k)? {
-            let state = serde_json::to_value(r.status.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            *jobs.entry(state).or_default() += 1;
-        }
+    for (_, r) in queue.all_json::<JobRecord>(&queue.jobs, "jobs")? {
+        let state = serde_json::to_value(r.status.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        *jobs.entry(state).or_default() += 1;
     }
     let dead_letters = queue.stream_messages(names::DEAD_STREAM)?;
     let last_dead = queue.block(async {

@@ -99,13 +99,11 @@ pub fn run(node: &Node, name: Option<String>, stop: Arc<AtomicBool>) -> Result<(
         spool: scratch.clone(),
         ..node.clone()
     };
-    let forwarder = Forwarder::start(forward::Context {
-        files: files.clone(),
-        work: spool.root().join("work"),
-        destinations: raw.destinations.clone(),
-        calling_ae: raw.ae_title.trim().to_string(),
-        max_pdu_length: raw.max_pdu_length,
-    });
+    let forwarder = Forwarder::start(forward::Context::for_node(
+        node,
+        files.clone(),
+        spool.root().join("work"),
+    ));
     let compute: Arc<Shared> = Arc::default();
     let engine_stop = Arc::new(AtomicBool::new(false));
     let engine_busy = Arc::new(AtomicBool::new(false));
