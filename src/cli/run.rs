@@ -66,21 +66,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
             None => println!("segment stage: network on {device}"),
         }
     }
-    if let Some(path) = &args.report {
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| Error::InvalidParams(format!("cannot serialise report: {e}")))?;
-        radpipe::io::atomic::write_atomic(path, |w| {
-            std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::io(path, e))
-        })?;
-    }
-    if report.failed.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::BatchFailures {
-            failed: report.failed.len(),
-            total: inputs.len(),
-        })
-    }
+    finish(args, &report, report.failed.len(), inputs.len())
 }
 
 /// `--queue`: the same batch through the workers; the bar counts results (each a job a worker
@@ -121,28 +107,14 @@ fn run_queued(
             .join(", "),
         args.output.display()
     );
-    if let Some(path) = &args.report {
-        let value = serde_json::json!({
-            "processed": report.processed,
-            "failed": report.failed,
-            "seconds": report.seconds,
-            "by_worker": report.by_worker,
-            "queue": url,
-        });
-        let text = serde_json::to_string_pretty(&value)
-            .map_err(|e| Error::InvalidParams(format!("cannot serialise report: {e}")))?;
-        radpipe::io::atomic::write_atomic(path, |w| {
-            std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::io(path, e))
-        })?;
-    }
-    if report.failed.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::BatchFailures {
-            failed: report.failed.len(),
-            total: inputs.len(),
-        })
-    }
+    let value = serde_json::json!({
+        "processed": report.processed,
+        "failed": report.failed,
+        "seconds": report.seconds,
+        "by_worker": report.by_worker,
+        "queue": url,
+    });
+    finish(args, &value, report.failed.len(), inputs.len())
 }
 
 fn progress_bar(len: usize) -> ProgressBar {
@@ -161,5 +133,26 @@ fn skipped(bar: &ProgressBar, error: &str) {
         eprintln!("{line}");
     } else {
         bar.println(line);
+    }
+}
+
+/// Writes `--report` (temporary file, rename) and turns failures into the exit status.
+fn finish(
+    args: &RunArgs,
+    report: &impl serde::Serialize,
+    failed: usize,
+    total: usize,
+) -> Result<(), Error> {
+    if let Some(path) = &args.report {
+        let text = serde_json::to_string_pretty(report)
+            .map_err(|e| Error::InvalidParams(format!("cannot serialise report: {e}")))?;
+        radpipe::io::atomic::write_atomic(path, |w| {
+            std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::io(path, e))
+        })?;
+    }
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(Error::BatchFailures { failed, total })
     }
 }
