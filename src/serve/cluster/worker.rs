@@ -276,6 +276,22 @@ impl Worker {
             }
         };
         let id = job.id().to_string();
+        if self.held.contains_key(&id) {
+            // A redelivery of a job this worker is still doing (it outlived the ack wait): keep
+            // the first, drop this copy's claim.
+            let _ = self.queue.block(msg.ack_with(AckKind::Progress));
+            return;
+        }
+        // Done before (its ack was lost): acked now, whatever the delivery count says.
+        if let Job::Series(s) = &job
+            && let Ok(Some((r, _))) = self.queue.get_json::<JobRecord>(&self.queue.jobs, &s.id)
+            && r.status.state == State::Sent
+        {
+            let _ = series::mark_done(&self.queue, &s.series_key);
+            log::line(&format!("job {id}: already delivered, acked"));
+            let _ = self.queue.block(msg.double_ack());
+            return;
+        }
         if delivered > self.attempts {
             let value = serde_json::to_value(&job).unwrap_or_default();
             self.dead_letter(
@@ -288,12 +304,6 @@ impl Worker {
                 ),
             );
             self.record_failed(&job, delivered, "given up: see the dead-letter stream");
-            return;
-        }
-        if self.held.contains_key(&id) {
-            // A redelivery of a job this worker is still doing (it outlived the ack wait): keep
-            // the first, drop this copy's claim.
-            let _ = self.queue.block(msg.ack_with(AckKind::Progress));
             return;
         }
         log::line(&format!("job {id} taken (delivery {delivered})"));
@@ -532,6 +542,7 @@ impl Worker {
                     log::line(&format!("job {id} acked (sent)"));
                 }
                 self.held.remove(id);
+                self.forget_local(id);
             }
             return;
         }
@@ -583,6 +594,7 @@ impl Worker {
                             let value = serde_json::to_value(&h.job).unwrap_or_default();
                             self.dead_letter(&h.msg, value, delivered, &error);
                             let _ = series::mark_done(&self.queue, &s.series_key);
+                            self.forget_local(id);
                         }
                     }
                     State::Sending => {
@@ -633,6 +645,7 @@ impl Worker {
             Ok(()) => {
                 log::line(&format!("job {id} acked ({how})"));
                 self.held.remove(id);
+                self.forget_local(id);
             }
             Err(e) => {
                 log::line(&format!("job {id} {how}, the ack is retried: {e}"));
@@ -642,6 +655,13 @@ impl Worker {
         }
     }
 
+    /// Removes a job's local status file and folder: the queue holds its record, and a worker
+    /// that runs for months must not fill its disk with finished jobs.
+    fn forget_local(&self, id: &str) {
+        let _ = std::fs::remove_file(self.files.path(id));
+        let _ = std::fs::remove_dir_all(self.spool.work_dir(id));
+    }
+
     /// Gives a failed job back to the queue for another attempt, after a growing delay.
     fn hand_back(&mut self, id: &str, delivered: i64, error: &str) {
         let Some(h) = self.held.remove(id) else {
@@ -649,8 +669,7 @@ impl Worker {
         };
         let delay = Duration::from_secs(1u64 << delivered.clamp(0, 5));
         let _ = self.queue.block(h.msg.ack_with(AckKind::Nak(Some(delay))));
-        let _ = std::fs::remove_file(self.files.path(id));
-        let _ = std::fs::remove_dir_all(self.spool.work_dir(id));
+        self.forget_local(id);
         log::line(&format!(
             "job {id} failed (attempt {delivered} of {}), handed back for {} s: {error}",
             self.attempts,

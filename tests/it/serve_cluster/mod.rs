@@ -203,6 +203,15 @@ fn thirty_series_through_three_workers_are_each_delivered_once() {
     });
     assert_eq!(status["jobs"]["sent"], 30, "{status}");
     assert_eq!(status["waiting"], 0, "{status}");
+    // Finished jobs leave nothing in the workers' scratch folders (the queue holds the records).
+    for (i, w) in workers.iter().enumerate() {
+        let scratch = w.dir.join(format!("spool/workers/w{}", i + 1));
+        let left: Vec<PathBuf> = ["jobs", "work", "series"]
+            .iter()
+            .flat_map(|d| walk(&scratch.join(d)))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }
 
 #[test]
