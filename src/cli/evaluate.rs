@@ -11,6 +11,7 @@ use radpipe::seg::evaluate::{
 };
 use radpipe::seg::infer::{SegInput, Segmenter};
 use radpipe::seg::overlay::sheet::{SheetTile, contact_sheet};
+use radpipe::seg::postprocess::PostProcess;
 use radpipe::workflow::segment::load_segmenter_with;
 
 use super::segment::{DeviceArg, PreprocessArg, engine_for};
@@ -54,6 +55,18 @@ pub struct EvaluateArgs {
     /// How images become the network input, as for `radpipe segment` [default: the model's].
     #[arg(long, value_enum)]
     preprocess: Option<PreprocessArg>,
+    /// Test-time augmentation: also run each image mirrored left-right and average (twice the
+    /// network cost).
+    #[arg(long)]
+    flip_tta: bool,
+    /// Mask post-processing: none, largest (keep the largest component), fill (fill holes), or
+    /// largest,fill.
+    #[arg(long, default_value = "none", value_parser = parse_post)]
+    post: PostProcess,
+}
+
+fn parse_post(text: &str) -> Result<PostProcess, String> {
+    PostProcess::parse(text)
 }
 
 fn print_summary(s: &Summary) {
@@ -110,15 +123,19 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
         args.device.choice(),
         args.preprocess.map(PreprocessArg::kind),
     )?;
-    let (segmenter, model, size) = (&loaded.segmenter, &loaded.model, loaded.size);
+    let segmenter = &loaded.segmenter.clone().with_flip_tta(args.flip_tta);
+    let (model, size) = (&loaded.model, loaded.size);
     let samples = pairs.iter().map(load_pair).collect::<Result<Vec<_>, _>>()?;
     println!(
-        "radpipe evaluate: {} images, model {}, {}², network on {}, preprocessing {}",
+        "radpipe evaluate: {} images, model {}, {}², network on {}, preprocessing {}, flip TTA {}, \
+         post-processing {}",
         samples.len(),
         model.display(),
         size,
         loaded.device,
-        loaded.preprocess
+        loaded.preprocess,
+        if args.flip_tta { "on" } else { "off" },
+        args.post
     );
     let kinds: &[Degradation] = if args.degraded {
         &Degradation::ALL
@@ -129,7 +146,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
     let mut summaries = Vec::new();
     for &kind in kinds {
         let started = std::time::Instant::now();
-        let scores = score_samples(segmenter, &samples, kind, args.batch, |_| {})?;
+        let scores = score_samples(segmenter, &samples, kind, args.batch, args.post, |_| {})?;
         let seconds = started.elapsed().as_secs_f64();
         let summary = summarise(kind, &scores);
         print_summary(&summary);
@@ -147,7 +164,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
     }
     if let Some(path) = &args.sheet {
         let picked = worst_per_site(&all_scores, Degradation::Clean, args.sheet_per_site);
-        write_sheet(path, segmenter, &samples, &all_scores, &picked)?;
+        write_sheet(path, segmenter, args.post, &samples, &all_scores, &picked)?;
         let slices: usize = picked.iter().map(|(_, v)| v.len()).sum();
         println!(
             "  contact sheet: {slices} slice(s) of {} site(s), worst first -> {}",
@@ -161,6 +178,8 @@ pub fn run(args: &EvaluateArgs) -> Result<(), Error> {
             "size": size,
             "device": loaded.device,
             "preprocess": loaded.preprocess,
+            "flip_tta": args.flip_tta,
+            "post": args.post.to_string(),
             "summaries": summaries,
             "images": all_scores,
         }))
@@ -181,6 +200,7 @@ const SHEET_TILE: u32 = 256;
 fn write_sheet(
     path: &std::path::Path,
     segmenter: &Segmenter,
+    post: PostProcess,
     samples: &[Sample],
     scores: &[ImageScore],
     picked: &[(String, Vec<usize>)],
@@ -200,7 +220,13 @@ fn write_sheet(
                 window: None,
             })
             .collect();
-        masks.extend(segmenter.segment(&inputs)?);
+        for mut m in segmenter.segment(&inputs)? {
+            let (w, h) = (m.width, m.height);
+            if let Pixels::U8(v) = &mut m.pixels {
+                post.apply(v, w, h);
+            }
+            masks.push(m);
+        }
     }
     let mut next = masks.iter();
     let mut rows = Vec::with_capacity(picked.len());

@@ -198,12 +198,14 @@ pub fn angle_error(a: f64, b: f64) -> f64 {
     fold_axis_angle(a - b).abs()
 }
 
-/// Segments `samples` (after `degradation`) in batches of `batch` and scores each.
+/// Segments `samples` (after `degradation`) in batches of `batch`, post-processes each mask with
+/// `post` and scores it.
 pub fn score_samples(
     segmenter: &Segmenter,
     samples: &[Sample],
     degradation: Degradation,
     batch: usize,
+    post: crate::seg::postprocess::PostProcess,
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<ImageScore>> {
     if batch == 0 {
@@ -228,7 +230,10 @@ pub fn score_samples(
             })
             .collect();
         let masks = segmenter.segment(&inputs)?;
-        for (s, m) in chunk.iter().zip(masks) {
+        for (s, mut m) in chunk.iter().zip(masks) {
+            if let Pixels::U8(pred) = &mut m.pixels {
+                post.apply(pred, s.width, s.height);
+            }
             let Pixels::U8(pred) = &m.pixels else {
                 return Err(Error::InvalidImage(
                     "segmenter returned a non-u8 mask".into(),

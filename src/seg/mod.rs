@@ -20,6 +20,7 @@ pub mod infer;
 pub mod loss;
 pub mod overlay;
 pub mod pickle;
+pub mod postprocess;
 pub mod train;
 pub mod weights;
 

@@ -25,6 +25,7 @@ mod seg_cli;
 mod seg_device;
 mod seg_geometry;
 mod seg_gpu_vs_cpu;
+mod seg_levers;
 mod seg_overlay;
 mod seg_overlay_cli;
 mod seg_overlay_draw;

@@ -51,7 +51,7 @@ fn write_pair(dir: &Path, image_name: &str, mask_name: &str, seed: u64) {
 }
 
 /// `n` pairs per site, ABIDE-style names (role word msp / cc).
-fn make_data(dir: &Path, sites: &[&str], n: usize) {
+pub(crate) fn make_data(dir: &Path, sites: &[&str], n: usize) {
     std::fs::create_dir_all(dir.join("image")).expect("mkdir");
     std::fs::create_dir_all(dir.join("mask")).expect("mkdir");
     let mut seed = 1;

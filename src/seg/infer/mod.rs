@@ -142,4 +142,6 @@ pub struct Segmenter {
     device: Device,
     backend: Backend,
     pre: Preprocess,
+    /// Test-time augmentation: average the margins of the image and its left-right mirror.
+    flip_tta: bool,
 }

@@ -30,6 +30,7 @@ impl Segmenter {
             device,
             backend,
             pre,
+            flip_tta: false,
         })
     }
 
@@ -46,7 +47,31 @@ impl Segmenter {
             device,
             backend,
             pre,
+            flip_tta: false,
         })
+    }
+
+    /// With `on`, every forward pass also runs on the left-right mirrored input and the two
+    /// foreground margins (mirrored back) are averaged: test-time augmentation, at twice the
+    /// network cost. The model was trained with mirrored images, so both passes are in its domain.
+    pub fn with_flip_tta(mut self, on: bool) -> Self {
+        self.flip_tta = on;
+        self
+    }
+
+    /// Whether flip test-time augmentation is on.
+    pub fn flip_tta(&self) -> bool {
+        self.flip_tta
+    }
+
+    /// The foreground margin of a network input batch, with flip averaging when it is on.
+    fn margin(&self, input: Tensor<4>) -> Tensor<4> {
+        if !self.flip_tta {
+            return foreground_margin(self.model.forward(input));
+        }
+        let plain = foreground_margin(self.model.forward(input.clone()));
+        let mirrored = foreground_margin(self.model.forward(input.flip([3]))).flip([3]);
+        (plain + mirrored) * 0.5
     }
 
     /// The network.
@@ -233,9 +258,7 @@ impl Segmenter {
 
     /// Foreground margins `[N, H, W]` at the network size, read back (tests and tools).
     pub fn margins(&self, inputs: &[SegInput<'_>]) -> Result<Vec<f32>> {
-        read_f32(foreground_margin(
-            self.model.forward(self.input_tensor(inputs)?),
-        ))
+        read_f32(self.margin(self.input_tensor(inputs)?))
     }
 
     /// Segments a batch: one u8 mask (0/255) per input, at the input's size, with its geometry.
@@ -244,7 +267,7 @@ impl Segmenter {
         let (w, h) = (self.pre.width, self.pre.height);
         let plane = w as usize * h as usize;
         let input = self.input_tensor(inputs)?;
-        let margin = foreground_margin(self.model.forward(input)).reshape([n * plane]);
+        let margin = self.margin(input).reshape([n * plane]);
         match &self.backend {
             Backend::Cpu => {
                 let values = read_f32(margin)?;
@@ -318,7 +341,7 @@ impl Segmenter {
             rec.submit()?;
             self.host_input(&[download.wait()?])?
         };
-        let margin = foreground_margin(self.model.forward(input)).reshape([w * h]);
+        let margin = self.margin(input).reshape([w * h]);
         let outputs = [(display.width, display.height, display.geometry.clone())];
         let (mut rec, masks, slice) = self.record_masks(engine, &margin, &outputs)?;
         let download = rec.download(&masks[0])?;

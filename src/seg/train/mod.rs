@@ -308,9 +308,14 @@ pub fn train(request: &TrainRequest) -> Result<TrainOutcome> {
         } else {
             let segmenter = Segmenter::new(model.valid(), backend.clone(), pre)?;
             let vb = bar(request.progress, val_set.len() as u64, "validating");
-            let scores = score_samples(&segmenter, &val_set, Degradation::Clean, n, |k| {
-                vb.inc(k as u64)
-            })?;
+            let scores = score_samples(
+                &segmenter,
+                &val_set,
+                Degradation::Clean,
+                n,
+                crate::seg::postprocess::PostProcess::default(),
+                |k| vb.inc(k as u64),
+            )?;
             vb.finish_and_clear();
             let s = summarise(Degradation::Clean, &scores);
             (s.site_dice, Some(s.mean_dice), s.mean_angle_error_deg)
