@@ -162,6 +162,56 @@ fn stations_sent_to_two_receivers_form_one_series_and_one_result() {
 }
 
 #[test]
+fn a_late_instance_is_recorded_on_its_job_and_not_merged() {
+    let c = Cluster::new();
+    let r = c.receiver("r1");
+    let w = c.worker("w1", "ack_wait_seconds = 10", &[]);
+    let series = distinct_series(&c.path("series"), 1);
+    send(r.port, "STITCH", &series[0]);
+    expect(LIMIT, &[&r, &w], "the result", || {
+        w.log_text().contains("acked (sent)")
+    });
+    // A fourth station of the same series, after its job ran.
+    let late = c.path("late.dcm");
+    std::fs::copy(&series[0][2], &late).expect("copy");
+    let o = crate::serve_node::harness::dcmtk(
+        "dcmodify",
+        &["-nb", "-m", "(0008,0018)=2.25.77777", s(&late)],
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    send(r.port, "STITCH", std::slice::from_ref(&late));
+    expect(LIMIT, &[&r], "the late line", || {
+        r.log_text().contains("late instance 2.25.77777")
+    });
+    let mut status = status_json(&c.nats.url());
+    wait_until(Duration::from_secs(10), || {
+        status = status_json(&c.nats.url());
+        status["jobs"]["sent"] == 1
+    });
+    assert_eq!(status["jobs"]["sent"], 1, "{status}");
+    // The job's record lists it (read with the library, as `radpipe status` does).
+    let queue =
+        radpipe::serve::cluster::Queue::connect(&c.nats.url(), "test", LIMIT).expect("the queue");
+    let late_of_job = || -> Vec<String> {
+        queue
+            .all_json::<radpipe::serve::cluster::message::JobRecord>(&queue.jobs, "jobs")
+            .expect("job records")
+            .into_iter()
+            .flat_map(|(_, r)| r.status.late_instances)
+            .collect()
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || late_of_job() == ["2.25.77777"]),
+        "{:?}",
+        late_of_job()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(c.sink.files().len(), 1, "{}", logs(&[&r, &w]));
+    assert_eq!(r.count_log(" queued: route STITCH"), 1, "{}", r.log_text());
+}
+
+#[test]
 fn thirty_series_through_three_workers_are_each_delivered_once() {
     let c = Cluster::new();
     let (r1, r2) = (c.receiver("r1"), c.receiver("r2"));
