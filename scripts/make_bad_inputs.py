@@ -126,6 +126,14 @@ def main() -> None:
         "pure-Rust JPEG decoder does not handle"
     )
 
+    j2k = Path(get_testdata_file("JPEG2000-embedded-sequence-delimiter.dcm")).read_bytes()
+    (OUT / "j2k_embedded_delimiter.dcm").write_bytes(j2k)
+    manifest["j2k_embedded_delimiter.dcm"] = (
+        "pydicom's JPEG2000-embedded-sequence-delimiter.dcm verbatim: the bytes FE FF DD E0 (a sequence "
+        "delimiter) inside the codestream's SIZ marker, so it claims 3722445056 columns for Columns 256; "
+        "pydicom and Pillow cannot decode it either"
+    )
+
     rgb = Path(get_testdata_file("SC_rgb_small_odd.dcm")).read_bytes()
     (OUT / "colour_rgb.dcm").write_bytes(rgb)
     manifest["colour_rgb.dcm"] = "pydicom's SC_rgb_small_odd.dcm verbatim: RGB where greyscale is needed"
