@@ -389,6 +389,36 @@ fn a_poison_job_lands_in_the_dead_letter_stream_while_the_others_go_on() {
 }
 
 #[test]
+fn a_job_that_kills_every_worker_that_takes_it_becomes_a_dead_letter() {
+    let c = Cluster::new();
+    let r = c.receiver("r1");
+    let stall = [("RADPIPE_FAULT_STALL_MS", "120000")];
+    let settings = "ack_wait_seconds = 2\nattempts = 2";
+    send(r.port, "STITCH", &stations());
+    // Two workers in turn take it and die mid-job.
+    for name in ["wa", "wb"] {
+        let w = c.worker(name, settings, &stall);
+        expect(LIMIT, &[&r, &w], "the worker stalls", || {
+            w.log_text().contains("stalling")
+        });
+        w.kill9();
+    }
+    // The third delivery exceeds the attempts: the next worker gives it up with the reason.
+    let w = c.worker("wc", settings, &[]);
+    expect(LIMIT, &[&r, &w], "the dead letter", || {
+        w.log_text().contains("dead letter after 3 deliveries")
+    });
+    let status = status_json(&c.nats.url());
+    assert_eq!(status["dead_letters"], 1, "{status}");
+    let reason = status["last_dead"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("without an answer"), "{status}");
+    assert_eq!(status["jobs"]["failed"], 1, "{status}");
+    assert!(c.sink.files().is_empty());
+}
+
+#[test]
 fn run_with_a_queue_writes_what_the_local_run_writes_and_reports_skips() {
     let c = Cluster::new();
     let w1 = c.worker("w1", "ack_wait_seconds = 10", &[]);
