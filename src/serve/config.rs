@@ -508,6 +508,21 @@ impl Node {
             .find(|r| r.route.ae_title.trim() == called_ae.trim())
     }
 
+    /// What route `called_ae` runs and the names of its destinations (a route no longer in the
+    /// configuration: a pipeline job with none — the job then fails, saying so).
+    pub fn job_of(&self, called_ae: &str) -> (JobKind, Vec<String>) {
+        match self.route(called_ae) {
+            Some(r) => (
+                r.route.job,
+                r.forward
+                    .iter()
+                    .map(|&i| self.raw.destinations[i].name.clone())
+                    .collect(),
+            ),
+            None => (JobKind::Pipeline, Vec::new()),
+        }
+    }
+
     /// Every called AE title the node answers on: its own and each route's.
     pub fn called_titles(&self) -> Vec<String> {
         std::iter::once(self.raw.ae_title.trim().to_string())

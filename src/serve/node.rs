@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::config::{JobKind, Node};
+use super::config::Node;
 use super::forward::{self, Forwarder};
 use super::jobs::worker::{Shared, Submit, engine_worker, push, refill};
 use super::jobs::{self, State, StatusFiles};
@@ -134,13 +134,7 @@ pub fn serve(
     ready(bound);
 
     let mut last_refill = Instant::now();
-    let rule_of = |route: &str| {
-        node.route(route).map(|r| Rule {
-            expected: r.route.expected,
-            quiet: Duration::from_secs_f64(r.route.quiet_seconds),
-            max_age: Duration::from_secs_f64(raw.max_series_age_seconds),
-        })
-    };
+    let rule_of = |route: &str| Rule::of(node, route);
     while !stop.load(Ordering::SeqCst) {
         listener.accept_waiting(&spool, node, &events);
         // Arrivals into series (or into the job of a series already made into one: a late instance).
@@ -153,16 +147,7 @@ pub fn serve(
             }
         }
         for done in assembler.take_complete(now, rule_of) {
-            let route = node.route(&done.key.route);
-            let kind = route.map_or(JobKind::Pipeline, |r| r.route.job);
-            let dest_names: Vec<String> = route
-                .map(|r| {
-                    r.forward
-                        .iter()
-                        .map(|&i| raw.destinations[i].name.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
+            let (kind, dest_names) = node.job_of(&done.key.route);
             match jobs::create(&spool, &files, &done, kind, &dest_names) {
                 Ok(status) => {
                     index.insert(done.key.clone(), status.id.clone());

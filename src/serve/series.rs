@@ -31,6 +31,17 @@ pub struct Rule {
     pub max_age: Duration,
 }
 
+impl Rule {
+    /// The rule of the route `called_ae` selects in `node` (`None`: no such route any more).
+    pub fn of(node: &super::config::Node, called_ae: &str) -> Option<Rule> {
+        node.route(called_ae).map(|r| Rule {
+            expected: r.route.expected,
+            quiet: Duration::from_secs_f64(r.route.quiet_seconds),
+            max_age: Duration::from_secs_f64(node.raw.max_series_age_seconds),
+        })
+    }
+}
+
 #[derive(Debug)]
 struct Open {
     instances: BTreeSet<String>,

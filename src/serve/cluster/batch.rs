@@ -241,7 +241,7 @@ pub fn run_queued(
         });
         let payload =
             serde_json::to_vec(&job).map_err(|e| queue.error("cannot encode a job", e))?;
-        queue.publish_job(&format!("{}.{run}", names::BATCH_JOB_SUBJECT), &id, payload)?;
+        queue.publish_dedup(&format!("{}.{run}", names::BATCH_JOB_SUBJECT), &id, payload)?;
         pending.insert(id);
     }
     let mut report = QueuedReport::default();

@@ -253,13 +253,8 @@ impl Queue {
         })
     }
 
-    /// Publishes a job message (deduplicated by `id` within the stream's duplicate window) and
-    /// waits for JetStream's acknowledgement that it is stored.
-    pub fn publish_job(&self, subject: &str, id: &str, payload: Vec<u8>) -> Result<()> {
-        self.publish_dedup(subject, id, payload)
-    }
-
-    /// Publishes to a stream subject with a message id, waiting for the store's acknowledgement.
+    /// Publishes to a stream subject with `id` as the message id (a second publish of the same id
+    /// within the stream's duplicate window is stored once), waiting for the store's acknowledgement.
     pub fn publish_dedup(&self, subject: &str, id: &str, payload: Vec<u8>) -> Result<()> {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
@@ -272,22 +267,6 @@ impl Queue {
                 .map_err(|e| self.error(&format!("{id} was not stored"), e))
         })
         .map(|_| ())
-    }
-
-    /// Messages in a stream now.
-    pub fn stream_messages(&self, name: &str) -> Result<u64> {
-        self.block(async {
-            let mut s = self
-                .js
-                .get_stream(name)
-                .await
-                .map_err(|e| self.error(&format!("stream {name}"), e))?;
-            let info = s
-                .info()
-                .await
-                .map_err(|e| self.error(&format!("stream {name}"), e))?;
-            Ok(info.state.messages)
-        })
     }
 }
 

@@ -109,17 +109,6 @@ pub fn serve(
     Ok(())
 }
 
-/// The route's completion rule, by called AE title.
-fn rule_of(node: &Node) -> impl Fn(&str) -> Option<Rule> + '_ {
-    |route: &str| {
-        node.route(route).map(|r| Rule {
-            expected: r.route.expected,
-            quiet: Duration::from_secs_f64(r.route.quiet_seconds),
-            max_age: Duration::from_secs_f64(node.raw.max_series_age_seconds),
-        })
-    }
-}
-
 struct Uplink {
     queue: Queue,
     node: Node,
@@ -250,8 +239,8 @@ impl Uplink {
     /// Returns whether the series is no longer open (queued now or earlier, by anyone).
     fn queue_if_complete(&mut self, kv_key: &str) -> Result<bool> {
         let won = {
-            let rule_of = rule_of(&self.node);
-            series::try_queue(&self.queue, kv_key, &rule_of)?
+            let node = &self.node;
+            series::try_queue(&self.queue, kv_key, &|route: &str| Rule::of(node, route))?
         };
         if let Some(record) = won {
             self.publish(kv_key, &record)?;
@@ -283,7 +272,7 @@ impl Uplink {
         let payload =
             serde_json::to_vec(&job).map_err(|e| self.queue.error("cannot encode a job", e))?;
         self.queue
-            .publish_job(names::SERIES_JOB_SUBJECT, &id, payload)?;
+            .publish_dedup(names::SERIES_JOB_SUBJECT, &id, payload)?;
         self.member.jobs_done += 1;
         log::line(&format!(
             "job {id} queued: route {}, series {}, {} instances ({})",

@@ -62,6 +62,24 @@ pub struct SeriesRecord {
 }
 
 impl SeriesRecord {
+    /// A new open record for `key`, its first instance arriving at `now_ms`.
+    pub fn new(key: &SeriesKey, now_ms: u64) -> SeriesRecord {
+        SeriesRecord {
+            route: key.route.clone(),
+            study: key.study.clone(),
+            series: key.series.clone(),
+            instances: BTreeMap::new(),
+            first_ms: now_ms,
+            last_ms: now_ms,
+            state: SeriesState::Open,
+            job: None,
+            why: None,
+            queued_ms: None,
+            late: Vec::new(),
+            receivers: Vec::new(),
+        }
+    }
+
     /// The local key.
     pub fn key(&self) -> SeriesKey {
         SeriesKey {
@@ -117,20 +135,7 @@ pub fn add_instance(
     let mut late = None;
     let written = queue.modify::<SeriesRecord, _>(&queue.series, &kv_key, |current| {
         late = None;
-        let mut r = current.unwrap_or_else(|| SeriesRecord {
-            route: key.route.clone(),
-            study: key.study.clone(),
-            series: key.series.clone(),
-            instances: BTreeMap::new(),
-            first_ms: now,
-            last_ms: now,
-            state: SeriesState::Open,
-            job: None,
-            why: None,
-            queued_ms: None,
-            late: Vec::new(),
-            receivers: Vec::new(),
-        });
+        let mut r = current.unwrap_or_else(|| SeriesRecord::new(key, now));
         if r.state != SeriesState::Open {
             if r.instances.contains_key(sop) || r.late.iter().any(|u| u == sop) {
                 // A resend of an instance the job already has: nothing to record.
@@ -200,20 +205,13 @@ mod tests {
 
     #[test]
     fn completion_follows_the_route_rules_on_the_records_clock() {
-        let mut r = SeriesRecord {
+        let key = SeriesKey {
             route: "STITCH".into(),
             study: "1.2".into(),
             series: "1.3".into(),
-            instances: BTreeMap::new(),
-            first_ms: 1_000,
-            last_ms: 5_000,
-            state: SeriesState::Open,
-            job: None,
-            why: None,
-            queued_ms: None,
-            late: Vec::new(),
-            receivers: Vec::new(),
         };
+        let mut r = SeriesRecord::new(&key, 1_000);
+        r.last_ms = 5_000;
         let rule = Rule {
             expected: Some(2),
             quiet: Duration::from_secs(10),

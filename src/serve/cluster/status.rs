@@ -57,26 +57,34 @@ pub fn read(url: &str) -> crate::Result<ClusterStatus> {
             .unwrap_or_default();
         *jobs.entry(state).or_default() += 1;
     }
-    let dead_letters = queue.stream_messages(names::DEAD_STREAM)?;
-    let last_dead = queue.block(async {
-        let mut v = Vec::new();
-        let Ok(stream) = queue.js.get_stream(names::DEAD_STREAM).await else {
-            return v;
-        };
-        let first = dead_letters.saturating_sub(10);
-        let Ok(mut info) = stream.get_info().await.map(|i| i.state.first_sequence) else {
-            return v;
-        };
-        info += first;
-        for seq in info..info + dead_letters.min(10) {
-            if let Ok(m) = stream.get_raw_message(seq).await
-                && let Ok(d) = serde_json::from_slice::<DeadLetter>(&m.payload)
-            {
-                v.push(d);
+    // One read of the dead-letter stream's state: its count, and the last ten by sequence.
+    let (dead_letters, last_dead) = queue.block(async {
+        let stream = queue
+            .js
+            .get_stream(names::DEAD_STREAM)
+            .await
+            .map_err(|e| queue.error("dead-letter stream", e))?;
+        let state = stream
+            .get_info()
+            .await
+            .map_err(|e| queue.error("dead-letter stream", e))?
+            .state;
+        let mut last = Vec::new();
+        if state.messages > 0 {
+            let from = state
+                .last_sequence
+                .saturating_sub(9)
+                .max(state.first_sequence);
+            for seq in from..=state.last_sequence {
+                if let Ok(m) = stream.get_raw_message(seq).await
+                    && let Ok(d) = serde_json::from_slice::<DeadLetter>(&m.payload)
+                {
+                    last.push(d);
+                }
             }
         }
-        v
-    });
+        Ok::<_, crate::Error>((state.messages, last))
+    })?;
     Ok(ClusterStatus {
         queue: url.to_string(),
         receivers,

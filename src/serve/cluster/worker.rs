@@ -32,7 +32,7 @@ use super::members::{HEARTBEAT, Member};
 use super::message::{BatchJob, DeadLetter, Job, JobRecord, SeriesJob};
 use super::{Queue, batch, names, series};
 use crate::serve::clock;
-use crate::serve::config::{JobKind, Node};
+use crate::serve::config::Node;
 use crate::serve::forward::{self, Forwarder};
 use crate::serve::jobs::worker::{Shared, Submit, engine_worker, push};
 use crate::serve::jobs::{self, State, StatusFiles};
@@ -282,9 +282,24 @@ impl Worker {
             let _ = self.queue.block(msg.ack_with(AckKind::Progress));
             return;
         }
+        // The record of a series job: what an earlier worker already delivered.
+        let record = match &job {
+            Job::Series(s) => match self.queue.get_json::<JobRecord>(&self.queue.jobs, &s.id) {
+                Ok(r) => r.map(|(r, _)| r),
+                Err(e) => {
+                    log::line(&format!(
+                        "job {id}: cannot read its record, handed back: {e}"
+                    ));
+                    let _ = self
+                        .queue
+                        .block(msg.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))));
+                    return;
+                }
+            },
+            Job::Batch(_) => None,
+        };
         // Done before (its ack was lost): acked now, whatever the delivery count says.
-        if let Job::Series(s) = &job
-            && let Ok(Some((r, _))) = self.queue.get_json::<JobRecord>(&self.queue.jobs, &s.id)
+        if let (Job::Series(s), Some(r)) = (&job, &record)
             && r.status.state == State::Sent
         {
             let _ = series::mark_done(&self.queue, &s.series_key);
@@ -308,8 +323,10 @@ impl Worker {
         }
         log::line(&format!("job {id} taken (delivery {delivered})"));
         let prepared = match &job {
-            Job::Series(s) => self.prepare_series(s, delivered),
-            Job::Batch(b) => self.start_batch(b).map(Some),
+            Job::Series(s) => self
+                .prepare_series(s, record.as_ref(), delivered)
+                .map(|()| None),
+            Job::Batch(b) => batch::start(&self.queue, &self.engine, &self.spool, b).map(Some),
         };
         match prepared {
             Ok(batch) => {
@@ -327,11 +344,7 @@ impl Worker {
                     },
                 );
             }
-            Err(Skip::Done) => {
-                log::line(&format!("job {id}: already delivered, acked"));
-                let _ = self.queue.block(msg.double_ack());
-            }
-            Err(Skip::Error(e)) => {
+            Err(e) => {
                 // The inputs could not be fetched (the queue is away): hand it back soon.
                 log::line(&format!("job {id}: cannot start, handed back: {e}"));
                 let _ = self
@@ -341,24 +354,14 @@ impl Worker {
         }
     }
 
-    /// Fetches a series job's instances and makes it a local job for the engine thread.
+    /// Fetches a series job's instances and makes it a local job for the engine thread; `record`
+    /// is the job's record, when an earlier delivery wrote one.
     fn prepare_series(
         &mut self,
         s: &SeriesJob,
+        record: Option<&JobRecord>,
         delivered: i64,
-    ) -> std::result::Result<Option<Arc<Mutex<Option<batch::Done>>>>, Skip> {
-        let record = self
-            .queue
-            .get_json::<JobRecord>(&self.queue.jobs, &s.id)
-            .map_err(Skip::Error)?
-            .map(|(r, _)| r);
-        if record
-            .as_ref()
-            .is_some_and(|r| r.status.state == State::Sent)
-        {
-            let _ = series::mark_done(&self.queue, &s.series_key);
-            return Err(Skip::Done);
-        }
+    ) -> Result<()> {
         let key = SeriesKey {
             route: s.route.clone(),
             study: s.study.clone(),
@@ -368,43 +371,33 @@ impl Worker {
         let _ = std::fs::remove_file(self.files.path(&s.id));
         let _ = std::fs::remove_dir_all(self.spool.work_dir(&s.id));
         let dir = self.spool.series_dir(&key);
-        std::fs::create_dir_all(&dir).map_err(|e| Skip::Error(Error::io(&dir, e)))?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         for (sop, object) in &s.instances {
             crate::serve::spool::check_uid(sop)
-                .map_err(|e| Skip::Error(Error::InvalidParams(format!("job {}: {e}", s.id))))?;
-            let bytes = self.queue.get_object(object).map_err(Skip::Error)?;
+                .map_err(|e| Error::InvalidParams(format!("job {}: {e}", s.id)))?;
+            let bytes = self.queue.get_object(object)?;
             let path = dir.join(format!("{sop}.dcm"));
             let temp = dir.join(format!(".{sop}.partial"));
-            std::fs::write(&temp, &bytes).map_err(|e| Skip::Error(Error::io(&temp, e)))?;
-            std::fs::rename(&temp, &path).map_err(|e| Skip::Error(Error::io(&path, e)))?;
+            std::fs::write(&temp, &bytes).map_err(|e| Error::io(&temp, e))?;
+            std::fs::rename(&temp, &path).map_err(|e| Error::io(&path, e))?;
         }
-        sync_dir(&dir).map_err(|e| Skip::Error(Error::io(&dir, e)))?;
-        let route = self.node.route(&s.route);
-        let kind = route.map_or(JobKind::Pipeline, |r| r.route.job);
-        let dest_names: Vec<String> = route
-            .map(|r| {
-                r.forward
-                    .iter()
-                    .map(|&i| self.node.raw.destinations[i].name.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        sync_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        let (kind, dest_names) = self.node.job_of(&s.route);
         let done = Complete {
             key,
             instances: s.instances.keys().cloned().collect(),
             why: s.why,
             last_received: SystemTime::UNIX_EPOCH + Duration::from_millis(s.last_ms),
         };
-        let status = jobs::create(&self.spool, &self.files, &done, kind, &dest_names)
-            .map_err(Skip::Error)?;
+        let status = jobs::create(&self.spool, &self.files, &done, kind, &dest_names)?;
         if status.id != s.id {
-            return Err(Skip::Error(Error::InvalidParams(format!(
+            return Err(Error::InvalidParams(format!(
                 "job {}: its instances give job id {}: the message is not what its receiver queued",
                 s.id, status.id
-            ))));
+            )));
         }
         // Destinations a previous worker already delivered to are not sent to again.
-        if let Some(r) = &record {
+        if let Some(r) = record {
             let _ = self.files.update(&s.id, |local| {
                 for (name, d) in &r.status.destinations {
                     if d.state == "sent" {
@@ -416,14 +409,7 @@ impl Worker {
         }
         let _ = self.write_record(&s.id, delivered);
         push(&self.compute, &s.id, self.max_in_flight.max(1) * 4);
-        Ok(None)
-    }
-
-    fn start_batch(
-        &mut self,
-        b: &BatchJob,
-    ) -> std::result::Result<Arc<Mutex<Option<batch::Done>>>, Skip> {
-        batch::start(&self.queue, &self.engine, &self.spool, b).map_err(Skip::Error)
+        Ok(())
     }
 
     /// Writes the job's record from the local status file; whether it was written.
@@ -676,12 +662,4 @@ impl Worker {
             delay.as_secs()
         ));
     }
-}
-
-/// Why a job taken is not kept.
-enum Skip {
-    /// Its record says it was delivered.
-    Done,
-    /// It cannot start here now.
-    Error(Error),
 }
