@@ -57,11 +57,18 @@ enum Command {
     Worker(cli::worker::WorkerArgs),
     /// Show a queue's receivers, workers, depth and dead letters.
     Status(cli::status::StatusArgs),
+    /// The budgeted decoder helper process (internal).
+    #[command(name = "decode-pixels", hide = true)]
+    DecodePixels(cli::decode_pixels::DecodePixelsArgs),
 }
 
 fn main() -> ExitCode {
     cli::runtime_dir::ensure();
     let cli = Cli::parse();
+    if let Command::DecodePixels(a) = &cli.command {
+        return ExitCode::from(cli::decode_pixels::run(a));
+    }
+    cli::decode_pixels::isolate();
     let result: Result<(), Error> = match &cli.command {
         Command::Info(a) => cli::info::run(a),
         Command::Window(a) => cli::window::run(a),
@@ -81,6 +88,8 @@ fn main() -> ExitCode {
         Command::Serve(a) => cli::serve::run(a),
         Command::Worker(a) => cli::worker::run(a),
         Command::Status(a) => cli::status::run(a),
+        // Answered above, before isolation is turned on.
+        Command::DecodePixels(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod crop;
+pub mod decode_pixels;
 pub mod demo;
 pub mod equalize;
 pub mod evaluate;

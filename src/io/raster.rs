@@ -17,12 +17,24 @@ pub fn luma_601(r: u32, g: u32, b: u32) -> u32 {
     (r * 4899 + g * 9617 + b * 1868 + (1 << 13)) >> 14
 }
 
+/// The most any one raster decode may hold at once, its output included (the `image` crate's own
+/// allocation budget, which its PNG, TIFF and JPEG decoders check against the size their header
+/// declares before they allocate). 512 MiB is a 16-bit greyscale image of 16k × 16k.
+pub const RASTER_ALLOC_BUDGET: u64 = 512 * 1024 * 1024;
+/// Largest width or height read: DICOM's own limit (Rows and Columns are 16-bit).
+pub const RASTER_MAX_SIDE: u32 = 65_535;
+
 /// Reads a PNG, TIFF or JPEG file as a greyscale image.
 pub fn read_raster(path: &Path) -> Result<HostImage> {
     let file = crate::io::gate::open(path, crate::io::gate::InputKind::Image)?;
-    let reader = image::ImageReader::new(std::io::BufReader::new(file))
+    let mut reader = image::ImageReader::new(std::io::BufReader::new(file))
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(RASTER_ALLOC_BUDGET);
+    limits.max_image_width = Some(RASTER_MAX_SIDE);
+    limits.max_image_height = Some(RASTER_MAX_SIDE);
+    reader.limits(limits);
     if reader.format().is_none() {
         return Err(Error::format(
             path,

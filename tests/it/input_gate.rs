@@ -14,6 +14,11 @@ const LIMIT_BYTES: &str = "1073741824";
 
 /// Runs radpipe under a 1 GiB address-space limit (when `prlimit` exists) and a 60 s wall clock.
 fn radpipe_limited(args: &[&str]) -> (Output, Duration) {
+    radpipe_limited_env(args, &[])
+}
+
+/// [`radpipe_limited`] with extra environment variables.
+pub(crate) fn radpipe_limited_env(args: &[&str], env: &[(&str, &str)]) -> (Output, Duration) {
     let exe = env!("CARGO_BIN_EXE_radpipe");
     let prlimit = Path::new("/usr/bin/prlimit").exists();
     let mut cmd = if prlimit {
@@ -24,6 +29,7 @@ fn radpipe_limited(args: &[&str]) -> (Output, Duration) {
         Command::new(exe)
     };
     cmd.args(args)
+        .envs(env.iter().copied())
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -45,8 +51,8 @@ fn radpipe_limited(args: &[&str]) -> (Output, Duration) {
     (child.wait_with_output().expect("output"), start.elapsed())
 }
 
-fn assert_clean_refusal(args: &[&str], names: &str, says: &str) {
-    let (o, took) = radpipe_limited(args);
+pub(crate) fn assert_clean_refusal(args: &[&str], names: &str, says: &str, env: &[(&str, &str)]) {
+    let (o, took) = radpipe_limited_env(args, env);
     let err = stderr(&o);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(
@@ -92,12 +98,18 @@ fn readers(input: &str, out: &Path) -> Vec<Vec<String>> {
 }
 
 fn run_all(input: &Path, says: &str) {
+    run_all_env(input, says, &[]);
+}
+
+/// Every reading command on `input` must refuse it in one line saying `says`, leaving nothing behind;
+/// `env` is added to each run's environment.
+pub(crate) fn run_all_env(input: &Path, says: &str, env: &[(&str, &str)]) {
     let out = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(out.path().join("seg")).expect("mkdir");
     let name = input.file_name().and_then(|n| n.to_str()).expect("name");
     for args in readers(s(input), out.path()) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        assert_clean_refusal(&args, name, says);
+        assert_clean_refusal(&args, name, says, env);
     }
     let left: Vec<_> = std::fs::read_dir(out.path()).expect("ls").collect();
     assert_eq!(left.len(), 1, "outputs left behind: {left:?}");

@@ -8,6 +8,7 @@ mod batch_run;
 mod bench_cli;
 mod cli;
 mod common;
+mod decode_budget;
 mod derived_iod;
 mod determinism;
 mod device_limits;

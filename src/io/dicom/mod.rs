@@ -19,6 +19,7 @@ mod codestream;
 mod derived;
 mod frame_info;
 mod guard;
+mod isolated;
 mod open;
 mod pixels;
 mod rle;
@@ -35,6 +36,7 @@ use frame_info::{FrameInfo, StoredRange};
 pub use derived::{
     Axes, DerivedDicom, Iod, Samples, derived_iod, write_derived_dicom, write_derived_rgb,
 };
+pub use isolated::{Budget, HELPER_COMMAND, helper_main, isolate_decoders};
 
 /// Photometric Interpretation of a greyscale image (PS3.3 C.7.6.3.1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,6 +246,23 @@ pub fn read_dicom(path: &Path) -> Result<DicomImage> {
         info,
         header,
     })
+}
+
+/// The helper's half of isolated decoding (see [`isolated`]): `path`'s encapsulated pixel data decoded
+/// in this process, as raw decoder output.
+fn decode_encapsulated_in_process(path: &Path) -> Result<Vec<u8>> {
+    let file = open::open(path)?;
+    let meta = file.meta().clone();
+    let transfer_syntax = meta
+        .transfer_syntax()
+        .trim_end_matches(['\0', ' '])
+        .to_string();
+    let mut header = file.into_inner();
+    let pixel = header
+        .take(tags::PIXEL_DATA)
+        .ok_or_else(|| Error::format(path, "no pixel data (7FE0,0010)"))?;
+    let (layout, _) = read_layout(path, &header)?;
+    pixels::decode_encapsulated(path, &layout, pixel, meta, &transfer_syntax)
 }
 
 /// Reads and checks the Image Pixel module attributes.

@@ -172,7 +172,16 @@ pub(super) fn extract(
                 check_declared_size(path, layout, seq.fragments(), ts_uid)?;
                 refuse_undecodable(path, layout, ts_uid)?;
                 // Other decoders return the value in the low bits.
-                (decode_encapsulated(path, layout, pixel, meta, ts_uid)?, 0)
+                let decoded = match super::isolated::helper() {
+                    Some(helper) => super::isolated::decode(
+                        helper,
+                        path,
+                        needed,
+                        &transfer_syntax_label(ts_uid),
+                    )?,
+                    None => decode_encapsulated(path, layout, pixel, meta, ts_uid)?,
+                };
+                (decoded, 0)
             };
             let have = data.len() as u64;
             if have < needed {
@@ -348,7 +357,7 @@ fn check_declared_size(
 /// matching Window Width aborts decoding). So it is given a minimal object instead: the attributes radpipe
 /// has already read and checked, correctly typed, plus the Pixel Data element. Decoders that panic on
 /// malformed streams are contained and reported as a decoding failure.
-fn decode_encapsulated(
+pub(super) fn decode_encapsulated(
     path: &Path,
     layout: &Layout,
     pixel: Elem,

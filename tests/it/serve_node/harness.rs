@@ -36,7 +36,12 @@ pub struct NodeProc {
 impl NodeProc {
     /// Writes `config` to `dir/node.toml` and starts the node on it; waits for its "listening" line.
     pub fn start(dir: &Path, config: &str) -> NodeProc {
-        let mut node = NodeProc::spawn(dir, config, &["serve"], &[], " listening on ");
+        NodeProc::start_with_env(dir, config, &[])
+    }
+
+    /// [`NodeProc::start`] with extra environment variables.
+    pub fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> NodeProc {
+        let mut node = NodeProc::spawn(dir, config, &["serve"], env, " listening on ");
         let text = node.log_text();
         let port = text
             .lines()

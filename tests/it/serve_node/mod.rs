@@ -637,3 +637,49 @@ fn a_pipeline_route_runs_its_pipeline_file_on_the_series_and_forwards_the_dicom_
     }
     assert_eq!(node.jobs()[0]["result"]["processed"], 3);
 }
+
+#[test]
+fn a_decoder_that_runs_away_fails_its_job_with_the_budget_named_and_the_node_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = Sink::start(&dir.path().join("pacs"), "PACS");
+    std::fs::write(
+        dir.path().join("shrink.toml"),
+        "output = \"dcm\"\n[[stage]]\nop = \"resize\"\nscale = 0.5\nmode = \"area\"\n",
+    )
+    .expect("pipeline file");
+    let routes =
+        "[[route]]\nae_title = \"SHRINK\"\njob = \"pipeline\"\npipeline = \"shrink.toml\"\n\
+                  expected = 1\nforward = [\"PACS\"]\n"
+            .to_string()
+            + &destination("PACS", sink.port, "");
+    // Every JPEG 2000 decode in this node's helpers allocates without end.
+    let node = NodeProc::start_with_env(
+        dir.path(),
+        &config(&routes),
+        &[("RADPIPE_FAULT_DECODE", "alloc")],
+    );
+    let j2k = harness::repo_path("tests/data/dicom/ct_j2k.dcm");
+    let sent = storescu(node.port, "MODALITY", "SHRINK", &[j2k], &["-xw"]);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    expect_within(&node, LIMIT, || job_states(&node) == ["failed"]);
+    let jobs = node.jobs();
+    let error = jobs[0]["error"].as_str().expect("a string");
+    assert!(
+        error.contains("decoder went over its memory budget of"),
+        "{error}"
+    );
+    assert!(sink.files().is_empty());
+    // The node is still there and answers.
+    assert!(
+        echoscu(node.port, "MODALITY", "SHRINK", &[])
+            .status
+            .success()
+    );
+    let log = node.log_text();
+    assert!(!log.contains("memory allocation of"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
