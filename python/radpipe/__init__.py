@@ -443,7 +443,8 @@ class Engine:
     def stitch(self, stations: Sequence[Any], offsets: Optional[Sequence[Tuple[float, float]]] = None,
                refine: bool = False, max_shift: float = 20, compensate: str = "gain",
                blend: str = "linear", bands: int = 5) -> Tuple[np.ndarray, dict]:
-        """Stitches 2–5 overlapping stations into one canvas, as ``radpipe stitch``.
+        """Stitches 2–5 overlapping stations (up to 16, with a warning) into one canvas, as
+        ``radpipe stitch``.
 
         ``stations``: datasets, paths or arrays (first = reference); arrays have no geometry, so
         they need ``offsets`` (top-left canvas position of each station, pixels). ``refine``: NCC
@@ -452,7 +453,7 @@ class Engine:
 
         Returns ``(canvas, report)``: the canvas in the stations' dtype and the report as
         ``radpipe stitch --report`` writes it (``{"canvas": [w, h], "stations": [{"file",
-        "offset", "gain", "ncc"}]}``).
+        "offset", "gain", "ncc"}], "warnings": [...]}``).
         """
         if isinstance(stations, (str, os.PathLike, np.ndarray)) or _is_dataset(stations):
             raise TypeError("stations: expected a list of stations")

@@ -541,6 +541,7 @@ impl Engine {
                 let report = LayoutReport {
                     canvas: result.layout.canvas,
                     stations: result.stations.clone(),
+                    warnings: result.warnings.clone(),
                 };
                 let text = serde_json::to_string(&report)
                     .map_err(|e| Error::InvalidParams(format!("report: {e}")))?;

@@ -4,7 +4,7 @@
 pub mod atomic;
 pub mod contained;
 pub mod dicom;
-mod file_identity;
+pub(crate) mod file_identity;
 pub mod gate;
 pub mod output_plan;
 pub mod raster;

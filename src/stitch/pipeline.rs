@@ -254,6 +254,10 @@ pub fn registration_pairs(
         .collect()
 }
 
+/// Stations of the largest full-spine or long-leg study; more are stitched (up to the GPU layout's
+/// limit) with a warning.
+pub const STUDY_STATIONS: usize = 5;
+
 /// Stitches `stations` (input order: the first is the reference) into one canvas. After the upload
 /// everything — registration, layout, compensation, blend, pack — is recorded on the GPU and the
 /// host waits once. Without registration nothing is searched: every correction stays zero and the
@@ -261,6 +265,13 @@ pub fn registration_pairs(
 pub fn stitch(engine: &Engine, stations: &[Station], params: &StitchParams) -> Result<Stitched> {
     check_stations(stations)?;
     let mut warnings = Vec::new();
+    if stations.len() > STUDY_STATIONS {
+        warnings.push(format!(
+            "{} stations: a full-spine or long-leg study has 2 to {STUDY_STATIONS}; they are placed as \
+             given, check that each is a separate exposure of this study",
+            stations.len()
+        ));
+    }
     let mut timings = Vec::new();
     let mut clock = std::time::Instant::now();
     let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {

@@ -39,6 +39,28 @@ pub struct LayoutReport {
     pub canvas: [u32; 2],
     /// Stations, the first first.
     pub stations: Vec<crate::stitch::StationReport>,
+    /// What the stitch accepted but a reader should know (refused registrations, resampled
+    /// stations, more stations than a full-spine or long-leg study has), as printed.
+    pub warnings: Vec<String>,
+}
+
+/// Refuses a station given twice (the same file by identity: links and other spellings included);
+/// stitching a station onto itself is a slip of the command line, never an intention.
+fn refuse_repeated_stations(inputs: &[PathBuf]) -> Result<()> {
+    for (j, later) in inputs.iter().enumerate() {
+        for (i, earlier) in inputs[..j].iter().enumerate() {
+            if crate::io::file_identity::same_file(earlier, later) {
+                return Err(Error::InvalidParams(format!(
+                    "station {} ({}) is the same file as station {} ({}); give each station once",
+                    j + 1,
+                    later.display(),
+                    i + 1,
+                    earlier.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads one station file.
@@ -72,6 +94,7 @@ pub fn stitch_files(engine: &Engine, request: &StitchRequest) -> Result<(Stitche
     for o in &outputs {
         atomic::ensure_not_input(o, &inputs)?;
     }
+    refuse_repeated_stations(&request.inputs)?;
     let kind = output_kind(&request.output)?;
     if let Some(d) = &request.display
         && crate::io::extension(d) != "png"
@@ -116,6 +139,7 @@ pub fn stitch_files(engine: &Engine, request: &StitchRequest) -> Result<(Stitche
     let report = LayoutReport {
         canvas: result.layout.canvas,
         stations: result.stations.clone(),
+        warnings: result.warnings.clone(),
     };
     if let Some(path) = &request.report {
         let text = serde_json::to_string_pretty(&report)

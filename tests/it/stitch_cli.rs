@@ -130,7 +130,12 @@ fn stitched_dicom_round_trips_with_geometry_report_and_view() {
     let text = std::fs::read_to_string(&report).expect("report");
     let json: serde_json::Value = serde_json::from_str(&text).expect("json");
     let keys: Vec<&String> = json.as_object().expect("object").keys().collect();
-    assert_eq!(keys, ["canvas", "stations"]);
+    assert_eq!(keys, ["canvas", "stations", "warnings"]);
+    assert_eq!(
+        json["warnings"],
+        serde_json::json!([]),
+        "two good stations: no warning"
+    );
     let canvas: Vec<u64> = json["canvas"]
         .as_array()
         .expect("canvas")
@@ -400,4 +405,55 @@ fn demo_stitches_the_bundled_stations_to_their_truth() {
             "station {k}: gain × truth gain = {gain}"
         );
     }
+}
+
+#[test]
+fn a_station_given_twice_is_refused_naming_both_and_more_than_five_are_stitched_with_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo: Vec<PathBuf> = (1..=3)
+        .map(|k| repo_path(&format!("data/demo/stitch_station{k}.dcm")))
+        .collect();
+    // The same file again, through a symbolic link: refused before anything is read or written.
+    let link = dir.path().join("again.dcm");
+    std::os::unix::fs::symlink(&demo[0], &link).expect("symlink");
+    let out = dir.path().join("twice.png");
+    let o = radpipe(&["stitch", s(&demo[0]), s(&demo[1]), s(&link), "-o", s(&out)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("station 3 (") && err.contains("again.dcm") && err.contains("station 1 ("),
+        "{err}"
+    );
+    assert!(!out.exists());
+
+    // Six separate files (copies of the three demo exposures): stitched, with the warning printed
+    // and in the report.
+    let mut six = Vec::new();
+    for k in 0..6 {
+        let copy = dir.path().join(format!("station_{k}.dcm"));
+        std::fs::copy(&demo[k % 3], &copy).expect("copy");
+        six.push(copy);
+    }
+    let out = dir.path().join("six.png");
+    let report = dir.path().join("six.json");
+    let mut args: Vec<&str> = vec!["stitch"];
+    args.extend(six.iter().map(|p| s(p)));
+    args.extend(["-o", s(&out), "--report", s(&report)]);
+    let o = radpipe(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: 6 stations: a full-spine or long-leg study has 2 to 5"),
+        "{}",
+        stderr(&o)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let warnings = json["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.starts_with("6 stations:"))),
+        "{json}"
+    );
 }
