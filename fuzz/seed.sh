@@ -8,6 +8,11 @@ for dir in ../tests/data/dicom ../tests/data/bad ../data/demo regressions/dicom_
     prefix=$(basename "$dir")
     for f in "$dir"/*.dcm; do cp "$f" "corpus/dicom_reader/${prefix}_$(basename "$f")"; done
 done
+# JPEG Lossless and JPEG Baseline data sets, made by dcmtk where it is installed.
+if command -v dcmcjpeg > /dev/null; then
+    dcmcjpeg +e1 ../tests/data/dicom/mr_small.dcm corpus/dicom_reader/gen_jpeg_lossless.dcm
+    dcmcjpeg +eb ../tests/data/dicom/ct_small.dcm corpus/dicom_reader/gen_jpeg_baseline.dcm
+fi
 cp ../tests/data/bad/*.png corpus/raster_reader/ 2>/dev/null || true
 find ../tests/fixtures ../data/demo -name '*.png' -size -64k | head -40 | xargs -I{} cp {} corpus/raster_reader/
 printf '1,0,0,0,1,0' > corpus/cli_params/matrix
