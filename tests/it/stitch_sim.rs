@@ -476,7 +476,13 @@ fn assert_matches_host(
     host: &Stitched,
     mean_scale: f64,
 ) {
-    assert!(gpu.warnings.is_empty(), "{case}: {:?}", gpu.warnings);
+    // More than five stations are stitched with a warning saying so; nothing else may warn.
+    let unexpected: Vec<&String> = gpu
+        .warnings
+        .iter()
+        .filter(|w| !w.contains("a full-spine or long-leg study has 2 to 5"))
+        .collect();
+    assert!(unexpected.is_empty(), "{case}: {unexpected:?}");
     let offsets: Vec<[f64; 2]> = gpu.stations.iter().map(|s| s.offset).collect();
     assert_eq!(gpu.layout.canvas, host.layout.canvas, "{case}: canvas");
     for (g, h) in gpu.stations.iter().zip(&host.stations) {
@@ -598,6 +604,11 @@ fn sixteen_stations_the_cap_match_the_host_path() {
     let gpu = stitch(engine(), &st, &params).expect("sixteen stations");
     let host = host_stitch(engine(), &st, &params).expect("host stitch");
     assert_eq!(gpu.stations.len(), 16);
+    assert!(
+        gpu.warnings.iter().any(|w| w.starts_with("16 stations: ")),
+        "{:?}",
+        gpu.warnings
+    );
     // Sixteen gains solved in f32 on the GPU carry more rounding than three (measured relative
     // differences to the f64 solve up to ~1e-5), so more samples round the other way: measured mean
     // 0.001–0.014 over eight seeds, still max 1 DN; five times the three-station bound. A wrong
