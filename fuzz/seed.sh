@@ -14,7 +14,9 @@ if command -v dcmcjpeg > /dev/null; then
     dcmcjpeg +eb ../tests/data/dicom/ct_small.dcm corpus/dicom_reader/gen_jpeg_baseline.dcm
 fi
 cp ../tests/data/bad/*.png corpus/raster_reader/ 2>/dev/null || true
-find ../tests/fixtures ../data/demo -name '*.png' -size -64k | head -40 | xargs -I{} cp {} corpus/raster_reader/
+# (read whole, then cut: `find | head` would end find with SIGPIPE, which pipefail reports)
+mapfile -t pngs < <(find ../tests/fixtures ../data/demo -name '*.png' -size -64k | sort)
+cp "${pngs[@]:0:40}" corpus/raster_reader/
 printf '1,0,0,0,1,0' > corpus/cli_params/matrix
 printf '512x512' > corpus/cli_params/size
 printf '1,99' > corpus/cli_params/percentiles
