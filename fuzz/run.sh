@@ -19,7 +19,8 @@ run() {
 run dicom_reader & run raster_reader & wait
 run cli_params & run model_weights & wait
 for t in dicom_reader raster_reader cli_params model_weights; do
-    done_line=$(grep -E '^#[0-9]+ +DONE' "logs/$t.log" | tail -1)
-    found=$(ls "artifacts/$t" 2>/dev/null | wc -l)
-    echo "$t: ${done_line:-no DONE line (see logs/$t.log)}; artifacts: $found"
+    stat() { grep -E "^stat::$1:" "logs/$t.log" | tail -1 | awk '{print $2}'; }
+    found=$(find "artifacts/$t" -type f | wc -l)
+    echo "$t: $(stat number_of_executed_units) executions, $(stat average_exec_per_sec) exec/s," \
+        "$(stat new_units_added) new units, peak RSS $(stat peak_rss_mb) MB, $found finding(s)"
 done
