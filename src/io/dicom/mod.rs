@@ -188,13 +188,11 @@ fn min_max(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
 /// truncated content, [`Error::Unsupported`] for colour images, bit depths other than 8 and 16, float
 /// pixel data and pixel data the decoders cannot handle.
 pub fn read_dicom(path: &Path) -> Result<DicomImage> {
-    let file = open::open(path)?;
-    let meta = file.meta().clone();
-    let transfer_syntax = meta
-        .transfer_syntax()
-        .trim_end_matches(['\0', ' '])
-        .to_string();
-    let mut header = file.into_inner();
+    let Opened {
+        meta,
+        transfer_syntax,
+        mut header,
+    } = Opened::open(path)?;
     let pixel = header.take(tags::PIXEL_DATA);
     let Some(pixel) = pixel else {
         if header.get(tags::FLOAT_PIXEL_DATA).is_some()
@@ -248,16 +246,38 @@ pub fn read_dicom(path: &Path) -> Result<DicomImage> {
     })
 }
 
+/// An opened file split into what the readers use: the file meta group, its transfer syntax and
+/// the data set.
+struct Opened {
+    meta: dicom_object::FileMetaTable,
+    transfer_syntax: String,
+    header: attrs::Obj,
+}
+
+impl Opened {
+    fn open(path: &Path) -> Result<Opened> {
+        let file = open::open(path)?;
+        let meta = file.meta().clone();
+        let transfer_syntax = meta
+            .transfer_syntax()
+            .trim_end_matches(['\0', ' '])
+            .to_string();
+        Ok(Opened {
+            meta,
+            transfer_syntax,
+            header: file.into_inner(),
+        })
+    }
+}
+
 /// The helper's half of isolated decoding (see [`isolated`]): `path`'s encapsulated pixel data decoded
 /// in this process, as raw decoder output.
 fn decode_encapsulated_in_process(path: &Path) -> Result<Vec<u8>> {
-    let file = open::open(path)?;
-    let meta = file.meta().clone();
-    let transfer_syntax = meta
-        .transfer_syntax()
-        .trim_end_matches(['\0', ' '])
-        .to_string();
-    let mut header = file.into_inner();
+    let Opened {
+        meta,
+        transfer_syntax,
+        mut header,
+    } = Opened::open(path)?;
     let pixel = header
         .take(tags::PIXEL_DATA)
         .ok_or_else(|| Error::format(path, "no pixel data (7FE0,0010)"))?;

@@ -608,20 +608,25 @@ fn with_tls_configured_the_node_speaks_dicom_tls_and_refuses_plain_tcp() {
     assert!(!plain.status.success());
 }
 
+/// Writes `dir/shrink.toml` (a half-size area resize to DICOM) and returns the config of a route
+/// SHRINK that runs it on `expected` instances and forwards to a PACS on `pacs_port`.
+fn shrink_route(dir: &Path, expected: u32, pacs_port: u16) -> String {
+    std::fs::write(
+        dir.join("shrink.toml"),
+        "output = \"dcm\"\n[[stage]]\nop = \"resize\"\nscale = 0.5\nmode = \"area\"\n",
+    )
+    .expect("pipeline file");
+    format!(
+        "[[route]]\nae_title = \"SHRINK\"\njob = \"pipeline\"\npipeline = \"shrink.toml\"\n\
+         expected = {expected}\nforward = [\"PACS\"]\n"
+    ) + &destination("PACS", pacs_port, "")
+}
+
 #[test]
 fn a_pipeline_route_runs_its_pipeline_file_on_the_series_and_forwards_the_dicom_outputs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = Sink::start(&dir.path().join("pacs"), "PACS");
-    std::fs::write(
-        dir.path().join("shrink.toml"),
-        "output = \"dcm\"\n[[stage]]\nop = \"resize\"\nscale = 0.5\nmode = \"area\"\n",
-    )
-    .expect("pipeline file");
-    let routes =
-        "[[route]]\nae_title = \"SHRINK\"\njob = \"pipeline\"\npipeline = \"shrink.toml\"\n\
-                  expected = 3\nforward = [\"PACS\"]\n"
-            .to_string()
-            + &destination("PACS", sink.port, "");
+    let routes = shrink_route(dir.path(), 3, sink.port);
     let node = NodeProc::start(dir.path(), &config(&routes));
     assert!(
         storescu(node.port, "MODALITY", "SHRINK", &stations(), &[])
@@ -642,16 +647,7 @@ fn a_pipeline_route_runs_its_pipeline_file_on_the_series_and_forwards_the_dicom_
 fn a_decoder_that_runs_away_fails_its_job_with_the_budget_named_and_the_node_goes_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = Sink::start(&dir.path().join("pacs"), "PACS");
-    std::fs::write(
-        dir.path().join("shrink.toml"),
-        "output = \"dcm\"\n[[stage]]\nop = \"resize\"\nscale = 0.5\nmode = \"area\"\n",
-    )
-    .expect("pipeline file");
-    let routes =
-        "[[route]]\nae_title = \"SHRINK\"\njob = \"pipeline\"\npipeline = \"shrink.toml\"\n\
-                  expected = 1\nforward = [\"PACS\"]\n"
-            .to_string()
-            + &destination("PACS", sink.port, "");
+    let routes = shrink_route(dir.path(), 1, sink.port);
     // Every JPEG 2000 decode in this node's helpers allocates without end.
     let node = NodeProc::start_with_env(
         dir.path(),
