@@ -30,9 +30,16 @@ pub fn run(a: &DecodePixelsArgs) -> u8 {
 }
 
 /// Turns isolation on for this process: encapsulated pixel data is decoded by this same executable,
-/// as a budgeted helper. When the executable's path is unknown, decoders stay in-process with a
-/// warning.
+/// as a budgeted helper. On Linux the helper is started through `/proc/self/exe`, which stays this
+/// process's own binary even after the file on disk is replaced or deleted (a package upgrade under
+/// a running node); elsewhere through the executable's path. When neither is known, decoders stay
+/// in-process with a warning.
 pub fn isolate() {
+    let proc_exe = std::path::Path::new("/proc/self/exe");
+    if proc_exe.exists() {
+        radpipe::io::dicom::isolate_decoders(proc_exe.to_path_buf());
+        return;
+    }
     match std::env::current_exe() {
         Ok(exe) => radpipe::io::dicom::isolate_decoders(exe),
         Err(e) => eprintln!(

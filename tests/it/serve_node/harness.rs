@@ -41,7 +41,12 @@ impl NodeProc {
 
     /// [`NodeProc::start`] with extra environment variables.
     pub fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> NodeProc {
-        let mut node = NodeProc::spawn(dir, config, &["serve"], env, " listening on ");
+        NodeProc::start_exe(Path::new(env!("CARGO_BIN_EXE_radpipe")), dir, config, env)
+    }
+
+    /// [`NodeProc::start_with_env`] from the executable `exe` (a copy of radpipe).
+    pub fn start_exe(exe: &Path, dir: &Path, config: &str, env: &[(&str, &str)]) -> NodeProc {
+        let mut node = NodeProc::spawn_exe(exe, dir, config, &["serve"], env, " listening on ");
         let text = node.log_text();
         let port = text
             .lines()
@@ -74,10 +79,22 @@ impl NodeProc {
         env: &[(&str, &str)],
         ready: &str,
     ) -> NodeProc {
+        let exe = Path::new(env!("CARGO_BIN_EXE_radpipe"));
+        NodeProc::spawn_exe(exe, dir, config, command, env, ready)
+    }
+
+    fn spawn_exe(
+        exe: &Path,
+        dir: &Path,
+        config: &str,
+        command: &[&str],
+        env: &[(&str, &str)],
+        ready: &str,
+    ) -> NodeProc {
         std::fs::create_dir_all(dir).expect("node folder");
         let path = dir.join("node.toml");
         std::fs::write(&path, config).expect("write node.toml");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_radpipe"));
+        let mut cmd = Command::new(exe);
         cmd.args(command)
             .args(["--config", s(&path)])
             .env("XDG_RUNTIME_DIR", std::env::temp_dir())

@@ -643,6 +643,17 @@ fn a_pipeline_route_runs_its_pipeline_file_on_the_series_and_forwards_the_dicom_
     assert_eq!(node.jobs()[0]["result"]["processed"], 3);
 }
 
+/// Sends the JPEG 2000 fixture to the node's SHRINK route (storescu proposes its lossy J2K syntax).
+fn send_j2k(node: &NodeProc) {
+    let j2k = harness::repo_path("tests/data/dicom/ct_j2k.dcm");
+    let sent = storescu(node.port, "MODALITY", "SHRINK", &[j2k], &["-xw"]);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+}
+
 #[test]
 fn a_decoder_that_runs_away_fails_its_job_with_the_budget_named_and_the_node_goes_on() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -654,13 +665,7 @@ fn a_decoder_that_runs_away_fails_its_job_with_the_budget_named_and_the_node_goe
         &config(&routes),
         &[("RADPIPE_FAULT_DECODE", "alloc")],
     );
-    let j2k = harness::repo_path("tests/data/dicom/ct_j2k.dcm");
-    let sent = storescu(node.port, "MODALITY", "SHRINK", &[j2k], &["-xw"]);
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    send_j2k(&node);
     expect_within(&node, LIMIT, || job_states(&node) == ["failed"]);
     let jobs = node.jobs();
     let error = jobs[0]["error"].as_str().expect("a string");
@@ -678,4 +683,28 @@ fn a_decoder_that_runs_away_fails_its_job_with_the_budget_named_and_the_node_goe
     let log = node.log_text();
     assert!(!log.contains("memory allocation of"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn a_node_whose_binary_is_replaced_on_disk_still_decodes_compressed_instances() {
+    // A package upgrade under a running node: the file it was started from is gone.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = dir.path().join("radpipe-old");
+    std::fs::copy(env!("CARGO_BIN_EXE_radpipe"), &exe).expect("copy radpipe");
+    let sink = Sink::start(&dir.path().join("pacs"), "PACS");
+    let node_dir = dir.path().join("node");
+    std::fs::create_dir_all(&node_dir).expect("node folder");
+    let routes = shrink_route(&node_dir, 1, sink.port);
+    let node = NodeProc::start_exe(&exe, &node_dir, &config(&routes), &[]);
+    std::fs::remove_file(&exe).expect("remove the binary");
+    send_j2k(&node);
+    expect_within(&node, LIMIT, || {
+        job_states(&node)
+            .iter()
+            .any(|s| s == "sent" || s == "failed")
+    });
+    assert_eq!(job_states(&node), ["sent"], "{}", node.log_text());
+    expect_within(&node, LIMIT, || sink.files().len() == 1);
+    let d = radpipe::io::dicom::read_dicom(&sink.files()[0]).expect("a result");
+    assert_eq!((d.width, d.height), (64, 64));
 }
