@@ -119,8 +119,19 @@ pub(super) fn decode(helper: &Path, path: &Path, decoded: u64, codec: &str) -> R
     let stderr = child.stderr.take();
     // Read both pipes while waiting, so a helper that writes a lot cannot block on a full pipe; the
     // output is capped at what the frames need (the in-process path ignores any excess too).
-    let out = std::thread::spawn(move || read_capped(stdout, decoded));
-    let err = std::thread::spawn(move || read_capped(stderr, 64 * 1024));
+    let out = spawn_reader("radpipe-decode-out", stdout, decoded, true);
+    let err = spawn_reader("radpipe-decode-err", stderr, 64 * 1024, false);
+    let (out, err) = match (
+        out.map_err(|e| Error::io(path, e)),
+        err.map_err(|e| Error::io(path, e)),
+    ) {
+        (Ok(out), Ok(err)) => (out, err),
+        (Err(e), _) | (_, Err(e)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    };
     let deadline = Instant::now() + budget.wall();
     let status = loop {
         match child.try_wait() {
@@ -189,8 +200,26 @@ fn failure(
     Error::unsupported(path, format!("the {codec} decoder {why}; not decoded"))
 }
 
-fn read_capped(pipe: Option<impl Read>, cap: u64) -> Vec<u8> {
-    let mut buf = Vec::new();
+/// A thread reading [`read_capped`] from `pipe`.
+fn spawn_reader<R: Read + Send + 'static>(
+    name: &str,
+    pipe: Option<R>,
+    cap: u64,
+    reserve: bool,
+) -> std::io::Result<std::thread::JoinHandle<Vec<u8>>> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || read_capped(pipe, cap, reserve))
+}
+
+/// Reads at most `cap` bytes of `pipe` (reserving them up front when `reserve`: the decoded size is
+/// known and already checked, so the buffer is allocated once), then drains the rest.
+fn read_capped(pipe: Option<impl Read>, cap: u64, reserve: bool) -> Vec<u8> {
+    let mut buf = if reserve {
+        Vec::with_capacity(usize::try_from(cap).unwrap_or(0))
+    } else {
+        Vec::new()
+    };
     if let Some(pipe) = pipe {
         let mut pipe = pipe.take(cap);
         let _ = pipe.read_to_end(&mut buf);
