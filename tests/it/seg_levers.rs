@@ -64,26 +64,17 @@ fn evaluate_takes_the_levers_and_reports_them() {
     let data = dir.path().join("data");
     crate::seg_train::make_data(&data, &["A"], 2);
     let json = dir.path().join("eval.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_radpipe"))
-        .args(["evaluate", "--data"])
-        .arg(&data)
-        .args([
+    let stdout = crate::seg_train::evaluate_ok(
+        &data,
+        &[
             "--size",
             "64",
             "--flip-tta",
             "--post",
             "largest,fill",
             "--json",
-        ])
-        .arg(&json)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("run radpipe");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+            crate::common::cli::s(&json),
+        ],
     );
     assert!(
         stdout.contains("flip TTA on, post-processing largest,fill"),

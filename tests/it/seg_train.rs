@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::common::cli::{radpipe, s};
+
 use burn::tensor::{Device, Tensor, TensorData};
 use radpipe::image::{HostImage, Pixels};
 use radpipe::io::raster::write_png;
@@ -318,6 +320,20 @@ fn bad_data_folders_fail_with_clear_errors() {
     assert!(err.to_string().contains(".safetensors"), "{err}");
 }
 
+/// Runs `radpipe evaluate --data DATA ARGS…`, asserts that it succeeded and returns its stdout.
+pub(crate) fn evaluate_ok(data: &Path, args: &[&str]) -> String {
+    let mut all = vec!["evaluate", "--data", s(data)];
+    all.extend_from_slice(args);
+    let out = radpipe(&all);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn evaluate_prints_site_dice_and_angle_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -327,21 +343,17 @@ fn evaluate_prints_site_dice_and_angle_errors() {
     let net = BiSeNetV2Config::paddleseg(2, 0.25).init(&Device::flex());
     save_weights(&net, &model).expect("save");
     let json = dir.path().join("eval.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_radpipe"))
-        .args(["evaluate", "--data"])
-        .arg(&data)
-        .arg("--model")
-        .arg(&model)
-        .args(["--size", "64", "--degraded", "--json"])
-        .arg(&json)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("run radpipe");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = evaluate_ok(
+        &data,
+        &[
+            "--model",
+            s(&model),
+            "--size",
+            "64",
+            "--degraded",
+            "--json",
+            s(&json),
+        ],
     );
     for kind in ["clean", "noise", "blur", "lowres"] {
         assert!(stdout.contains(&format!("{kind}: mean Dice")), "{stdout}");

@@ -375,17 +375,24 @@ fn a_poison_job_lands_in_the_dead_letter_stream_while_the_others_go_on() {
     expect(LIMIT, &[&r, &w], "the good series", || {
         c.sink.files().len() == 1
     });
-    let status = status_json(&c.nats.url());
-    assert_eq!(status["dead_letters"], 1, "{status}");
-    let reason = status["last_dead"][0]["reason"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(reason.contains("station"), "{status}");
+    let status = one_dead_letter(&c.nats.url(), "station");
     assert_eq!(status["jobs"]["sent"], 1, "{status}");
     assert_eq!(status["jobs"]["failed"], 1, "{status}");
     let text = radpipe(&["status", "--queue", &c.nats.url()]);
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     assert!(text.contains("dead letters: 1"), "{text}");
+}
+
+/// `radpipe status --json` of the queue at `url`, which must count one dead letter whose reason
+/// contains `reason`.
+fn one_dead_letter(url: &str, reason: &str) -> serde_json::Value {
+    let status = status_json(url);
+    assert_eq!(status["dead_letters"], 1, "{status}");
+    let said = status["last_dead"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(said.contains(reason), "{status}");
+    status
 }
 
 #[test]
@@ -408,12 +415,7 @@ fn a_job_that_kills_every_worker_that_takes_it_becomes_a_dead_letter() {
     expect(LIMIT, &[&r, &w], "the dead letter", || {
         w.log_text().contains("dead letter after 3 deliveries")
     });
-    let status = status_json(&c.nats.url());
-    assert_eq!(status["dead_letters"], 1, "{status}");
-    let reason = status["last_dead"][0]["reason"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(reason.contains("without an answer"), "{status}");
+    let status = one_dead_letter(&c.nats.url(), "without an answer");
     assert_eq!(status["jobs"]["failed"], 1, "{status}");
     assert!(c.sink.files().is_empty());
 }
