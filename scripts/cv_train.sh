@@ -14,6 +14,12 @@
 # name the folds to run: scripts/cv_train.sh [OUT_DIR] [FOLD...]
 #
 #   DATA=../shared/data/cc-abide RADPIPE=target/release/radpipe scripts/cv_train.sh train-cv 1 2
+#
+# DEVICE=gpu trains and evaluates on the GPU adapter (a lent GPU machine, docs/performance.md);
+# the default is burn's CPU backend. RESULTS=DIR copies what a fold leaves that is worth keeping
+# (each stage's metrics CSV, eval.json, worst.png: small files, no weights) to DIR/foldN/ as soon as
+# it exists, so a session that ends mid-run leaves its finished stages in the repository
+# (models/cv/ holds them; the checkpoints, 30 MB a stage, stay in OUT_DIR).
 set -euo pipefail
 
 OUT=${1:-train-cv}
@@ -22,10 +28,22 @@ FOLDS=("$@")
 [ ${#FOLDS[@]} -eq 0 ] && FOLDS=(1 2 3 4)
 DATA=${DATA:-../shared/data/cc-abide}
 RADPIPE=${RADPIPE:-target/release/radpipe}
-# Smoke runs only (the figures in MODEL.md use the defaults): fewer epochs, extra train options.
+# Smoke runs only (the figures in MODEL.md use the defaults): fewer epochs, smaller inputs, extra
+# train options.
 EPOCHS1=${EPOCHS1:-23}
 EPOCHS2=${EPOCHS2:-8}
+SIZE1=${SIZE1:-256}
+SIZE2=${SIZE2:-320}
 read -r -a EXTRA <<< "${TRAIN_EXTRA:-}"
+DEVICE=${DEVICE:-cpu}
+RESULTS=${RESULTS:-}
+
+# keep FOLD_DIR FILE NAME: copies a finished result to $RESULTS/FOLD_DIR/NAME when RESULTS is set.
+keep() {
+    [ -n "$RESULTS" ] && [ -f "$2" ] || return 0
+    mkdir -p "$RESULTS/$1"
+    cp "$2" "$RESULTS/$1/$3"
+}
 
 fold_sites() {
     case $1 in
@@ -57,11 +75,11 @@ train_stage() {
     if [ -f "$dir/model.ckpt" ]; then
         echo "$dir: resuming after epoch $have of $epochs"
         "$RADPIPE" train --data "$DATA" -o "$dir/model.safetensors" --resume "$dir/model.ckpt" \
-            --epochs "$epochs" --quiet
+            --epochs "$epochs" --device "$DEVICE" --quiet
     else
         echo "$dir: starting, $epochs epochs"
         "$RADPIPE" train --data "$DATA" -o "$dir/model.safetensors" --epochs "$epochs" "$@" \
-            ${EXTRA[@]+"${EXTRA[@]}"} --quiet
+            --device "$DEVICE" ${EXTRA[@]+"${EXTRA[@]}"} --quiet
     fi
 }
 
@@ -69,13 +87,17 @@ for fold in "${FOLDS[@]}"; do
     sites=$(fold_sites "$fold")
     dir="$OUT/fold$fold"
     echo "== fold $fold: held out $sites"
-    train_stage "$dir/stage1" "$EPOCHS1" --size 256 --batch 8 --val-sites "$sites"
-    train_stage "$dir/stage2" "$EPOCHS2" --size 320 --batch 8 --val-sites "$sites" \
+    train_stage "$dir/stage1" "$EPOCHS1" --size "$SIZE1" --batch 8 --val-sites "$sites"
+    keep "fold$fold" "$dir/stage1/model.metrics.csv" stage1.metrics.csv
+    train_stage "$dir/stage2" "$EPOCHS2" --size "$SIZE2" --batch 8 --val-sites "$sites" \
         --init "$dir/stage1/model.safetensors" --lr 5e-4 --warmup 50
+    keep "fold$fold" "$dir/stage2/model.metrics.csv" stage2.metrics.csv
     if [ ! -f "$dir/eval.json" ]; then
         "$RADPIPE" evaluate --data "$DATA" --model "$dir/stage2/model.safetensors" --sites "$sites" \
-            --degraded --flip-tta --post largest --json "$dir/eval.json" \
+            --degraded --flip-tta --post largest --device "$DEVICE" --json "$dir/eval.json" \
             --sheet "$dir/worst.png"
     fi
+    keep "fold$fold" "$dir/eval.json" eval.json
+    keep "fold$fold" "$dir/worst.png" worst.png
     echo "fold $fold: $dir/eval.json"
 done

@@ -6,6 +6,7 @@
 # Usage: bash scripts/gpu_check.sh   (from the repository root)
 # A dry run on a CPU adapter: GPU_CHECK_SIZES=256 GPU_CHECK_ITERS=2 GPU_CHECK_EVAL_SITES=SBL
 #   GPU_TRAIN_SIZE=64 GPU_CHECK_SECONDS=400 bash scripts/gpu_check.sh
+# The cross-validation instead of the sized training run: GPU_CHECK_CV="1 2" (see below).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -56,10 +57,28 @@ log evaluate on the GPU
 timeout 120 "$bin/radpipe" evaluate --data "${GPU_CHECK_DATA:-.devcarry/cc384}" --sites "${GPU_CHECK_EVAL_SITES:-Pitt,Yale,SBL}" \
   --device gpu 2>&1 | tee "$out/evaluate.txt"
 
+# GPU_CHECK_CV="1 2": the leave-sites-out cross-validation folds named (scripts/cv_train.sh, the
+# MODEL.md recipe, on the 384² copy) instead of the sized run below; their kept results (metrics CSVs,
+# eval.json, worst.png) come back in logs.tar.gz under cv/, the weights stay behind. A fold that
+# does not finish before the deadline leaves its finished stages. Dry run: add
+# EPOCHS1=1 EPOCHS2=1 SIZE1=64 SIZE2=64 TRAIN_EXTRA="--steps-per-epoch 1 --val-limit 1".
+data=${GPU_CHECK_DATA:-.devcarry/cc384}
+if [ -n "${GPU_CHECK_CV:-}" ] && [ -d "$data" ]; then
+  read -r -a folds <<< "$GPU_CHECK_CV"
+  log cross-validation folds "${folds[@]}"
+  weights=$(mktemp -d)
+  DATA=$data DEVICE=gpu RADPIPE=$bin/radpipe RESULTS=$out/cv \
+    timeout $((deadline - $(date +%s) - 10)) bash scripts/cv_train.sh "$weights" "${folds[@]}" >"$out/cv.log" 2>&1
+  echo "cross-validation exit $?"
+  grep -E '^(==|fold|.*(starting|resuming|done))' "$out/cv.log"
+  command -v python3 >/dev/null && python3 scripts/cv_table.py "$out/cv" | tee "$out/cv_table.md"
+  log done
+  exit 0
+fi
+
 # Training on the GPU with whatever time is left: a short probe (2 epochs of 10 steps; the second is
 # warm; the first, if it is all that finished, overestimates) gives the step time, then one run whose
 # cosine schedule fits the remaining time (384², or 256² when fewer than 12 epochs of 384² would fit).
-data=${GPU_CHECK_DATA:-.devcarry/cc384}
 if [ -d "$data" ]; then
   mkdir -p "$out/probe" "$out/train"
   log train probe
